@@ -1,0 +1,28 @@
+"""All tables, one module per family. Importing this package registers them all."""
+
+from geo.models.divisions import Division, DivisionLevel
+from geo.models.events import Event, EventStatus
+from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridVersion
+from geo.models.membership import GridMembership, MemberKind
+from geo.models.people import Availability, Staff, StaffRole
+from geo.models.points import Camera, Household, LinkedHouseholdGroup, Resident
+
+__all__ = [
+    "Availability",
+    "Camera",
+    "Division",
+    "DivisionLevel",
+    "Event",
+    "EventStatus",
+    "Grid",
+    "GridCodeCounter",
+    "GridLayer",
+    "GridMembership",
+    "GridVersion",
+    "Household",
+    "LinkedHouseholdGroup",
+    "MemberKind",
+    "Resident",
+    "Staff",
+    "StaffRole",
+]

@@ -1,0 +1,38 @@
+"""Which grid covers each household, camera, event and staff member, in every layer.
+
+Decision (measured, see bench/README.md): one narrow table rather than a column
+per layer. Layers are rows that a county can add, so per-layer columns would
+need DDL for every new layer; the narrow table serves both directions with two
+B-tree indexes: (kind, entity_id) answers "which grids is this household in",
+(grid_id, kind) answers "what is inside this grid", neither a spatial scan.
+Bulk (re)assignment is set-based and writes this table with INSERT … SELECT,
+which is far cheaper than UPDATE of wide rows (see geo/assign.py).
+"""
+
+from __future__ import annotations
+
+import enum
+
+from sqlalchemy import BigInteger, Enum, ForeignKey, Index
+from sqlalchemy.orm import Mapped, mapped_column
+
+from geo.db import Base
+
+
+class MemberKind(str, enum.Enum):
+    HOUSEHOLD = "household"
+    CAMERA = "camera"
+    EVENT = "event"
+    STAFF = "staff"
+
+
+class GridMembership(Base):
+    __tablename__ = "grid_membership"
+    __table_args__ = (Index("grid_membership_grid_kind", "grid_id", "kind"),)
+
+    kind: Mapped[MemberKind] = mapped_column(
+        Enum(MemberKind, name="member_kind", values_callable=lambda e: [m.value for m in e]), primary_key=True
+    )
+    entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    layer_id: Mapped[int] = mapped_column(ForeignKey("grid_layer.id", ondelete="CASCADE"), primary_key=True)
+    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
