@@ -1,0 +1,98 @@
+"""People and things of the demo district: household groups, residents, cameras,
+a year of events and staff for every grid. Pure numpy; the loader writes them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+
+# (category code, Chinese label, weight, deadline in days) — a realistic mix of what
+# citizens and grid workers report; the category tree itself arrives with the event loop.
+EVENT_CATEGORIES = [
+    ("public_facilities.street_light", "路灯损坏", 14, 3),
+    ("public_facilities.road_damage", "道路破损", 10, 7),
+    ("public_facilities.water_outage", "停水", 7, 2),
+    ("environment.garbage", "垃圾堆放", 16, 2),
+    ("environment.sewage", "污水排放", 5, 5),
+    ("safety.fire_hazard", "消防隐患", 6, 1),
+    ("safety.geological_hazard", "地质灾害隐患", 3, 1),
+    ("safety.building", "危房", 3, 3),
+    ("dispute.neighbour", "邻里纠纷", 12, 7),
+    ("dispute.land", "土地纠纷", 5, 15),
+    ("livelihood.social_assistance", "社会救助", 8, 10),
+    ("livelihood.elderly_care", "独居老人关爱", 6, 5),
+    ("public_order.noise", "噪声扰民", 5, 3),
+]
+EVENT_SOURCES = (["app", "patrol", "hotline", "wechat"], [0.3, 0.45, 0.15, 0.1])
+
+
+@dataclass
+class Events:
+    xy: np.ndarray
+    category: list[str]
+    description: list[str]
+    status: list[str]
+    source: list[str]
+    reported_at: list[datetime]
+    due_at: list[datetime]
+    closed_at: list[datetime | None]
+    with_reporter: np.ndarray
+
+
+def linked_groups(household_grid: np.ndarray, xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Group index of each household: 10–15 neighbours within one comprehensive grid (十联户)."""
+    group = np.empty(len(xy), dtype=int)
+    next_id = 0
+    for g in np.unique(household_grid):
+        members = np.flatnonzero(household_grid == g)
+        # A coarse snake order keeps each group's households close together.
+        rows = np.floor(xy[members, 1] / 80.0)
+        snake = np.where(rows % 2 == 0, xy[members, 0], -xy[members, 0])
+        members = members[np.lexsort((snake, rows))]
+        start = 0
+        while start < len(members):
+            size = int(rng.integers(10, 16))
+            if len(members) - start - size < 10:
+                size = len(members) - start if len(members) - start <= 15 else size
+            group[members[start : start + size]] = next_id
+            next_id += 1
+            start += size
+    return group
+
+
+def events(
+    household_xy: np.ndarray, n: int, anchor: datetime, rng: np.random.Generator
+) -> Events:
+    """A year of reports ending at ``anchor``; old ones are nearly all closed (处置率 ≈ 99.7%)."""
+    cats = EVENT_CATEGORIES
+    w = np.array([c[2] for c in cats], dtype=float)
+    which = rng.choice(len(cats), n, p=w / w.sum())
+    base = household_xy[rng.integers(0, len(household_xy), n)]
+    xy = base + rng.normal(0, 25, (n, 2))
+    age_days = np.sort(rng.uniform(0, 365, n))[::-1]
+    reported = [anchor - timedelta(days=float(d)) for d in age_days]
+    due = [r + timedelta(days=cats[c][3]) for r, c in zip(reported, which, strict=True)]
+    hours_to_close = rng.lognormal(np.log(30), 1.0, n)
+    status: list[str] = []
+    closed: list[datetime | None] = []
+    for r, age, h in zip(reported, age_days, hours_to_close, strict=True):
+        p_open = 0.003 if age > 30 else (0.6 if age < 3 else 0.2)
+        if rng.random() < p_open or h / 24 > age:
+            status.append(str(rng.choice(["reported", "assigned", "in_progress", "feedback", "escalated"])))
+            closed.append(None)
+        else:
+            status.append("closed")
+            closed.append(r + timedelta(hours=float(h)))
+    return Events(
+        xy=xy,
+        category=[cats[c][0] for c in which],
+        description=[cats[c][1] for c in which],
+        status=status,
+        source=list(rng.choice(EVENT_SOURCES[0], n, p=EVENT_SOURCES[1])),
+        reported_at=reported,
+        due_at=due,
+        closed_at=closed,
+        with_reporter=rng.random(n) < 0.7,
+    )
