@@ -215,7 +215,7 @@ class _Writer:
         hi, gi = tree.query(pts, predicate="intersects")
         grid_of = np.full(len(xy), -1)
         grid_of[hi[::-1]] = gi[::-1]
-        group = population.linked_groups(grid_of, xy, rng)
+        group = population.linked_groups(grid_of, xy)
         lon, lat = p.proj.xy_to_degrees(xy[:, 0], xy[:, 1])
         ewkb = hex_ewkb(shapely.points(lon, lat))
         residents = rng.choice([1, 2, 3, 4, 5, 6], len(xy), p=[0.12, 0.22, 0.26, 0.22, 0.12, 0.06])
@@ -235,7 +235,7 @@ class _Writer:
         heads[group[::-1]] = np.arange(len(xy))[::-1]  # first household of each group leads it
         group_village = village[heads]
         copy_rows(self.s, "linked_household_group", ["id", "code", "division_id", "head_household_id"],
-                  ((g + 1, f"{self.village_code[group_village[g]]}{g + 1:06d}", self.village_id[int(group_village[g])],
+                  ((g + 1, f"{self.village_code[group_village[g]]}LH{g + 1:05d}", self.village_id[int(group_village[g])],
                     int(heads[g]) + 1) for g in range(n_groups)))
         copy_rows(self.s, "household", ["id", "address", "division_id", "group_id", "residents", "geom"],
                   ((i + 1, addresses[i], self.village_id[int(village[i])], int(group[i]) + 1, int(residents[i]), ewkb[i])

@@ -270,7 +270,10 @@ def _exact_layers(
     for s in sites:
         inside = (owner == s.victim) & shapely.within(reps, s.disc)
         face_party[inside] = s.to_party
+        # Both party grids now split comprehensive grid ``victim``: the one that took a piece and the one
+        # that kept the rest.
         party[s.to_party].misaligned_with = s.victim
+        party[party_of_grid[s.victim]].misaligned_with = s.victim
     party_geoms = [as_multipolygon(shapely.coverage_union_all(faces[face_party == pi])) for pi in range(len(party))]
     return grids, party_geoms
 

@@ -41,7 +41,7 @@ class Events:
     with_reporter: np.ndarray
 
 
-def linked_groups(household_grid: np.ndarray, xy: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def linked_groups(household_grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
     """Group index of each household: 10–15 neighbours within one comprehensive grid (十联户)."""
     group = np.empty(len(xy), dtype=int)
     next_id = 0
@@ -51,14 +51,13 @@ def linked_groups(household_grid: np.ndarray, xy: np.ndarray, rng: np.random.Gen
         rows = np.floor(xy[members, 1] / 80.0)
         snake = np.where(rows % 2 == 0, xy[members, 0], -xy[members, 0])
         members = members[np.lexsort((snake, rows))]
-        start = 0
-        while start < len(members):
-            size = int(rng.integers(10, 16))
-            if len(members) - start - size < 10:
-                size = len(members) - start if len(members) - start <= 15 else size
-            group[members[start : start + size]] = next_id
+        # As equal as possible, 10–15 each where the grid has enough households.
+        n = len(members)
+        k = int(np.clip(round(n / 12.5), int(np.ceil(n / 15)), max(1, n // 10)))
+        k = max(k, int(np.ceil(n / 15)))
+        for chunk in np.array_split(members, k):
+            group[chunk] = next_id
             next_id += 1
-            start += size
     return group
 
 

@@ -1,0 +1,77 @@
+"""Request → domain objects: the database session and the common query parameters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from geo.errors import InvalidInput
+from geo.features import BBox
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """One session per request; the request owns the transaction and commits once."""
+    session = request.app.state.sessionmaker()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def parse_bbox(bbox: str | None) -> BBox | None:
+    """``minlon,minlat,maxlon,maxlat`` in WGS84, each number finite and in range."""
+    if bbox is None:
+        return None
+    parts = bbox.split(",")
+    if len(parts) != 4:
+        raise InvalidInput(f"bbox must be minlon,minlat,maxlon,maxlat; got {len(parts)} values", pointer="bbox")
+    try:
+        minx, miny, maxx, maxy = (float(p) for p in parts)
+    except ValueError:
+        raise InvalidInput(f"bbox values must be numbers, got {bbox!r}", pointer="bbox") from None
+    if not all(math.isfinite(v) for v in (minx, miny, maxx, maxy)):
+        raise InvalidInput("bbox values must be finite numbers", pointer="bbox")
+    if not (-180 <= minx <= 180 and -180 <= maxx <= 180 and -90 <= miny <= 90 and -90 <= maxy <= 90):
+        raise InvalidInput("bbox is out of range: longitudes must be within ±180 and latitudes within ±90",
+                           pointer="bbox")
+    if minx > maxx or miny > maxy:
+        raise InvalidInput(f"bbox minimum exceeds maximum ({minx},{miny} > {maxx},{maxy})", pointer="bbox")
+    return (minx, miny, maxx, maxy)
+
+
+def bbox_param(
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS84)",
+                                      examples=["106.6,26.3,106.7,26.4"])] = None,
+) -> BBox | None:
+    return parse_bbox(bbox)
+
+
+class Paging:
+    """``limit`` and ``after`` (keyset: the last id of the previous page)."""
+
+    def __init__(
+        self,
+        request: Request,
+        limit: Annotated[int | None, Query(ge=1, description="Page size (at most GRIDMAP_PAGE_MAX).")] = None,
+        after: Annotated[int, Query(ge=0, le=2**62, description="Return features with id greater than this.")] = 0,
+    ) -> None:
+        server = request.app.state.server_settings
+        if limit is not None and limit > server.page_max:
+            raise InvalidInput(f"limit must be at most {server.page_max}, got {limit}", pointer="limit")
+        self.limit = limit or server.page_default
+        self.after = after
+
+
+BBoxDep = Annotated[BBox | None, Depends(bbox_param)]
+PagingDep = Annotated[Paging, Depends(Paging)]

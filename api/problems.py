@@ -1,0 +1,87 @@
+"""RFC 9457 problem details for every error.
+
+One map from domain exception to HTTP status, so route handlers never build
+error bodies. Validation errors name the parameter that was wrong. Nothing
+internal (SQL, tracebacks) ever reaches the client; unexpected errors are
+logged with a request-local id that the client also sees.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
+
+log = logging.getLogger("gridmap.api")
+
+PROBLEM_JSON = "application/problem+json"
+
+STATUS: dict[type[GridmapError], int] = {
+    InvalidInput: 422,
+    NotFound: 404,
+    Conflict: 409,
+}
+
+
+def problem(status: int, title: str, detail: str, *, instance: str | None = None, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
+
+
+def _status_for(exc: GridmapError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 400
+
+
+async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
+    return problem(_status_for(exc), exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    where = [str(p) for p in loc]
+    if where and where[0] in ("query", "path", "header", "body"):
+        return f"{where[0]} parameter '{'.'.join(where[1:])}'" if len(where) > 1 else where[0]
+    return ".".join(where)
+
+
+async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"pointer": "/".join(str(p) for p in e["loc"]), "detail": e["msg"], "where": _location(tuple(e["loc"]))}
+        for e in exc.errors()
+    ]
+    detail = "; ".join(f"{e['where']}: {e['detail']}" for e in errors)
+    return problem(422, "Invalid request", detail, instance=request.url.path, errors=errors)
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request failed")
+    detail = exc.detail if isinstance(exc.detail, str) else title
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}"
+    return problem(exc.status_code, title, detail, instance=request.url.path)
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    incident = uuid.uuid4().hex[:12]
+    log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
+    return problem(500, "Internal error", f"an unexpected error occurred; incident {incident}",
+                   instance=request.url.path)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(GridmapError, _domain)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.schemas.locate import LocateResult
+from geo.crs import Crs
+from geo.locate import locate
+
+router = APIRouter(tags=["locate"])
+
+
+@router.get("/locate", response_model=LocateResult, summary="Grids and divisions covering a point")
+def locate_point(
+    session: SessionDep,
+    lon: Annotated[float, Query(ge=-180, le=180, allow_inf_nan=False, description="Longitude in `crs`.")],
+    lat: Annotated[float, Query(ge=-90, le=90, allow_inf_nan=False, description="Latitude in `crs`.")],
+    crs: Annotated[Crs, Query(description="wgs84, cgcs2000, gcj02 (AMap/WeChat) or bd09 (Baidu).")] = Crs.WGS84,
+) -> LocateResult:
+    """For every grid layer, the grid covering the point, plus the county, township and village.
+
+    A point on an edge shared by two grids belongs to the grid with the smaller code.
+    """
+    return LocateResult.of(locate(session, lon, lat, crs), crs.value)

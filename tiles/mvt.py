@@ -1,0 +1,79 @@
+"""Vector tiles straight from PostGIS: ST_TileEnvelope → ST_AsMVTGeom → ST_AsMVT.
+
+Values are always bound, never formatted into SQL; the source table comes from
+a fixed map. Tiles let a desktop GIS (QGIS) or a vector-tile map client show a
+whole county's grids at any zoom without downloading every polygon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InvalidInput, NotFound
+
+MAX_ZOOM = 20
+
+
+@dataclass(frozen=True)
+class TileSource:
+    sql: str  # SELECT id, geom and attributes; may use :layer
+
+
+SOURCES = {
+    "grids": TileSource(
+        "SELECT g.id, g.code, g.name, l.code AS layer, g.geom FROM grid g JOIN grid_layer l ON l.id = g.layer_id"
+        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326)"
+    ),
+    "divisions": TileSource(
+        "SELECT d.id, d.code, d.name, d.level::text AS layer, d.geom FROM division d"
+        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326)"
+    ),
+}
+
+
+def check_tile(z: int, x: int, y: int) -> None:
+    if not 0 <= z <= MAX_ZOOM:
+        raise InvalidInput(f"zoom must be within 0..{MAX_ZOOM}, got {z}", pointer="z")
+    n = 1 << z
+    if not (0 <= x < n and 0 <= y < n):
+        raise InvalidInput(f"tile {z}/{x}/{y} does not exist: x and y must be within 0..{n - 1}", pointer="x")
+
+
+def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: int) -> bytes:
+    """One MVT tile of ``layer`` (a grid layer code, or a division level) from ``source``."""
+    if source not in SOURCES:
+        raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
+    check_tile(z, x, y)
+    sql = f"""
+        WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
+        src AS ({SOURCES[source].sql.replace('FROM ', 'FROM env, ', 1)}),
+        mvt AS (
+            SELECT src.id, src.code, src.name, src.layer,
+                   ST_AsMVTGeom(ST_Transform(src.geom, 3857), env.e, 4096, 64, true) AS geom
+              FROM src, env
+        )
+        SELECT ST_AsMVT(mvt, :name, 4096, 'geom', 'id') FROM mvt WHERE geom IS NOT NULL
+    """
+    row = session.execute(text(sql), {"z": z, "x": x, "y": y, "layer": layer, "name": layer}).scalar_one()
+    return bytes(row or b"")
+
+
+def tilejson(source: str, layer: str, base_url: str, bounds: tuple[float, float, float, float] | None) -> dict:
+    """TileJSON 3.0 description of one tile layer."""
+    if source not in SOURCES:
+        raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
+    doc = {
+        "tilejson": "3.0.0",
+        "name": f"{source}/{layer}",
+        "tiles": [f"{base_url}/tiles/{source}/{layer}/{{z}}/{{x}}/{{y}}.mvt"],
+        "minzoom": 0,
+        "maxzoom": MAX_ZOOM,
+        "vector_layers": [{"id": layer, "fields": {"id": "Number", "code": "String", "name": "String",
+                                                   "layer": "String"}}],
+    }
+    if bounds:
+        doc["bounds"] = list(bounds)
+    return doc
