@@ -16,17 +16,31 @@ from sqlalchemy.orm import Session
 from geo.crs import Crs, to_wgs84
 from geo.errors import NotFound
 
+# One round trip. Divisions: only the village level is tested spatially (villages
+# tile the county exactly, and a village polygon is far smaller than the county's
+# 2,000-vertex boundary); township and county follow by parent id. Grids: one
+# LATERAL probe per layer, smallest code first; layers with no covering grid
+# still appear, with NULLs.
 _LOCATE_SQL = text(
     """
-    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g)
-    SELECT 'division' AS what, d.level::text AS key, d.code, d.name, d.id, NULL AS layer_name
-      FROM (SELECT DISTINCT ON (level) * FROM division, pt
-             WHERE ST_Covers(division.geom, pt.g) ORDER BY level, code) d
+    WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
+    village AS (
+        SELECT d.* FROM division d, pt
+         WHERE d.level = 'village' AND ST_Covers(d.geom, pt.g) ORDER BY d.code LIMIT 1)
+    SELECT 'division' AS what, 'village' AS key, v.code, v.name, v.id, NULL AS layer_name, 0 AS ord FROM village v
     UNION ALL
-    SELECT 'grid', l.code, g.code, g.name, g.id, l.name
+    SELECT 'division', t.level::text, t.code, t.name, t.id, NULL, 0
+      FROM village v JOIN division t ON t.id = v.parent_id
+    UNION ALL
+    SELECT 'division', c.level::text, c.code, c.name, c.id, NULL, 0
+      FROM village v JOIN division t ON t.id = v.parent_id JOIN division c ON c.id = t.parent_id
+    UNION ALL
+    SELECT 'grid', l.code, g.code, g.name, g.id, l.name, l.sort_order
       FROM grid_layer l
-      JOIN LATERAL (SELECT grid.* FROM grid, pt WHERE grid.layer_id = l.id AND ST_Covers(grid.geom, pt.g)
-                     ORDER BY grid.code LIMIT 1) g ON true
+      LEFT JOIN LATERAL (SELECT grid.id, grid.code, grid.name FROM grid, pt
+                          WHERE grid.layer_id = l.id AND ST_Covers(grid.geom, pt.g)
+                          ORDER BY grid.code LIMIT 1) g ON true
+    ORDER BY ord
     """
 )
 
@@ -49,7 +63,8 @@ def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84) -> Lo
             f"the point ({lon}, {lat}) in {Crs(crs).value} (WGS84 {wlon:.6f}, {wlat:.6f}) is outside the district",
             pointer="lon",
         )
-    layers = session.execute(text("SELECT code FROM grid_layer ORDER BY sort_order, id")).scalars().all()
-    found = {r.key: {"code": r.code, "name": r.name, "id": r.id, "layer_name": r.layer_name}
-             for r in rows if r.what == "grid"}
-    return Location(wlon, wlat, divisions, {code: found.get(code) for code in layers})
+    grids = {
+        r.key: ({"code": r.code, "name": r.name, "id": r.id, "layer_name": r.layer_name} if r.id else None)
+        for r in rows if r.what == "grid"
+    }
+    return Location(wlon, wlat, divisions, grids)

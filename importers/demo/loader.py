@@ -59,6 +59,8 @@ def load_demo(
     params: PlanParams = PlanParams(),
     cameras_per_township: int = 200,
     events: int = 14_000,
+    residents: bool = True,
+    assign: bool = True,
     anchor: datetime | None = None,
     progress: Progress = lambda _msg: None,
 ) -> DemoSummary:
@@ -76,16 +78,17 @@ def load_demo(
     progress("grids")
     writer.grids()
     progress("households")
-    writer.households(rng)
+    writer.households(rng, with_residents=residents)
     progress("cameras, events, staff")
     writer.cameras(rng, cameras_per_township)
     writer.events(rng, events, anchor)
     writer.staff(rng, anchor)
     for table in ("division", "grid", "household", "linked_household_group", "resident", "camera", "event", "staff"):
         sync_sequence(session, table)
-    progress("assigning to grids")
     session.execute(text("ANALYZE"))
-    assign_all(session)
+    if assign:
+        progress("assigning to grids")
+        assign_all(session)
     return writer.summary()
 
 
@@ -206,7 +209,7 @@ class _Writer:
         return ""
 
     # -- households, groups, residents -------------------------------------------
-    def households(self, rng: np.random.Generator) -> None:
+    def households(self, rng: np.random.Generator, *, with_residents: bool = True) -> None:
         p = self.plan
         xy = np.concatenate([v.households for v in p.villages])
         village = np.concatenate([np.full(len(v.households), vi) for vi, v in enumerate(p.villages)])
@@ -241,15 +244,17 @@ class _Writer:
                   ((i + 1, addresses[i], self.village_id[int(village[i])], int(group[i]) + 1, int(residents[i]), ewkb[i])
                    for i in range(len(xy))))
         total = int(residents.sum())
+        self.counts.update(households=len(xy), residents=total if with_residents else 0)
+        self.household_xy = xy
+        self.household_grid = grid_of
+        if not with_residents:
+            return
         owner = np.repeat(np.arange(len(xy)) + 1, residents)
         res_names = names.person_names(rng, total)
         ids = names.id_numbers(rng, total, self.county)
         tel = names.phones(rng, total)
         copy_rows(self.s, "resident", ["id", "household_id", "name", "id_number", "phone"],
                   ((k + 1, int(owner[k]), res_names[k], ids[k], tel[k]) for k in range(total)))
-        self.household_xy = xy
-        self.household_grid = grid_of
-        self.counts.update(households=len(xy), residents=total)
 
     # -- cameras, events, staff --------------------------------------------------
     def cameras(self, rng: np.random.Generator, per_township: int) -> None:

@@ -34,6 +34,9 @@ class PlanParams:
     party_merge_share: float = 0.35  # share of party grids made of two comprehensive grids
     misalignments: int = 8  # deliberate party/comprehensive misalignments
     villages_per_emergency_grid: int = 3
+    # When set, emergency grids are instead an independent partition of the county into this many
+    # cells (the benchmark's third layer of 10,000 grids), still noded into the same arrangement.
+    emergency_grids: int | None = None
     dedicated_per_township: int = 2
 
 
@@ -75,7 +78,11 @@ def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanPara
     approx_grids, grid_village = _approx_grids(villages, params, rng)
     party = _party_groups(approx_grids, grid_village, params, rng)
     sites = _misalignment_sites(approx_grids, party, params, rng)
-    grids, party_geoms = _exact_layers(boundary_m, approx_grids, party, sites)
+    free_cells = (
+        partition(boundary_m, random_points_in(boundary_m, params.emergency_grids, rng), relax=1)
+        if params.emergency_grids else []
+    )
+    grids, party_geoms, free_geoms = _exact_layers(boundary_m, approx_grids, party, sites, free_cells)
     for p, geom in zip(party, party_geoms, strict=True):
         p.geom = geom
     village_geoms = [_union([grids[i] for i in np.flatnonzero(grid_village == v)]) for v in range(len(villages))]
@@ -92,7 +99,7 @@ def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanPara
         grids=grids,
         grid_village=grid_village,
         party=party,
-        emergency=_emergency(villages, len(towns), params, rng),
+        emergency=_free_emergency(free_geoms, villages) if free_geoms else _emergency(villages, len(towns), params, rng),
         dedicated=_dedicated(villages, params, rng),
     )
 
@@ -246,10 +253,14 @@ def _misalignment_sites(
 
 
 def _exact_layers(
-    boundary: MultiPolygon, approx: list[MultiPolygon], party: list[PartyGrid], sites: list[_Site]
-) -> tuple[list[MultiPolygon], list[MultiPolygon]]:
+    boundary: MultiPolygon,
+    approx: list[MultiPolygon],
+    party: list[PartyGrid],
+    sites: list[_Site],
+    free_cells: list[MultiPolygon],
+) -> tuple[list[MultiPolygon], list[MultiPolygon], list[MultiPolygon]]:
     """Rebuild every polygon from one noded arrangement so that all layers share exact edges."""
-    edges = [shapely.boundary(g) for g in approx] + [boundary.boundary]
+    edges = [shapely.boundary(g) for g in approx + free_cells] + [boundary.boundary]
     edges += [shapely.intersection(s.disc.boundary, approx[s.victim].buffer(1.0)) for s in sites]
     noded = shapely.union_all(edges, grid_size=GRID_SIZE_M)
     faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(noded))))
@@ -275,7 +286,24 @@ def _exact_layers(
         party[s.to_party].misaligned_with = s.victim
         party[party_of_grid[s.victim]].misaligned_with = s.victim
     party_geoms = [as_multipolygon(shapely.coverage_union_all(faces[face_party == pi])) for pi in range(len(party))]
-    return grids, party_geoms
+    free_geoms: list[MultiPolygon] = []
+    if free_cells:
+        free_tree = shapely.STRtree(np.asarray(free_cells, dtype=object))
+        free_owner = free_tree.query_nearest(reps, all_matches=False)[1]  # the cell containing it, or nearest
+        free_geoms = [as_multipolygon(shapely.coverage_union_all(faces[free_owner == k])) for k in range(len(free_cells))]
+        free_geoms = [g for g in free_geoms if not g.is_empty]
+    return grids, party_geoms, free_geoms
+
+
+def _free_emergency(cells: list[MultiPolygon], villages: list[Village]) -> list[tuple[int, list[int], MultiPolygon]]:
+    """Emergency grids of an independent partition, each filed under the township of its largest overlap."""
+    tree = shapely.STRtree(np.asarray([v.geom for v in villages], dtype=object))
+    out = []
+    for cell in cells:
+        hits = tree.query(cell.representative_point(), predicate="intersects")
+        vi = int(hits[0]) if len(hits) else int(tree.query_nearest(cell.representative_point())[0])
+        out.append((villages[vi].township, [vi], cell))
+    return out
 
 
 def _emergency(

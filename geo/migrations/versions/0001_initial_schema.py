@@ -133,8 +133,6 @@ def upgrade() -> None:
     sa.Column('entity_id', sa.BigInteger(), nullable=False),
     sa.Column('layer_id', sa.Integer(), nullable=False),
     sa.Column('grid_id', sa.Integer(), nullable=False),
-    sa.ForeignKeyConstraint(['grid_id'], ['grid.id'], ondelete='CASCADE'),
-    sa.ForeignKeyConstraint(['layer_id'], ['grid_layer.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('kind', 'entity_id', 'layer_id')
     )
     op.create_index('grid_membership_grid_kind', 'grid_membership', ['grid_id', 'kind'], unique=False)
