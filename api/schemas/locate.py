@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from geo.locate import Location
-
 
 class DivisionRef(BaseModel):
     id: int
@@ -26,7 +24,3 @@ class LocateResult(BaseModel):
     crs: str = Field(description="The CRS the point was given in.")
     divisions: dict[str, DivisionRef] = Field(description="county, township and village containing the point.")
     grids: dict[str, GridRef | None] = Field(description="Covering grid per layer code; null where none covers.")
-
-    @classmethod
-    def of(cls, loc: Location, crs: str) -> "LocateResult":
-        return cls(lon=loc.lon, lat=loc.lat, crs=crs, divisions=loc.divisions, grids=loc.grids)  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from api.schemas.locate import LocateResult
 from geo.assign import assign_entities
 from geo.crs import Crs, from_wgs84
 from geo.models import MemberKind
@@ -32,6 +33,7 @@ def test_locate_in_every_crs_finds_the_same_grid(client: TestClient, session: Se
         r = client.get("/locate", params={"lon": float(x), "lat": float(y), "crs": crs.value})
         assert r.status_code == 200, r.text
         body = r.json()
+        LocateResult.model_validate(body)  # the documented schema
         assert body["grids"]["comprehensive"]["code"] == code
         assert body["divisions"]["county"]["code"] == "520111000000"
         assert body["divisions"]["village"]["code"] == code[:12]
