@@ -34,7 +34,8 @@ from importers.demo import PlanParams, clear_district, load_demo
 from importers.provision import TEMPLATE_DATABASE, provision_local
 
 SCALE = PlanParams(townships=20, villages_per_township=50, grids=10_000, households=1_000_000,
-                   party_merge_share=0.0, misalignments=50, emergency_grids=10_000)
+                   party_merge_share=0.0, misalignments=50, emergency_grids=10_000,
+                   micro_grids=False)
 
 
 def fresh_database(name: str) -> str:

@@ -69,7 +69,7 @@ def demo(
                                 params=PlanParams(grids=grids, households=households), progress=progress)
         bar.update(task, completed=len(steps), description="done")
     engine.dispose()
-    table = Table(title=f"Demo district {summary.county} ({time.perf_counter() - start:.1f} s)")
+    table = Table(title=f"Demo district {summary.county}, loaded in {time.perf_counter() - start:.1f} s")
     table.add_column("what")
     table.add_column("count", justify="right")
     rows = [("townships", summary.townships), ("villages", summary.villages),

@@ -161,14 +161,19 @@ class _Writer:
         counters: dict[tuple[int, str], int] = {}
         village_name = {vi: v.name for vi, v in enumerate(p.villages)}
 
-        def add(layer: str, division_id: int, division_code: str, items: list[tuple[int, str, MultiPolygon]]) -> list[int]:
+        def add(layer: str, division_id: int, division_code: str, items: list[tuple[int, str, MultiPolygon]],
+                parents: dict[int, int] | None = None) -> list[int]:
             ids = []
+            if len(items) > 999:
+                raise ValueError(f"{len(items)} {layer} grids in division {division_code}: codes allow 999")
             order = reading_order([g for _, _, g in items])
             for seq, k in enumerate(order, start=1):
                 key, name, geom = items[k]
                 gid = len(self.grid_rows) + 1
                 code = f"{division_code}{self.prefix[layer]}{seq:03d}"
-                self.grid_rows.append((gid, code, self.layers[layer], division_id, name.format(n=seq), geom, key, layer))
+                parent = parents.get(key) if parents else None
+                self.grid_rows.append(
+                    (gid, code, self.layers[layer], division_id, name.format(n=seq), geom, key, layer, parent))
                 ids.append(gid)
             counters[(division_id, layer)] = len(items)
             return ids
@@ -186,20 +191,40 @@ class _Writer:
             dedicated = [(di, name, geom) for di, (v, name, geom) in enumerate(p.dedicated) if v == vi]
             if dedicated:
                 add("dedicated", vid, vcode, dedicated)
+        self._micro_grids(add)
         for ti in range(len(p.townships)):
             items = [(ei, p.township_names[ti] + "应急网格{n}", geom) for ei, (t, _, geom) in enumerate(p.emergency) if t == ti]
             add("emergency", self.town_id[ti], self.town_code[ti], items)
 
         geoms = _degrees(p.proj, [r[5] for r in self.grid_rows])
         ewkb = hex_ewkb(geoms)
+        # Micro-grids reference their comprehensive grid, inserted earlier in the same COPY.
         self.s.execute(text("SELECT set_config('gridmap.actor', 'demo generator', true),"
                             " set_config('gridmap.reason', 'initial demo district', true)"))
-        copy_rows(self.s, "grid", ["id", "code", "layer_id", "division_id", "name", "notes", "geom", "version"],
-                  ((r[0], r[1], r[2], r[3], r[4], self._note(r), g, 1) for r, g in zip(self.grid_rows, ewkb, strict=True)))
+        copy_rows(self.s, "grid",
+                  ["id", "code", "layer_id", "division_id", "name", "notes", "geom", "version", "parent_grid_id"],
+                  ((r[0], r[1], r[2], r[3], r[4], self._note(r), g, 1, r[8])
+                   for r, g in zip(self.grid_rows, ewkb, strict=True)))
         copy_rows(self.s, "grid_code_counter", ["division_id", "layer_id", "last_seq"],
                   ((d, self.layers[layer], n) for (d, layer), n in counters.items()))
         # Micro-grids nest in comprehensive grids; party grids stand beside them.
         self.counts["grids"] = len(self.grid_rows)
+
+    def _micro_grids(self, add: Callable[..., list[int]]) -> None:
+        """One micro-grid 微网格 per linked-household group, coded under its village, child of its grid."""
+        p = self.plan
+        if not p.micro:
+            return
+        homes = p.households
+        first = np.unique(homes.group, return_index=True)[1]
+        group_grid = homes.grid[first]
+        group_village = homes.village[first]
+        for vi in range(len(p.villages)):
+            ks = np.flatnonzero(group_village == vi)
+            items = [(int(k), p.villages[vi].name + "第{n}微网格", p.micro[k]) for k in ks if not p.micro[k].is_empty]
+            parents = {int(k): self.comprehensive_id[int(group_grid[k])] for k in ks}
+            if items:
+                add("micro", self.village_id[vi], self.village_code[vi], items, parents)
 
     def _note(self, row: tuple) -> str:
         key, layer = row[6], row[7]
@@ -211,14 +236,7 @@ class _Writer:
     # -- households, groups, residents -------------------------------------------
     def households(self, rng: np.random.Generator, *, with_residents: bool = True) -> None:
         p = self.plan
-        xy = np.concatenate([v.households for v in p.villages])
-        village = np.concatenate([np.full(len(v.households), vi) for vi, v in enumerate(p.villages)])
-        tree = shapely.STRtree(np.asarray(p.grids, dtype=object))
-        pts = shapely.points(xy)
-        hi, gi = tree.query(pts, predicate="intersects")
-        grid_of = np.full(len(xy), -1)
-        grid_of[hi[::-1]] = gi[::-1]
-        group = population.linked_groups(grid_of, xy)
+        xy, village, grid_of, group = p.households.xy, p.households.village, p.households.grid, p.households.group
         lon, lat = p.proj.xy_to_degrees(xy[:, 0], xy[:, 1])
         ewkb = hex_ewkb(shapely.points(lon, lat))
         residents = rng.choice([1, 2, 3, 4, 5, 6], len(xy), p=[0.12, 0.22, 0.26, 0.22, 0.12, 0.06])

@@ -42,23 +42,34 @@ class Events:
 
 
 def linked_groups(household_grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
-    """Group index of each household: 10–15 neighbours within one comprehensive grid (十联户)."""
+    """Group index of each household: 10–15 neighbours within one comprehensive grid (十联户).
+
+    Each grid's households are split by recursive bisection along the longer
+    axis of their spread, so groups are compact and as equal as possible: a
+    grid of n ≥ 20 households always yields groups of 10–15.
+    """
     group = np.empty(len(xy), dtype=int)
     next_id = 0
     for g in np.unique(household_grid):
         members = np.flatnonzero(household_grid == g)
-        # A coarse snake order keeps each group's households close together.
-        rows = np.floor(xy[members, 1] / 80.0)
-        snake = np.where(rows % 2 == 0, xy[members, 0], -xy[members, 0])
-        members = members[np.lexsort((snake, rows))]
-        # As equal as possible, 10–15 each where the grid has enough households.
         n = len(members)
         k = int(np.clip(round(n / 12.5), int(np.ceil(n / 15)), max(1, n // 10)))
         k = max(k, int(np.ceil(n / 15)))
-        for chunk in np.array_split(members, k):
-            group[chunk] = next_id
+        for leaf in _bisect(members, k, xy):
+            group[leaf] = next_id
             next_id += 1
     return group
+
+
+def _bisect(members: np.ndarray, k: int, xy: np.ndarray) -> list[np.ndarray]:
+    if k == 1:
+        return [members]
+    pts = xy[members]
+    axis = int(np.ptp(pts[:, 1]) > np.ptp(pts[:, 0]))
+    ordered = members[np.argsort(pts[:, axis], kind="stable")]
+    k1 = k // 2
+    cut = int(round(len(members) * k1 / k))
+    return _bisect(ordered[:cut], k1, xy) + _bisect(ordered[cut:], k - k1, xy)
 
 
 def events(

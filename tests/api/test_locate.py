@@ -83,7 +83,13 @@ def test_point_outside_the_district_is_a_404_problem(client: TestClient) -> None
 
 
 def test_layers_without_a_covering_grid_are_null(client: TestClient, session: Session) -> None:
-    lon, lat, _ = _interior_points(session, 1)[0]
+    lon, lat = session.execute(text("""
+        SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) AS p FROM grid g
+          JOIN grid_layer l ON l.id = g.layer_id AND l.code = 'comprehensive' ORDER BY g.code) s
+        WHERE NOT EXISTS (SELECT 1 FROM grid d JOIN grid_layer dl ON dl.id = d.layer_id AND dl.code = 'dedicated'
+                          WHERE ST_Covers(d.geom, s.p))
+        LIMIT 1""")).one()
     grids = client.get("/locate", params={"lon": lon, "lat": lat}).json()["grids"]
     assert set(grids) == {"comprehensive", "party", "emergency", "dedicated", "micro"}
-    assert grids["micro"] is None
+    assert grids["dedicated"] is None
+    assert grids["comprehensive"] is not None

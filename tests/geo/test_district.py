@@ -111,3 +111,30 @@ def test_linked_household_groups_have_10_to_15_households(session: Session) -> N
     assert all(r.size <= 15 for r in rows)
     assert all(r.size >= 10 or r.grid_households < 20 for r in rows)
     assert sum(r.grids > 1 for r in rows) <= len(rows) * 0.01  # edge households may fall to the neighbour
+
+
+def test_micro_grids_nest_in_their_comprehensive_grid_without_overlaps(session: Session) -> None:
+    outside, total = session.execute(text("""
+        SELECT count(*) FILTER (WHERE NOT ST_CoveredBy(m.geom, c.geom) OR cl.code <> 'comprehensive'), count(*)
+          FROM grid m JOIN grid_layer ml ON ml.id = m.layer_id AND ml.code = 'micro'
+          JOIN grid c ON c.id = m.parent_grid_id JOIN grid_layer cl ON cl.id = c.layer_id
+    """)).one()
+    assert total > 1000 and outside == 0
+    overlaps = session.execute(text("""
+        SELECT count(*) FROM grid a JOIN grid b ON a.id < b.id AND a.layer_id = b.layer_id AND a.geom && b.geom
+        JOIN grid_layer l ON l.id = a.layer_id AND l.code = 'micro' WHERE ST_Relate(a.geom, b.geom, '2********')
+    """)).scalar_one()
+    assert overlaps == 0
+
+
+def test_each_linked_household_group_is_one_micro_grid(session: Session, district) -> None:  # noqa: ANN001
+    """十联户: a group's households lie in one micro-grid of 10–15 households."""
+    rows = session.execute(text("""
+        SELECT h.group_id, count(DISTINCT m.grid_id) AS grids, count(*) AS households
+          FROM household h
+          JOIN grid_membership m ON m.kind = 'household' AND m.entity_id = h.id
+          JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'micro'
+         GROUP BY h.group_id
+    """)).all()
+    assert sum(r.households for r in rows) == district.households  # every household has a micro-grid
+    assert sum(r.grids == 1 for r in rows) / len(rows) > 0.995  # a household a centimetre off may differ

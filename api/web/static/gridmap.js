@@ -545,6 +545,11 @@
     const layers = normaliseLayers(config.layers);
     const pointMinZoom = Number.isFinite(config.pointMinZoom) ? config.pointMinZoom : 14;
     map.getContainer().classList.add('gm-map');
+    // Leaflet 1.9's default attribution prefix carries a national flag; a county government map
+    // shows the library's name only.
+    if (map.attributionControl) {
+      map.attributionControl.setPrefix('Leaflet');
+    }
 
     const ui = {
       messages: createMessageBox(map),
