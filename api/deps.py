@@ -14,7 +14,12 @@ from geo.features import BBox
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; the request owns the transaction and commits once."""
+    """One session per request; the request owns the transaction and commits once.
+
+    The per-request identity (scope) is bound with set_config(..., true), i.e. to
+    this transaction only, so it can never leak to the next request on a pooled
+    connection.
+    """
     session = request.app.state.sessionmaker()
     try:
         yield session

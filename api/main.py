@@ -6,30 +6,45 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routes import divisions, grids, layers, locate, points, tiles, web
+from api.routes import audit, auth, divisions, grids, layers, locate, points, residents, tiles, web
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
-from geo.settings import DatabaseSettings, ServerSettings
+from geo.security import TokenSettings, signing_key
+from geo.settings import AuthSettings, DatabaseSettings, ServerSettings
 
 
 def create_app(
-    db_settings: DatabaseSettings | None = None, server_settings: ServerSettings | None = None
+    db_settings: DatabaseSettings | None = None,
+    server_settings: ServerSettings | None = None,
+    auth_settings: AuthSettings | None = None,
 ) -> FastAPI:
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
+    auth_settings = auth_settings or AuthSettings()
     app = FastAPI(
         title="gridmap",
         summary="Grid-based grassroots governance (网格化服务管理) on PostGIS",
         version="0.1.0",
     )
-    engine = make_engine(db_settings)
+    engine = make_engine(db_settings, as_app=True)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
+    app.state.token_settings = TokenSettings(
+        key=auth_settings.token_key or _stored_key(app),
+        access_minutes=auth_settings.access_token_minutes,
+        refresh_hours=auth_settings.refresh_token_hours,
+    )
     problems.install(app)
     for router in (locate.router, layers.router, divisions.router, grids.router, points.households,
-                   points.cameras, points.events, points.staff, tiles.router, web.router):
+                   points.cameras, points.events, points.staff, tiles.router, web.router,
+                   auth.router, residents.router, audit.router):
         app.include_router(router)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
+
+
+def _stored_key(app: FastAPI) -> str:
+    with app.state.sessionmaker() as session:
+        return signing_key(session)

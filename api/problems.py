@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
+from geo.security import Forbidden, Unauthorized
 
 log = logging.getLogger("gridmap.api")
 
@@ -27,6 +28,8 @@ STATUS: dict[type[GridmapError], int] = {
     InvalidInput: 422,
     NotFound: 404,
     Conflict: 409,
+    Unauthorized: 401,
+    Forbidden: 403,
 }
 
 
@@ -46,7 +49,11 @@ def _status_for(exc: GridmapError) -> int:
 
 
 async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
-    return problem(_status_for(exc), exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
+    status = _status_for(exc)
+    response = problem(status, exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
+    if status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="gridmap"'
+    return response
 
 
 def _location(loc: tuple[Any, ...]) -> str:

@@ -20,10 +20,13 @@ class Base(DeclarativeBase):
     """Declarative base of every gridmap table."""
 
 
-def make_engine(settings: DatabaseSettings) -> Engine:
-    """An engine whose connections carry a statement timeout, so no query runs away."""
+def make_engine(settings: DatabaseSettings, *, as_app: bool = False) -> Engine:
+    """An engine whose connections carry a statement timeout, so no query runs away.
+
+    ``as_app`` connects as the application role (the server); otherwise as the owner (CLI, migrations).
+    """
     return create_engine(
-        settings.database_url,
+        settings.server_url if as_app else settings.database_url,
         pool_size=settings.pool_size,
         max_overflow=settings.pool_size,
         pool_pre_ping=True,

@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput, NotFound
+from geo.scope import Scope
 
 BBox = tuple[float, float, float, float]
 
@@ -37,6 +38,7 @@ class Collection:
     properties: dict[str, str]  # property name -> SQL expression over alias ``t``
     joins: str = ""
     filters: dict[str, Filter] = field(default_factory=dict)
+    member_kind: str | None = None  # kind in grid_membership, for territorial scope
 
 
 _IN_GRID = Filter(
@@ -73,12 +75,14 @@ COLLECTIONS: dict[str, Collection] = {
         {"address": "t.address", "residents": "t.residents", "group_code": "g.code", "division_code": "d.code"},
         joins="LEFT JOIN linked_household_group g ON g.id = t.group_id JOIN division d ON d.id = t.division_id",
         filters={"grid": _in_grid("household"), "division": _IN_DIVISION, "group": Filter("g.code = :v")},
+        member_kind="household",
     ),
     "cameras": Collection(
         "cameras", "camera", "geom",
         {"code": "t.code", "name": "t.name", "bearing": "t.bearing", "fov": "t.fov", "range_m": "t.range_m",
          "status": "t.status"},
         filters={"grid": _in_grid("camera"), "status": Filter("t.status = CAST(:v AS camera_status)")},
+        member_kind="camera",
     ),
     "events": Collection(
         "events", "event", "geom",
@@ -86,6 +90,7 @@ COLLECTIONS: dict[str, Collection] = {
          "reported_at": "t.reported_at", "due_at": "t.due_at", "closed_at": "t.closed_at"},
         filters={"grid": _in_grid("event"), "status": Filter("t.status = CAST(:v AS event_status)"),
                  "category": Filter("t.category = :v")},
+        member_kind="event",
     ),
     "staff": Collection(
         "staff", "staff", "home",
@@ -94,11 +99,27 @@ COLLECTIONS: dict[str, Collection] = {
         joins="LEFT JOIN grid g ON g.id = t.grid_id",
         filters={"grid": Filter("g.code = :v"), "role": Filter("t.role = CAST(:v AS staff_role)"),
                  "availability": Filter("t.availability = CAST(:v AS availability)")},
+        member_kind="staff",
     ),
 }
 
 # Values the enum-typed filters accept, so a bad value is a 422 naming the choices, not a DB error.
 ENUM_VALUES: dict[tuple[str, str], tuple[str, ...]] = {}
+
+
+def scope_clause(c: Collection, scope: Scope) -> tuple[str | None, dict[str, object]]:
+    """The territorial filter of a collection for ``scope`` (None: the whole county)."""
+    if scope.everything:
+        return None, {}
+    if c.name == "divisions":
+        return "t.id = ANY(:s_divisions)", {"s_divisions": list(scope.visible_divisions)}
+    if c.name == "grids":
+        return "t.id = ANY(:s_grids)", {"s_grids": list(scope.visible_grids)}
+    return (
+        f"t.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = '{c.member_kind}'"
+        " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))",
+        {"s_layer": scope.layer_id, "s_grids": list(scope.grids)},
+    )
 
 
 def _feature_sql(c: Collection) -> str:
@@ -124,11 +145,16 @@ def list_features(
     filters: dict[str, str] | None = None,
     limit: int = 100,
     after: int = 0,
+    scope: Scope,
 ) -> Page:
-    """One page of a collection, in id order, optionally inside ``bbox`` (WGS84)."""
+    """One page of a collection in ``scope``, in id order, optionally inside ``bbox`` (WGS84)."""
     c = COLLECTIONS[collection]
     where = ["t.id > :after"]
     params: dict[str, object] = {"after": after, "limit": limit + 1}
+    clause, scope_params = scope_clause(c, scope)
+    if clause:
+        where.append(clause)
+        params.update(scope_params)
     if bbox is not None:
         where.append(f"t.{c.geometry} && ST_MakeEnvelope(:minx, :miny, :maxx, :maxy, 4326)")
         params.update(minx=bbox[0], miny=bbox[1], maxx=bbox[2], maxy=bbox[3])
@@ -151,11 +177,15 @@ def list_features(
     return Page([r[1] for r in rows], rows[-1][0] if more else None)
 
 
-def get_feature(session: Session, collection: str, feature_id: int) -> str:
-    """One feature as serialised GeoJSON, or NotFound."""
+def get_feature(session: Session, collection: str, feature_id: int, *, scope: Scope) -> str:
+    """One feature as serialised GeoJSON, or NotFound — also when it lies outside ``scope``,
+    so a caller cannot tell "outside your territory" from "does not exist"."""
     c = COLLECTIONS[collection]
+    clause, params = scope_clause(c, scope)
     row = session.execute(
-        text(f"SELECT {_feature_sql(c)} FROM {c.table} t {c.joins} WHERE t.id = :id"), {"id": feature_id}
+        text(f"SELECT {_feature_sql(c)} FROM {c.table} t {c.joins} WHERE t.id = :id"
+             + (f" AND {clause}" if clause else "")),
+        {"id": feature_id, **params},
     ).first()
     if row is None:
         raise NotFound(f"no {collection[:-1] if collection != 'staff' else 'staff member'} with id {feature_id}",

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from geo.crs import Crs, to_wgs84
 from geo.errors import NotFound
+from geo.scope import Scope
 
 # One round trip. Divisions: only the village level is tested spatially (villages
 # tile the county exactly, and a village polygon is far smaller than the county's
@@ -54,8 +55,11 @@ class Location:
     grids: dict[str, dict[str, Any] | None]
 
 
-def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84) -> Location:
-    """Divisions and the covering grid of every layer at a point given in ``crs``."""
+def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84, *, scope: Scope) -> Location:
+    """Divisions and the covering grid of every layer at a point given in ``crs``.
+
+    A point outside the caller's territory is answered like a point outside the district.
+    """
     if Crs(crs) in (Crs.WGS84, Crs.CGCS2000):  # identical to centimetres; skip numpy on the hot path
         wlon, wlat = float(lon), float(lat)
     else:
@@ -71,4 +75,6 @@ def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84) -> Lo
         r.key: ({"code": r.code, "name": r.name, "id": r.id, "layer_name": r.layer_name} if r.id else None)
         for r in rows if r.what == "grid"
     }
+    if not scope.everything and not {g["id"] for g in grids.values() if g} & set(scope.grids):
+        raise NotFound(f"the point ({lon}, {lat}) in {Crs(crs).value} is outside your jurisdiction", pointer="lon")
     return Location(wlon, wlat, divisions, grids)

@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 # The local cluster that ``gridmap db up`` provisions when no URL is given. It
 # listens on loopback only; set GRIDMAP_DATABASE_URL for any real deployment.
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://gridmap:gridmap@127.0.0.1:5432/gridmap"
+# The server's own role on that cluster: owns nothing, cannot bypass row-level security.
+DEFAULT_APP_DATABASE_URL = "postgresql+psycopg2://gridmap_app:gridmap_app@127.0.0.1:5432/gridmap"
+APP_ROLE = "gridmap_app"
 
 
 class DatabaseSettings(BaseSettings):
@@ -19,13 +22,28 @@ class DatabaseSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
 
-    database_url: str = DEFAULT_DATABASE_URL
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, description="Owner role: migrations and the CLI.")
+    app_database_url: str | None = Field(
+        default=None,
+        description="The server's role (no ownership, no BYPASSRLS). Default: gridmap_app on the same "
+        "database as database_url.",
+    )
     pool_size: int = Field(default=10, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
 
     @property
     def is_default(self) -> bool:
         return self.database_url == DEFAULT_DATABASE_URL
+
+    @property
+    def server_url(self) -> str:
+        """The URL the API connects with: the application role, on the owner's database."""
+        if self.app_database_url:
+            return self.app_database_url
+        from sqlalchemy.engine import make_url
+
+        owner = make_url(self.database_url)
+        return owner.set(username=APP_ROLE, password=APP_ROLE).render_as_string(hide_password=False)
 
 
 class ServerSettings(BaseSettings):
@@ -37,3 +55,13 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     page_max: int = Field(default=1000, ge=1, description="Largest page a list endpoint serves.")
     page_default: int = Field(default=100, ge=1)
+
+
+class AuthSettings(BaseSettings):
+    """Bearer tokens. The signing key defaults to the one the migration generated in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    token_key: str | None = Field(default=None, min_length=32, repr=False)
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)

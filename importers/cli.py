@@ -47,9 +47,18 @@ def demo(
     grids: int = typer.Option(548, help="Comprehensive grids to generate."),
     households: int = typer.Option(100_000, help="Households to generate."),
     serve_after: bool = typer.Option(False, "--serve", help="Start the web server when loaded."),
+    password: str = typer.Option(None, help="Password of the demo accounts (default: a random one, printed)."),
 ) -> None:
-    """Replace the district in the database with a generated demo district inside a real boundary."""
+    """Replace the district in the database with a generated demo district inside a real boundary.
+
+    Also replaces every user account with one demo account per role (printed at the end).
+    """
+    import secrets
+
     from importers.demo import PlanParams, clear_district, load_demo
+    from importers.demo.users import create_demo_users
+
+    password = password or secrets.token_urlsafe(9)
 
     settings = DatabaseSettings()
     _database_ready(settings)
@@ -67,6 +76,7 @@ def demo(
             clear_district(session)
             summary = load_demo(session, county=county, seed=seed,
                                 params=PlanParams(grids=grids, households=households), progress=progress)
+            accounts = create_demo_users(session, password)
         bar.update(task, completed=len(steps), description="done")
     engine.dispose()
     table = Table(title=f"Demo district {summary.county}, loaded in {time.perf_counter() - start:.1f} s")
@@ -80,8 +90,110 @@ def demo(
         table.add_row(name, f"{value:,}")
     console.print(table)
     console.print("deliberately misaligned party grids: " + ", ".join(summary.misaligned_party_grids))
+    users = Table(title=f"Demo accounts (password for all: {password})")
+    for column in ("username", "role", "jurisdiction"):
+        users.add_column(column)
+    for account in accounts:
+        users.add_row(account.username, account.role.value, account.jurisdiction)
+    console.print(users)
     if serve_after:
         serve()
+
+
+user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
+app.add_typer(user_app, name="user")
+
+
+def _read_password(from_stdin: bool) -> str:
+    import sys
+
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+def _cli_actor():  # noqa: ANN202
+    import getpass
+
+    from geo.audit import Actor
+
+    return Actor(None, f"cli:{getpass.getuser()}")
+
+
+@user_app.command("add")
+def user_add(
+    username: str,
+    role: str = typer.Option(..., help="admin, planner, grid_worker, grid_head, department, emergency, viewer, auditor"),
+    division: str = typer.Option(None, help="Jurisdiction: a 12-digit division code."),
+    grid: str = typer.Option(None, help="Jurisdiction: a 17-digit grid code."),
+    name: str = typer.Option("", help="Display name."),
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+) -> None:
+    """Create a user. Without --division or --grid the jurisdiction is the whole county."""
+    from geo import audit
+    from geo.errors import GridmapError
+    from geo.permissions import Role
+    from geo.security import create_user
+
+    try:
+        role_value = Role(role)
+    except ValueError:
+        console.print(f"[red]unknown role {role!r}[/red]; choose from {', '.join(r.value for r in Role)}")
+        raise typer.Exit(2) from None
+    password = _read_password(password_stdin)
+    settings = DatabaseSettings()
+    _database_ready(settings)
+    try:
+        with transaction(make_sessionmaker(make_engine(settings))) as session:
+            user = create_user(session, username=username, password=password, role=role_value,
+                               division_code=division, grid_code=grid, display_name=name)
+            audit.record(session, _cli_actor(), action="user.create", entity="user", entity_id=user.id,
+                         detail={"role": role_value.value})
+    except GridmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"user {username} created ({role_value.value})")
+
+
+@user_app.command("passwd")
+def user_passwd(
+    username: str,
+    password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
+) -> None:
+    """Set a user's password; every token issued before is revoked."""
+    from geo import audit
+    from geo.errors import GridmapError
+    from geo.security import set_password
+
+    password = _read_password(password_stdin)
+    settings = DatabaseSettings()
+    try:
+        with transaction(make_sessionmaker(make_engine(settings))) as session:
+            user = set_password(session, username, password)
+            audit.record(session, _cli_actor(), action="user.passwd", entity="user", entity_id=user.id)
+    except GridmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"password of {username} changed")
+
+
+@user_app.command("disable")
+def user_disable(username: str, enable: bool = typer.Option(False, "--enable", help="Re-enable instead.")) -> None:
+    """Disable (or re-enable) a user; every token issued before is revoked."""
+    from geo import audit
+    from geo.errors import GridmapError
+    from geo.security import set_disabled
+
+    settings = DatabaseSettings()
+    try:
+        with transaction(make_sessionmaker(make_engine(settings))) as session:
+            user = set_disabled(session, username, not enable)
+            audit.record(session, _cli_actor(), action="user.enable" if enable else "user.disable", entity="user",
+                         entity_id=user.id)
+    except GridmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+    console.print(f"{username} {'enabled' if enable else 'disabled'}")
 
 
 @app.command()

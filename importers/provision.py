@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from geo.settings import DEFAULT_DATABASE_URL
+from geo.settings import DEFAULT_APP_DATABASE_URL, DEFAULT_DATABASE_URL
 
 
 class ProvisionError(RuntimeError):
@@ -137,21 +137,30 @@ def _ident(value: str) -> str:
     return '"' + value.replace('"', '""') + '"'
 
 
-def ensure_role_and_database(url: str, *, template: str | None = None) -> None:
-    """Create the application role and database with PostGIS, idempotently.
-
-    The role gets CREATEDB so the test suite can create throw-away databases
-    from ``template`` (a database that already has PostGIS, so the tests need no
-    superuser).
-    """
-    u = make_url(url)
-    port = u.port or 5432
-    user, password, database = u.username or "gridmap", u.password or "", u.database or "gridmap"
-    exists = _psql(f"SELECT 1 FROM pg_roles WHERE rolname = {_literal(user)}", port=port)
+def _ensure_login_role(name: str, password: str, options: str, port: int) -> None:
+    exists = _psql(f"SELECT 1 FROM pg_roles WHERE rolname = {_literal(name)}", port=port)
     verb = "ALTER" if exists else "CREATE"
-    _psql(f"{verb} ROLE {_ident(user)} LOGIN CREATEDB PASSWORD {_literal(password)}", port=port)
+    _psql(f"{verb} ROLE {_ident(name)} LOGIN {options} PASSWORD {_literal(password)}", port=port)
     for key, value in ROLE_SETTINGS.items():
-        _psql(f"ALTER ROLE {_ident(user)} SET {key} = {_literal(value)}", port=port)
+        _psql(f"ALTER ROLE {_ident(name)} SET {key} = {_literal(value)}", port=port)
+
+
+def ensure_role_and_database(url: str, app_url: str, *, template: str | None = None) -> None:
+    """Create the owner role, the application role and the database with PostGIS, idempotently.
+
+    Two roles, on purpose: the owner (``url``) runs migrations and the CLI; the
+    server connects as the application role (``app_url``), which owns nothing,
+    cannot bypass row-level security and cannot change the audit log. The owner
+    gets CREATEDB so the test suite can create throw-away databases from
+    ``template`` (a database that already has PostGIS, so tests need no superuser),
+    and membership of the application role so tests can act as it.
+    """
+    u, a = make_url(url), make_url(app_url)
+    port = u.port or 5432
+    user, database = u.username or "gridmap", u.database or "gridmap"
+    _ensure_login_role(user, u.password or "", "CREATEDB NOSUPERUSER", port)
+    _ensure_login_role(a.username or "gridmap_app", a.password or "", "NOCREATEDB NOSUPERUSER NOBYPASSRLS", port)
+    _psql(f"GRANT {_ident(a.username or 'gridmap_app')} TO {_ident(user)}", port=port)
     for db in filter(None, [template, database]):
         if not _psql(f"SELECT 1 FROM pg_database WHERE datname = {_literal(db)}", port=port):
             _psql(f"CREATE DATABASE {_ident(db)} OWNER {_ident(user)}", port=port)
@@ -177,12 +186,13 @@ def can_connect(url: str) -> bool:
 TEMPLATE_DATABASE = "gridmap_template"
 
 
-def provision_local(url: str = DEFAULT_DATABASE_URL) -> None:
+def provision_local(url: str = DEFAULT_DATABASE_URL, app_url: str = DEFAULT_APP_DATABASE_URL) -> None:
     """Bring the default local database to a usable state (idempotent)."""
-    if can_connect(url) and can_connect(str(make_url(url).set(database=TEMPLATE_DATABASE))):
+    template_url = make_url(url).set(database=TEMPLATE_DATABASE).render_as_string(hide_password=False)
+    if can_connect(url) and can_connect(app_url) and can_connect(template_url):
         return
     u = make_url(url)
     if u.host not in (None, "localhost", "127.0.0.1", "::1"):
         raise ProvisionError(f"Cannot provision a server on {u.host}; only a local one.\n{HOW_TO}")
     ensure_server(u.port or 5432)
-    ensure_role_and_database(url, template=TEMPLATE_DATABASE)
+    ensure_role_and_database(url, app_url, template=TEMPLATE_DATABASE)

@@ -21,10 +21,11 @@ from sqlalchemy.orm import Session
 
 from geo.db import make_sessionmaker, transaction
 from geo.migrate import upgrade
-from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings, ServerSettings
+from geo.settings import APP_ROLE, DEFAULT_DATABASE_URL, DatabaseSettings, ServerSettings
 
 TEST_COUNTY = "520111"
 TEST_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
+TEST_PASSWORD = "test-password-for-all-roles"
 
 
 def _fresh_database() -> str:
@@ -76,10 +77,11 @@ def engine(db_settings: DatabaseSettings) -> Iterator[Engine]:
 def district(engine: Engine):  # noqa: ANN201 - DemoSummary
     """The demo district at test scale: the real Huaxi boundary and 548 grids, fewer people."""
     from importers.demo import PlanParams, clear_district, load_demo
+    from importers.demo.users import create_demo_users
 
     with transaction(make_sessionmaker(engine)) as session:
         clear_district(session)
-        return load_demo(
+        summary = load_demo(
             session,
             county=TEST_COUNTY,
             seed=7,
@@ -88,12 +90,16 @@ def district(engine: Engine):  # noqa: ANN201 - DemoSummary
             events=2_000,
             anchor=TEST_ANCHOR,
         )
+        create_demo_users(session, TEST_PASSWORD)  # admin, auditor, planner, viewer, ..., worker1, worker2
+        return summary
 
 
 @pytest.fixture
 def connection(engine: Engine, district) -> Iterator[Connection]:  # noqa: ANN001
+    """The test's connection, acting as the application role (no ownership, row-level security applies)."""
     conn = engine.connect()
     outer = conn.begin()
+    conn.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
     try:
         yield conn
     finally:
@@ -119,8 +125,8 @@ def app(db_settings: DatabaseSettings):  # noqa: ANN201
 
 
 @pytest.fixture
-def client(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
-    """The API, with every request running in this test's rolled-back transaction."""
+def anonymous(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
+    """The API without credentials, every request in this test's rolled-back transaction."""
     from api.deps import get_session
 
     def _session() -> Iterator[Session]:
@@ -131,3 +137,31 @@ def client(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
     app.dependency_overrides.clear()
+
+
+@pytest.fixture(scope="session")
+def tokens(app, engine: Engine, district) -> dict[str, str]:  # noqa: ANN001
+    """An access token for every demo account, issued directly (login itself is tested in test_auth)."""
+    from geo.models.users import AppUser
+    from geo.security import issue_tokens
+
+    with make_sessionmaker(engine)() as s:
+        users = s.query(AppUser).all()
+        return {u.username: str(issue_tokens(u, app.state.token_settings)["access_token"]) for u in users}
+
+
+@pytest.fixture
+def as_user(anonymous: TestClient, tokens: dict[str, str]):  # noqa: ANN201
+    """``as_user("worker1")`` sets that account's bearer token on the client and returns it."""
+
+    def _as(username: str) -> TestClient:
+        anonymous.headers["Authorization"] = f"Bearer {tokens[username]}"
+        return anonymous
+
+    return _as
+
+
+@pytest.fixture
+def client(as_user) -> TestClient:  # noqa: ANN001
+    """The API as the county-wide admin."""
+    return as_user("admin")

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput, NotFound
+from geo.scope import Scope
 
 MAX_ZOOM = 20
 
@@ -25,11 +26,11 @@ class TileSource:
 SOURCES = {
     "grids": TileSource(
         "SELECT g.id, g.code, g.name, l.code AS layer, g.geom FROM grid g JOIN grid_layer l ON l.id = g.layer_id"
-        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326)"
+        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326) AND (:all OR g.id = ANY(:grids))"
     ),
     "divisions": TileSource(
         "SELECT d.id, d.code, d.name, d.level::text AS layer, d.geom FROM division d"
-        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326)"
+        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326) AND (:all OR d.id = ANY(:divisions))"
     ),
 }
 
@@ -42,8 +43,8 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise InvalidInput(f"tile {z}/{x}/{y} does not exist: x and y must be within 0..{n - 1}", pointer="x")
 
 
-def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: int) -> bytes:
-    """One MVT tile of ``layer`` (a grid layer code, or a division level) from ``source``."""
+def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: int, *, scope: Scope) -> bytes:
+    """One MVT tile of ``layer`` (a grid layer code, or a division level) from ``source``, inside ``scope``."""
     if source not in SOURCES:
         raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
     check_tile(z, x, y)
@@ -57,7 +58,9 @@ def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: in
         )
         SELECT ST_AsMVT(mvt, :name, 4096, 'geom', 'id') FROM mvt WHERE geom IS NOT NULL
     """
-    row = session.execute(text(sql), {"z": z, "x": x, "y": y, "layer": layer, "name": layer}).scalar_one()
+    params = {"z": z, "x": x, "y": y, "layer": layer, "name": layer, "all": scope.everything,
+              "grids": list(scope.visible_grids), "divisions": list(scope.visible_divisions)}
+    row = session.execute(text(sql), params).scalar_one()
     return bytes(row or b"")
 
 

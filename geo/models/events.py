@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Enum, String, func
+from sqlalchemy import DateTime, Enum, ForeignKey, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
@@ -44,8 +44,15 @@ class Event(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now(), index=True)
     due_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Reporter contact: personal data, never in list endpoints.
-    reporter_name: Mapped[str] = mapped_column(String, default="")
-    reporter_phone: Mapped[str] = mapped_column(String(20), default="")
     media_url: Mapped[str | None] = mapped_column(String)
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
+
+
+class EventContact(Base):
+    """The reporter's contact details: personal data, in its own table under row-level security."""
+
+    __tablename__ = "event_contact"
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String, default="")
+    phone: Mapped[str] = mapped_column(String(20), default="")

@@ -27,7 +27,8 @@ from importers.demo.territory import LocalProjection, reading_order
 Progress = Callable[[str], None]
 
 DATA_TABLES = (
-    "grid_membership", "resident", "household", "linked_household_group", "camera", "event", "staff",
+    "app_user", "grid_membership", "resident", "household", "linked_household_group", "camera", "event_contact", "event",
+    "staff",
     "grid_code_counter", "grid_version", "grid", "division",
 )
 
@@ -301,13 +302,13 @@ class _Writer:
         tel = names.phones(rng, n)
         copy_rows(
             self.s, "event",
-            ["id", "category", "description", "status", "source", "reported_at", "due_at", "closed_at",
-             "reporter_name", "reporter_phone", "geom"],
+            ["id", "category", "description", "status", "source", "reported_at", "due_at", "closed_at", "geom"],
             ((i + 1, ev.category[i], ev.description[i], ev.status[i], ev.source[i], ev.reported_at[i].isoformat(),
-              ev.due_at[i].isoformat(), ev.closed_at[i].isoformat() if ev.closed_at[i] else None,
-              who[i] if ev.with_reporter[i] else "", tel[i] if ev.with_reporter[i] else "", ewkb[i])
+              ev.due_at[i].isoformat(), ev.closed_at[i].isoformat() if ev.closed_at[i] else None, ewkb[i])
              for i in range(n)),
         )
+        copy_rows(self.s, "event_contact", ["event_id", "name", "phone"],
+                  ((i + 1, who[i], tel[i]) for i in range(n) if ev.with_reporter[i]))
         self.counts["events"] = n
 
     def staff(self, rng: np.random.Generator, anchor: datetime) -> None:

@@ -58,8 +58,6 @@ def upgrade() -> None:
     sa.Column('reported_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
-    sa.Column('reporter_name', sa.String(), nullable=False),
-    sa.Column('reporter_phone', sa.String(length=20), nullable=False),
     sa.Column('media_url', sa.String(), nullable=True),
     sa.Column('geom', Geometry(geometry_type='POINT', srid=4326, dimension=2, spatial_index=False, from_text='ST_GeomFromEWKT', name='geometry', nullable=False), nullable=False),
     sa.PrimaryKeyConstraint('id')

@@ -1,0 +1,57 @@
+"""Login (OAuth2 password flow), token refresh and the caller's own account."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep
+from api.security import Principal, request_id, requires, token_settings
+from geo import audit
+from geo.audit import Actor
+from geo.models.users import AppUser
+from geo.permissions import Permission, permissions_of
+from geo.security import Unauthorized, authenticate, decode, issue_tokens, user_for_token
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class RefreshRequest(BaseModel):
+    refresh_token: str = Field(min_length=10, max_length=4096)
+
+
+def _user_info(user: AppUser) -> dict[str, Any]:
+    return {"username": user.username, "display_name": user.display_name, "role": user.role.value,
+            "permissions": sorted(p.value for p in permissions_of(user.role))}
+
+
+@router.post("/token", summary="Log in with username and password (OAuth2 password flow)")
+def login(request: Request, session: SessionDep,
+          form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
+    client = request.client.host if request.client else None
+    actor = Actor(None, form.username[:64], request_id(request), client)
+    try:
+        user = authenticate(session, form.username, form.password)
+    except Unauthorized:
+        # The failed attempt (and any lockout) must persist although the request fails.
+        audit.record(session, actor, action="auth.login", entity="user", outcome="denied")
+        session.commit()
+        raise
+    audit.record(session, Actor(user.id, user.username, actor.request_id, client), action="auth.login",
+                 entity="user", entity_id=user.id)
+    return {**issue_tokens(user, token_settings(request)), "user": _user_info(user)}
+
+
+@router.post("/refresh", summary="Exchange a refresh token for a new token pair")
+def refresh(request: Request, session: SessionDep, body: RefreshRequest) -> dict[str, Any]:
+    claims = decode(body.refresh_token, token_settings(request), kind="refresh")
+    user = user_for_token(session, claims)
+    return {**issue_tokens(user, token_settings(request)), "user": _user_info(user)}
+
+
+@router.get("/me", summary="The caller's account, role and permissions")
+def me(session: SessionDep, principal: Annotated[Principal, requires(Permission.SELF_READ)]) -> dict[str, Any]:
+    return _user_info(session.get(AppUser, principal.user_id))  # type: ignore[arg-type]

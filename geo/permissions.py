@@ -1,0 +1,61 @@
+"""Roles and named permissions, mapped in this one place.
+
+Every endpoint declares exactly one permission; a role grants a set of them.
+Duties are separated the way government systems are audited (三员分立): the
+admin manages users but cannot read the audit log, the auditor reads the audit
+log and nothing else, the planner edits grids but never sees personal data.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class Role(str, enum.Enum):
+    ADMIN = "admin"
+    PLANNER = "planner"
+    GRID_WORKER = "grid_worker"  # 网格员
+    GRID_HEAD = "grid_head"  # 网格长
+    DEPARTMENT = "department"  # 部门工作人员
+    EMERGENCY = "emergency"  # 应急队伍
+    VIEWER = "viewer"
+    AUDITOR = "auditor"
+
+
+class Permission(str, enum.Enum):
+    SELF_READ = "self:read"  # one's own account
+    MAP_READ = "map:read"  # divisions, layers, grids, locate, tiles
+    HOUSEHOLDS_READ = "households:read"  # households and (masked) residents
+    CAMERAS_READ = "cameras:read"
+    EVENTS_READ = "events:read"
+    STAFF_READ = "staff:read"
+    GRIDS_EDIT = "grids:edit"
+    RESIDENTS_WRITE = "residents:write"
+    EVENTS_ASSIGN = "events:assign"
+    PII_READ = "pii:read"  # unmasked personal data, with a stated purpose, audited
+    PII_EXPORT = "pii:export"  # bulk export of personal data, audited
+    USERS_ADMIN = "users:admin"
+    AUDIT_READ = "audit:read"
+
+
+P = Permission
+_FIELD = {P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ}
+
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(set(Permission) - {P.AUDIT_READ, P.PII_EXPORT}),
+    Role.PLANNER: frozenset({P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ,
+                             P.GRIDS_EDIT}),
+    Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ}),
+    Role.GRID_HEAD: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_ASSIGN, P.PII_EXPORT}),
+    Role.DEPARTMENT: frozenset({P.SELF_READ, P.MAP_READ, P.EVENTS_READ, P.CAMERAS_READ}),
+    Role.EMERGENCY: frozenset(_FIELD),
+    Role.VIEWER: frozenset({P.SELF_READ, P.MAP_READ, P.CAMERAS_READ}),
+    Role.AUDITOR: frozenset({P.SELF_READ, P.AUDIT_READ}),
+}
+
+# Roles that only see personal data masked, even where they read households.
+assert P.PII_READ not in ROLE_PERMISSIONS[Role.PLANNER]
+
+
+def permissions_of(role: Role) -> frozenset[Permission]:
+    return ROLE_PERMISSIONS[role]

@@ -1,0 +1,89 @@
+"""Territorial scope: what a user may see, derived from their jurisdiction.
+
+A jurisdiction is a division (covering everything below it) or a grid, or
+nothing (the whole county: admins, auditors). It resolves to a set of grids of
+one layer — the comprehensive grids of the villages under a division, or the
+user's own grid — and an entity (household, camera, event, staff) is in scope
+when its stored membership in that layer is one of those grids. This is the one
+place the application filters by territory; the same scope is handed to
+PostgreSQL with ``set_config(..., true)`` so row-level security on personal
+data enforces it a second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.models.users import AppUser
+
+
+@dataclass(frozen=True)
+class Scope:
+    everything: bool
+    layer_id: int | None = None
+    grids: tuple[int, ...] = ()  # grids of ``layer_id`` that bound the territory
+    visible_grids: tuple[int, ...] = ()  # every grid (any layer) the user may list
+    visible_divisions: tuple[int, ...] = ()  # divisions inside the jurisdiction, and its ancestors
+
+    @classmethod
+    def county(cls) -> "Scope":
+        return cls(everything=True)
+
+
+def resolve(session: Session, user: AppUser) -> Scope:
+    if user.grid_id is not None:
+        return _grid_scope(session, user.grid_id)
+    if user.division_id is not None:
+        return _division_scope(session, user.division_id)
+    return Scope.county()
+
+
+def _ancestors(session: Session, division_id: int) -> list[int]:
+    return list(session.execute(text("""
+        WITH RECURSIVE up AS (SELECT id, parent_id FROM division WHERE id = :d
+                              UNION ALL SELECT p.id, p.parent_id FROM division p JOIN up ON p.id = up.parent_id)
+        SELECT id FROM up"""), {"d": division_id}).scalars())
+
+
+def _division_scope(session: Session, division_id: int) -> Scope:
+    below = list(session.execute(text("""
+        WITH RECURSIVE down AS (SELECT id FROM division WHERE id = :d
+                                UNION ALL SELECT c.id FROM division c JOIN down ON c.parent_id = down.id)
+        SELECT id FROM down"""), {"d": division_id}).scalars())
+    layer = session.execute(text("SELECT id FROM grid_layer WHERE code = 'comprehensive'")).scalar_one()
+    grids = session.execute(
+        text("SELECT id, layer_id FROM grid WHERE division_id = ANY(:below)"), {"below": below}
+    ).all()
+    return Scope(
+        everything=False,
+        layer_id=layer,
+        grids=tuple(g for g, lid in grids if lid == layer),
+        visible_grids=tuple(g for g, _ in grids),
+        visible_divisions=tuple(sorted(set(below) | set(_ancestors(session, division_id)))),
+    )
+
+
+def _grid_scope(session: Session, grid_id: int) -> Scope:
+    layer, division = session.execute(
+        text("SELECT layer_id, division_id FROM grid WHERE id = :g"), {"g": grid_id}).one()
+    children = list(session.execute(text("SELECT id FROM grid WHERE parent_grid_id = :g"), {"g": grid_id}).scalars())
+    return Scope(
+        everything=False,
+        layer_id=layer,
+        grids=(grid_id,),
+        visible_grids=(grid_id, *children),
+        visible_divisions=tuple(_ancestors(session, division)),
+    )
+
+
+def bind(session: Session, scope: Scope) -> None:
+    """Hand the scope to PostgreSQL for this transaction only (row-level security reads it)."""
+    session.execute(
+        text("SELECT set_config('gridmap.scope_all', :all, true), set_config('gridmap.scope_layer', :layer, true),"
+             " set_config('gridmap.scope_grids', :grids, true)"),
+        {"all": "on" if scope.everything else "off", "layer": str(scope.layer_id or ""),
+         "grids": "{" + ",".join(map(str, scope.grids)) + "}"},
+    )
