@@ -151,3 +151,117 @@ def test_leaflet_dist_missing_says_how_to_fix(monkeypatch, tmp_path):
     monkeypatch.setattr(assets, "NODE_MODULES", tmp_path / "node_modules")
     with pytest.raises(FileNotFoundError, match=r"npm ci --prefix api/web"):
         assets.leaflet_dist()
+
+
+# ---------------------------------------------------------------- gridmap.js
+#
+# The data endpoints want a bearer token; the page stays a public shell and
+# gridmap.js does the signing in. These are static checks of its source (the
+# behaviour is exercised in a browser against the API).
+
+
+def _strip_js_comments(source: str) -> str:
+    source = re.sub(r"/\*.*?\*/", "", source, flags=re.S)
+    source = re.sub(r"^\s*//.*$", "", source, flags=re.M)
+    return re.sub(r"\s//\s.*$", "", source, flags=re.M)
+
+
+@pytest.fixture(scope="module")
+def js() -> str:
+    return _strip_js_comments((STATIC_DIR / "gridmap.js").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def css() -> str:
+    return (STATIC_DIR / "gridmap.css").read_text(encoding="utf-8")
+
+
+def _function_around(source: str, pos: int) -> str:
+    names = re.findall(r"(?:function\s+(\w+)\s*\(|^\s*(?:async\s+)?(\w+)\s*\([^)]*\)\s*\{)", source[:pos], re.M)
+    assert names, f"no enclosing function before offset {pos}"
+    return next(name for name in reversed([a or b for a, b in names]) if name not in ("if", "for", "while"))
+
+
+def test_js_uses_the_auth_endpoints(js):
+    assert "'/auth/token'" in js
+    assert "'/auth/refresh'" in js
+    assert "'/auth/me'" in js
+    # OAuth2 password grant, form-encoded; refresh with a JSON body
+    assert "grant_type" in js and "'password'" in js
+    assert "application/x-www-form-urlencoded" in js
+    assert "URLSearchParams" in js
+    assert "refresh_token: refreshToken" in js
+
+
+def test_js_keeps_tokens_in_session_storage_only(js):
+    assert "sessionStorage" in js
+    assert "'gridmap.session'" in js
+    assert "localStorage" not in js
+    assert "document.cookie" not in js
+    # never logged, never put in a URL
+    assert not re.search(r"\bconsole\.", js)
+    assert not re.search(r"[?&](access_|refresh_)?token=", js)
+    # a corrupt stored session must not break the page
+    assert re.search(r"try\s*\{\s*value = JSON\.parse\(raw\)", js)
+
+
+def test_js_sends_bearer_header(js):
+    assert re.search(r"Authorization:\s*`Bearer \$\{token\}`", js)
+
+
+def test_every_data_request_goes_through_api_fetch(js):
+    assert "async function apiFetch(url, options)" in js
+    assert "fetchJson" not in js
+    raw = [m.start() for m in re.finditer(r"(?<![\w.])fetch\(", js)]
+    assert raw, "expected the transport's own fetch() calls"
+    # fetch() itself only in the bearer transport and the /auth POST helper
+    assert {_function_around(js, pos) for pos in raw} == {"sendWithToken", "postAuth"}
+    assert "apiFetch(`/grids/${encodeURIComponent(id)}`" in js
+    assert "await apiFetch(url, { signal: mine.signal })" in js
+
+
+def test_js_handles_401_with_one_shared_refresh(js):
+    body = js[js.index("async function apiFetch(") :]
+    body = body[: body.index("\n  }\n")]
+    assert body.count("resp.status === 401") == 2  # first answer, and the one retry
+    assert body.count("sendWithToken(") == 2  # never a third attempt
+    assert "auth.renew(token)" in body
+    # single flight: concurrent 401s share the pending refresh promise
+    assert "if (!this.refreshing)" in js
+    assert "return this.refreshing;" in js
+
+
+def test_js_treats_403_as_not_permitted(js):
+    assert "resp.status === 403" in js
+    assert "not permitted for your role" in js
+    # the loader remembers it instead of asking again on every pan
+    assert "forbidden = true;" in js
+    assert re.search(r"if \(forbidden\) \{", js)
+
+
+def test_js_login_panel_and_user_badge(js):
+    for label in ("登录 Sign in", "用户名 Username", "密码 Password", "退出 Sign out"):
+        assert label in js
+    assert "'current-password'" in js
+    assert "button.disabled = true;" in js
+    assert "event.preventDefault();" in js
+    assert "form.method = 'post';" in js  # a stray submit must not put the password in a URL
+
+
+def test_js_inserts_server_strings_as_text(js):
+    assert "innerHTML" not in js
+    assert "insertAdjacentHTML" not in js
+    assert "document.write" not in js
+    # the one HTML string (layers control labels) escapes the name
+    assert "${escapeHtml(text)}" in js
+
+
+def test_css_styles_login_and_badge(css):
+    for selector in (".gm-login-backdrop", ".gm-login ", ".gm-login-submit:disabled", ".gm-user"):
+        assert selector in css
+
+
+def test_page_shell_carries_no_credentials(page):
+    lowered = page.lower()
+    for needle in ("authorization", "bearer", "access_token", "refresh_token", "password"):
+        assert needle not in lowered
