@@ -3,30 +3,42 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
+from starlette.concurrency import run_in_threadpool
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 from geo.features import BBox
 
 
-def get_session(request: Request) -> Iterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request; the request owns the transaction and commits once.
 
-    The per-request identity (scope) is bound with set_config(..., true), i.e. to
-    this transaction only, so it can never leak to the next request on a pooled
+    Async on purpose: creating a session does no I/O, so it needs no worker
+    thread; the commit (or rollback) and close run in one threadpool hop at the
+    end. A sync generator costs two hops (enter and exit) on every request.
+    The per-request identity (scope) is bound with set_config(..., true), i.e.
+    to this transaction only, so it never leaks to the next request on a pooled
     connection.
     """
     session = request.app.state.sessionmaker()
+    ok = False
     try:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        ok = True
+    finally:
+        await run_in_threadpool(_finish, session, ok)
+
+
+def _finish(session: Session, ok: bool) -> None:
+    try:
+        if ok:
+            session.commit()
+        else:
+            session.rollback()
     finally:
         session.close()
 

@@ -134,8 +134,10 @@ end
 """
 
 
-def _wrk(url: str, script: str | None, seconds: int, connections: int) -> dict[str, float]:
+def _wrk(url: str, script: str | None, seconds: int, connections: int, token: str | None = None) -> dict[str, float]:
     cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
     if script:
         cmd += ["-s", script]
     out = subprocess.run([*cmd, url], check=True, capture_output=True, text=True).stdout
@@ -152,12 +154,37 @@ def _wrk(url: str, script: str | None, seconds: int, connections: int) -> dict[s
 ROUNDS = 5
 
 
-def bench_http(url: str, results: dict[str, float], *, port: int = 8765, seconds: int = 6) -> None:
+def _bench_token(url: str) -> str:
+    """A county-wide viewer's access token: /locate is measured with authentication and scoping on."""
+    from sqlalchemy import select
+
+    from geo.models.users import AppUser
+    from geo.permissions import Role
+    from geo.security import TokenSettings, create_user, issue_tokens, signing_key
+
+    sm = make_sessionmaker(make_engine(DatabaseSettings(database_url=url)))
+    with transaction(sm) as s:
+        user = s.execute(select(AppUser).where(AppUser.username == "bench")).scalar_one_or_none()
+        user = user or create_user(s, username="bench", password="bench-password-0", role=Role.VIEWER)
+        return str(issue_tokens(user, TokenSettings(key=signing_key(s), access_minutes=60))["access_token"])
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None:
+    port = _free_port()
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
     if not shutil.which("wrk"):
         print("  wrk is not installed (apt-get install wrk); skipping the HTTP benchmark")
         return
+    token = _bench_token(url)
     engine = create_engine(url)
     with engine.connect() as c:
         pts = c.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM household ORDER BY random() LIMIT 2000")).all()
@@ -178,13 +205,13 @@ def bench_http(url: str, results: dict[str, float], *, port: int = 8765, seconds
             except subprocess.CalledProcessError:
                 time.sleep(0.2)
         _wrk(f"{base}/health/db", None, 2, 16)  # warm up both workers and pools
-        _wrk(base, script.name, 2, 16)
+        _wrk(base, script.name, 2, 16, token)
         # Alternate the two endpoints over several rounds and keep each one's median round: on
         # two cores shared by wrk, uvicorn and PostgreSQL a single round varies by ±40%.
         rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "locate": []}
         for _ in range(ROUNDS):
             rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
-            rounds["locate"].append(_wrk(base, script.name, seconds, 16))
+            rounds["locate"].append(_wrk(base, script.name, seconds, 16, token))
         trivial, locate = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2] for k in ("trivial", "locate"))
         ratios = sorted(l["rps"] / t["rps"] for t, l in zip(rounds["trivial"], rounds["locate"], strict=True))
     finally:

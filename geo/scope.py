@@ -18,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.models.users import AppUser
+from geo.security import Account
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Scope:
         return cls(everything=True)
 
 
-def resolve(session: Session, user: AppUser) -> Scope:
+def resolve(session: Session, user: AppUser | Account) -> Scope:
     if user.grid_id is not None:
         return _grid_scope(session, user.grid_id)
     if user.division_id is not None:

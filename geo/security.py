@@ -90,11 +90,30 @@ def decode(token: str, settings: TokenSettings, *, kind: str) -> dict[str, objec
     return claims
 
 
-def user_for_token(session: Session, claims: dict[str, object]) -> AppUser:
-    user = session.get(AppUser, int(str(claims["sub"])))
-    if user is None or user.disabled or user.token_version != claims.get("ver"):
+@dataclass(frozen=True)
+class Account:
+    """What a request needs to know about its user: one indexed row, no ORM object."""
+
+    id: int
+    username: str
+    display_name: str
+    role: Role
+    division_id: int | None
+    grid_id: int | None
+
+
+_ACCOUNT_SQL = text(
+    "SELECT id, username, display_name, role, division_id, grid_id, disabled, token_version"
+    " FROM app_user WHERE id = :id"
+)
+
+
+def user_for_token(session: Session, claims: dict[str, object]) -> Account:
+    """The token's user, unless disabled or the token predates a password change (revoked)."""
+    row = session.execute(_ACCOUNT_SQL, {"id": int(str(claims["sub"]))}).first()
+    if row is None or row.disabled or row.token_version != claims.get("ver"):
         raise Unauthorized("the token has been revoked")
-    return user
+    return Account(row.id, row.username, row.display_name, Role(row.role), row.division_id, row.grid_id)
 
 
 def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> AppUser:

@@ -14,7 +14,7 @@ from geo import audit
 from geo.audit import Actor
 from geo.models.users import AppUser
 from geo.permissions import Permission, permissions_of
-from geo.security import Unauthorized, authenticate, decode, issue_tokens, user_for_token
+from geo.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -23,7 +23,7 @@ class RefreshRequest(BaseModel):
     refresh_token: str = Field(min_length=10, max_length=4096)
 
 
-def _user_info(user: AppUser) -> dict[str, Any]:
+def _user_info(user: AppUser | Account) -> dict[str, Any]:
     return {"username": user.username, "display_name": user.display_name, "role": user.role.value,
             "permissions": sorted(p.value for p in permissions_of(user.role))}
 
@@ -48,8 +48,8 @@ def login(request: Request, session: SessionDep,
 @router.post("/refresh", summary="Exchange a refresh token for a new token pair")
 def refresh(request: Request, session: SessionDep, body: RefreshRequest) -> dict[str, Any]:
     claims = decode(body.refresh_token, token_settings(request), kind="refresh")
-    user = user_for_token(session, claims)
-    return {**issue_tokens(user, token_settings(request)), "user": _user_info(user)}
+    user = session.get(AppUser, user_for_token(session, claims).id)
+    return {**issue_tokens(user, token_settings(request)), "user": _user_info(user)}  # type: ignore[arg-type]
 
 
 @router.get("/me", summary="The caller's account, role and permissions")

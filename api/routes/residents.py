@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
-from api.security import Principal, requires
+from api.security import Principal, bind_scope, requires
 from geo import residents
 from geo.features import get_feature
 from geo.permissions import Permission
@@ -41,6 +41,7 @@ def household_residents(
     """Unmasked values need the pii:read permission and a purpose; each such read is audited."""
     _unmask_allowed(principal, unmasked)
     get_feature(session, "households", household_id, scope=principal.scope)  # 404 outside the territory
+    bind_scope(session, principal)
     return residents.list_residents(session, household_id, actor=principal.actor, unmasked=unmasked,
                                     purpose=purpose)
 
@@ -51,6 +52,7 @@ def add_resident(
     household_id: Id, body: NewResident,
 ) -> dict[str, Any]:
     get_feature(session, "households", household_id, scope=principal.scope)
+    bind_scope(session, principal)
     return residents.add_resident(session, household_id, actor=principal.actor, name=body.name,
                                   id_number=body.id_number, phone=body.phone)
 
@@ -60,6 +62,7 @@ def add_resident(
 def export(
     session: SessionDep, principal: Annotated[Principal, requires(Permission.PII_EXPORT)], purpose: Purpose = None,
 ) -> Response:
+    bind_scope(session, principal)
     rows = residents.export_residents(session, actor=principal.actor, purpose=purpose)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["id", "household_id", "address", "name", "id_number", "phone"])
@@ -77,4 +80,5 @@ def event_contact(
 ) -> dict[str, Any]:
     _unmask_allowed(principal, unmasked)
     get_feature(session, "events", event_id, scope=principal.scope)
+    bind_scope(session, principal)
     return residents.event_contact(session, event_id, actor=principal.actor, unmasked=unmasked, purpose=purpose)

@@ -13,6 +13,12 @@
  *   pointMinZoom: 14                 // households/cameras/events/staff from here on
  * }
  *
+ * Every data endpoint wants `Authorization: Bearer <access token>`. The page
+ * itself is public: it shows a login panel (POST /auth/token, OAuth2 password
+ * grant) until there is a session, keeps the tokens in sessionStorage, and
+ * sends every data request through `apiFetch`, which renews the access token
+ * via POST /auth/refresh on a 401 and retries once.
+ *
  * Plain ES2017 and Leaflet 1.9; no framework.
  */
 (function (global) {
@@ -28,6 +34,8 @@
   // settle before asking the server.
   const MOVE_DEBOUNCE_MS = 200;
   const MESSAGE_TIMEOUT_MS = 10000;
+  // Shown (once, as a quiet note) for an overlay the role may not read.
+  const FORBIDDEN_TEXT = '无权限 not permitted for your role';
 
   // ---------------------------------------------------------------- helpers
 
@@ -65,17 +73,46 @@
 
   // --------------------------------------------------------------- HTTP
 
-  class HttpError extends Error {}
+  class HttpError extends Error {
+    constructor(message, status) {
+      super(message);
+      this.name = 'HttpError';
+      this.status = status || 0;
+    }
+  }
+
+  // The signed-in user's role lacks the permission (403). Not retried: asking
+  // again gives the same answer.
+  class ForbiddenError extends HttpError {
+    constructor(message) {
+      super(message, 403);
+      this.name = 'ForbiddenError';
+    }
+  }
+
+  // There is no usable session (never signed in, signed out, or the refresh
+  // token was refused). The login panel is already on screen when this is
+  // thrown, so callers drop it silently.
+  class AuthRequiredError extends Error {
+    constructor() {
+      super('sign-in required 请登录');
+      this.name = 'AuthRequiredError';
+    }
+  }
+
+  // Parse a response body as JSON, or null when it is not JSON.
+  async function readJson(resp) {
+    try {
+      return await resp.json();
+    } catch (_) {
+      return null; // not JSON (proxy error page, empty body)
+    }
+  }
 
   // Turn an error response into one readable line. The API answers errors
   // with problem+json ({title, detail}); anything else gets the status line.
   async function describeErrorResponse(resp) {
-    let body = null;
-    try {
-      body = await resp.json();
-    } catch (_) {
-      // not JSON (proxy error page, empty body): fall through
-    }
+    const body = await readJson(resp);
     if (body && (body.title || body.detail)) {
       let detail = body.detail;
       if (detail && typeof detail !== 'string') detail = JSON.stringify(detail);
@@ -84,19 +121,285 @@
     return `HTTP ${resp.status} ${resp.statusText || ''}`.trim();
   }
 
-  async function fetchJson(url, signal) {
-    let resp;
+  // ------------------------------------------------------------ session
+
+  // Tokens live in sessionStorage (per tab, gone when the tab closes), never
+  // in localStorage, URLs or logs. If storage is unavailable (disabled,
+  // sandboxed iframe) the session is kept in memory for this page only.
+  const SESSION_KEY = 'gridmap.session';
+  // Renew a little before the access token runs out rather than earn a 401
+  // (at most half its lifetime early, so a short-lived token is still used).
+  const EXPIRY_MARGIN_MS = 30 * 1000;
+
+  const sessionStore = {
+    memory: null,
+    read() {
+      let raw = null;
+      try {
+        raw = global.sessionStorage.getItem(SESSION_KEY);
+      } catch (_) {
+        raw = this.memory;
+      }
+      if (!raw) return null;
+      let value = null;
+      try {
+        value = JSON.parse(raw);
+      } catch (_) {
+        value = null;
+      }
+      const session = validSession(value);
+      if (!session) this.clear(); // garbage or an old format: forget it
+      return session;
+    },
+    write(session) {
+      const raw = JSON.stringify(session);
+      try {
+        global.sessionStorage.setItem(SESSION_KEY, raw);
+        this.memory = null;
+      } catch (_) {
+        this.memory = raw;
+      }
+    },
+    clear() {
+      this.memory = null;
+      try {
+        global.sessionStorage.removeItem(SESSION_KEY);
+      } catch (_) {
+        // storage unavailable: nothing stored there
+      }
+    },
+  };
+
+  function isNonEmptyString(value) {
+    return typeof value === 'string' && value.length > 0;
+  }
+
+  function validUser(user) {
+    if (!user || typeof user !== 'object' || !isNonEmptyString(user.username)) return null;
+    return {
+      username: user.username,
+      display_name: typeof user.display_name === 'string' ? user.display_name : '',
+      role: typeof user.role === 'string' ? user.role : '',
+      permissions: Array.isArray(user.permissions)
+        ? user.permissions.filter((p) => typeof p === 'string')
+        : [],
+    };
+  }
+
+  // A stored session: {access_token, refresh_token, renew_at, user}, where
+  // renew_at (ms since epoch, 0 if unknown) is when to renew the access token.
+  function validSession(value) {
+    if (!value || typeof value !== 'object') return null;
+    const user = validUser(value.user);
+    if (!isNonEmptyString(value.access_token) || !isNonEmptyString(value.refresh_token) || !user) {
+      return null;
+    }
+    return {
+      access_token: value.access_token,
+      refresh_token: value.refresh_token,
+      renew_at: Number.isFinite(value.renew_at) ? value.renew_at : 0,
+      user,
+    };
+  }
+
+  // A /auth/token or /auth/refresh answer turned into a stored session.
+  function sessionFromTokenResponse(body) {
+    if (!body || typeof body !== 'object') return null;
+    if (body.token_type && String(body.token_type).toLowerCase() !== 'bearer') return null;
+    const lifetime = Number(body.expires_in) * 1000;
+    const valid = Number.isFinite(lifetime) && lifetime > 0;
+    return validSession({
+      access_token: body.access_token,
+      refresh_token: body.refresh_token,
+      renew_at: valid ? Date.now() + Math.max(lifetime - EXPIRY_MARGIN_MS, lifetime / 2) : 0,
+      user: body.user,
+    });
+  }
+
+  // The one place that knows the tokens. `listeners` hear about sign-in,
+  // sign-out and session loss so the UI can follow.
+  const auth = {
+    session: sessionStore.read(),
+    // Bumped on every sign-in/sign-out so a refresh that was in flight at the
+    // time cannot bring an ended session back.
+    epoch: 0,
+    refreshing: null,
+    listeners: new Set(),
+
+    signedIn() {
+      return this.session !== null;
+    },
+
+    user() {
+      return this.session ? this.session.user : null;
+    },
+
+    notify(event) {
+      this.listeners.forEach((fn) => fn(event));
+    },
+
+    start(session) {
+      this.epoch += 1;
+      this.refreshing = null;
+      this.session = session;
+      sessionStore.write(session);
+      this.notify('signin');
+    },
+
+    // reason: 'signout' (the user asked) or 'expired' (the server refused).
+    end(reason) {
+      const had = this.session !== null;
+      this.epoch += 1;
+      this.refreshing = null;
+      this.session = null;
+      sessionStore.clear();
+      if (had) this.notify(reason);
+    },
+
+    setUser(user) {
+      const valid = validUser(user);
+      if (!this.session || !valid) return;
+      this.session = Object.assign({}, this.session, { user: valid });
+      sessionStore.write(this.session);
+      this.notify('user');
+    },
+
+    // POST /auth/token with the OAuth2 password grant. Resolves on success,
+    // rejects with an Error whose message is fit to show in the login panel.
+    async login(username, password) {
+      const body = new URLSearchParams();
+      body.set('grant_type', 'password');
+      body.set('username', username);
+      body.set('password', password);
+      const resp = await postAuth('/auth/token', {
+        'Content-Type': 'application/x-www-form-urlencoded',
+      }, body.toString());
+      const data = await readJson(resp);
+      if (!resp.ok) {
+        const detail = data && typeof data.detail === 'string' ? data.detail : '';
+        throw new Error(detail || (data && data.title) || `登录失败 Sign-in failed (HTTP ${resp.status})`);
+      }
+      const session = sessionFromTokenResponse(data);
+      if (!session) throw new Error('登录失败 Sign-in failed: unexpected answer from the server');
+      this.start(session);
+    },
+
+    // A fresh access token to replace `stale`. Concurrent callers share one
+    // POST /auth/refresh. Throws AuthRequiredError (after ending the session)
+    // when the server refuses the refresh token, HttpError when it cannot be
+    // reached (the session is kept: that is no reason to sign anybody out).
+    renew(stale) {
+      if (!this.session) return Promise.reject(new AuthRequiredError());
+      // Someone else already renewed while our request was out.
+      if (this.session.access_token !== stale) return Promise.resolve(this.session.access_token);
+      if (!this.refreshing) {
+        const epoch = this.epoch;
+        const refreshToken = this.session.refresh_token;
+        const flight = this.doRefresh(refreshToken, epoch);
+        this.refreshing = flight;
+        const done = () => {
+          if (this.refreshing === flight) this.refreshing = null;
+        };
+        flight.then(done, done);
+      }
+      return this.refreshing;
+    },
+
+    async doRefresh(refreshToken, epoch) {
+      const resp = await postAuth('/auth/refresh', { 'Content-Type': 'application/json' },
+        JSON.stringify({ refresh_token: refreshToken }));
+      if (epoch !== this.epoch) throw new AuthRequiredError(); // signed out meanwhile
+      if (resp.status >= 500 || resp.status === 429) {
+        throw new HttpError(await describeErrorResponse(resp), resp.status);
+      }
+      const session = resp.ok ? sessionFromTokenResponse(await readJson(resp)) : null;
+      if (epoch !== this.epoch) throw new AuthRequiredError();
+      if (!session) {
+        this.end('expired');
+        throw new AuthRequiredError();
+      }
+      this.session = session;
+      sessionStore.write(session);
+      this.notify('refresh');
+      return session.access_token;
+    },
+
+    // The token to send now, renewed first when it is known to have run out.
+    async accessToken() {
+      const session = this.session;
+      if (!session) throw new AuthRequiredError();
+      if (session.renew_at && Date.now() >= session.renew_at) {
+        return this.renew(session.access_token);
+      }
+      return session.access_token;
+    },
+  };
+
+  // POST to an /auth endpoint; the credentials travel in the body only.
+  async function postAuth(url, headers, body) {
     try {
-      resp = await fetch(url, {
+      return await fetch(url, {
+        method: 'POST',
+        credentials: 'same-origin',
+        cache: 'no-store',
+        headers: Object.assign({ Accept: 'application/json' }, headers),
+        body,
+      });
+    } catch (_) {
+      throw new HttpError('network error, the server could not be reached');
+    }
+  }
+
+  async function sendWithToken(url, token, signal) {
+    try {
+      return await fetch(url, {
         signal,
         credentials: 'same-origin',
-        headers: { Accept: 'application/geo+json, application/json' },
+        headers: {
+          Accept: 'application/geo+json, application/json',
+          Authorization: `Bearer ${token}`,
+        },
       });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
       throw new HttpError('network error, the server could not be reached');
     }
-    if (!resp.ok) throw new HttpError(await describeErrorResponse(resp));
+  }
+
+  function abortError() {
+    const err = new Error('aborted');
+    err.name = 'AbortError';
+    return err;
+  }
+
+  // Every data request goes through here: GET `url` with the session's bearer
+  // token and return the parsed JSON body.
+  //
+  // * 401: renew the access token once (shared with any other request that
+  //   hit 401 at the same time) and retry once. If the refresh token is
+  //   refused the session ends, the login panel appears and this throws
+  //   AuthRequiredError; a second 401 right after a successful renewal ends
+  //   the session as well, so there is never a loop.
+  // * 403: ForbiddenError, for the caller to show quietly.
+  // * anything else not ok: HttpError with the server's problem text.
+  async function apiFetch(url, options) {
+    const signal = options && options.signal;
+    let token = await auth.accessToken();
+    if (signal && signal.aborted) throw abortError();
+    let resp = await sendWithToken(url, token, signal);
+    if (resp.status === 401) {
+      token = await auth.renew(token);
+      if (signal && signal.aborted) throw abortError();
+      resp = await sendWithToken(url, token, signal);
+      if (resp.status === 401) {
+        // A brand-new token refused too: the account was disabled or its
+        // tokens revoked. Sign out (unless the session changed meanwhile).
+        if (auth.session && auth.session.access_token === token) auth.end('expired');
+        throw new AuthRequiredError();
+      }
+    }
+    if (resp.status === 403) throw new ForbiddenError(await describeErrorResponse(resp));
+    if (!resp.ok) throw new HttpError(await describeErrorResponse(resp), resp.status);
     return resp.json();
   }
 
@@ -172,7 +475,11 @@
       entry.timer = setTimeout(() => remove(text), MESSAGE_TIMEOUT_MS);
     }
 
-    return { show };
+    function clear() {
+      Array.from(shown.keys()).forEach(remove);
+    }
+
+    return { show, clear };
   }
 
   // Short status lines in a map corner (zoom hints, "first 2000 shown", ...),
@@ -220,6 +527,145 @@
       return box;
     };
     control.addTo(map);
+  }
+
+  // ------------------------------------------------------ sign-in UI
+
+  // Modal-ish panel over the map. `onSubmit(username, password)` returns a
+  // promise; its rejection message (the server's `detail`) is shown as text.
+  function createLoginPanel(map, onSubmit) {
+    const backdrop = el('div', 'gm-login-backdrop');
+    backdrop.style.display = 'none';
+    const form = backdrop.appendChild(el('form', 'gm-login'));
+    // POST, so that even a submit that somehow escapes the handler below
+    // never puts the password into a URL.
+    form.method = 'post';
+    form.noValidate = true;
+    form.setAttribute('aria-label', '登录 Sign in');
+    form.appendChild(el('div', 'gm-login-title', '登录 Sign in'));
+    const notice = form.appendChild(el('div', 'gm-login-notice'));
+    notice.setAttribute('role', 'status');
+
+    function field(labelText, name, type, autocomplete) {
+      const label = form.appendChild(el('label', 'gm-login-field'));
+      label.appendChild(el('span', 'gm-login-label', labelText));
+      const input = label.appendChild(el('input', 'gm-login-input'));
+      input.type = type;
+      input.name = name;
+      input.autocomplete = autocomplete;
+      input.required = true;
+      input.spellcheck = false;
+      input.setAttribute('autocapitalize', 'none');
+      return input;
+    }
+
+    const username = field('用户名 Username', 'username', 'text', 'username');
+    const password = field('密码 Password', 'password', 'password', 'current-password');
+    const error = form.appendChild(el('div', 'gm-login-error'));
+    error.setAttribute('role', 'alert');
+    const button = form.appendChild(el('button', 'gm-login-submit', '登录 Sign in'));
+    button.type = 'submit';
+
+    // The map must not pan, zoom or take the keys while the user types
+    // (Leaflet's keyboard handler listens on the document).
+    L.DomEvent.disableClickPropagation(backdrop);
+    L.DomEvent.disableScrollPropagation(backdrop);
+    L.DomEvent.on(backdrop, 'keydown keyup keypress', L.DomEvent.stopPropagation);
+    map.getContainer().appendChild(backdrop);
+
+    let busy = false;
+
+    function setError(text) {
+      error.textContent = text || '';
+      error.style.display = text ? '' : 'none';
+    }
+
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      if (busy) return;
+      const name = username.value.trim();
+      if (!name || !password.value) {
+        setError('请输入用户名和密码 Enter username and password');
+        (name ? password : username).focus();
+        return;
+      }
+      busy = true;
+      button.disabled = true;
+      button.textContent = '登录中… Signing in…';
+      setError('');
+      try {
+        await onSubmit(name, password.value);
+        password.value = '';
+      } catch (err) {
+        setError(err && err.message ? err.message : '登录失败 Sign-in failed');
+        password.value = '';
+        password.focus();
+      } finally {
+        busy = false;
+        button.disabled = false;
+        button.textContent = '登录 Sign in';
+      }
+    });
+
+    function show(message) {
+      notice.textContent = message || '';
+      notice.style.display = message ? '' : 'none';
+      setError('');
+      password.value = '';
+      backdrop.style.display = '';
+      (username.value ? password : username).focus();
+    }
+
+    function hide() {
+      backdrop.style.display = 'none';
+      password.value = '';
+      setError('');
+    }
+
+    setError('');
+    return { show, hide };
+  }
+
+  const ROLE_LABELS = {
+    admin: '管理员 admin',
+    planner: '规划员 planner',
+    grid_worker: '网格员 grid worker',
+    grid_head: '网格长 grid head',
+    department: '部门 department',
+    emergency: '应急队伍 emergency',
+    viewer: '查看者 viewer',
+    auditor: '审计员 auditor',
+  };
+
+  // Who is signed in, and the way out. Added to the top-right corner before
+  // the layers control, so it sits above it rather than on top of it.
+  function createUserBadge(map, onSignOut) {
+    const control = L.control({ position: 'topright' });
+    const box = el('div', 'gm-user');
+    const name = box.appendChild(el('div', 'gm-user-name'));
+    const role = box.appendChild(el('div', 'gm-user-role'));
+    const button = box.appendChild(el('button', 'gm-user-signout', '退出 Sign out'));
+    button.type = 'button';
+    button.addEventListener('click', onSignOut);
+    L.DomEvent.disableClickPropagation(box);
+    control.onAdd = () => box;
+    control.addTo(map);
+
+    // Server-provided strings go in as text, never as HTML.
+    function update(user) {
+      if (!user) {
+        box.style.display = 'none';
+        return;
+      }
+      name.textContent = user.display_name || user.username;
+      name.title = user.username;
+      role.textContent = ROLE_LABELS[user.role] || user.role || '';
+      role.style.display = user.role ? '' : 'none';
+      box.style.display = '';
+    }
+
+    update(null);
+    return { update };
   }
 
   // ------------------------------------------------------------- popups
@@ -282,7 +728,7 @@
     // Closing the popup (or opening another) makes the answer useless.
     popup.once('remove', () => controller.abort());
 
-    fetchJson(`/grids/${encodeURIComponent(id)}`, controller.signal)
+    apiFetch(`/grids/${encodeURIComponent(id)}`, { signal: controller.signal })
       .then((detail) => {
         const c = (detail && detail.properties && detail.properties.counts) || {};
         counts.textContent = '';
@@ -291,7 +737,13 @@
       })
       .catch((err) => {
         if (err.name === 'AbortError') return;
-        counts.textContent = `Could not load counts: ${err.message}`;
+        if (err instanceof AuthRequiredError) {
+          map.closePopup(popup);
+          return;
+        }
+        counts.textContent = err instanceof ForbiddenError
+          ? `Counts 统计: ${FORBIDDEN_TEXT}`
+          : `Could not load counts: ${err.message}`;
         counts.classList.add('gm-error');
         popup.update();
       });
@@ -366,10 +818,15 @@
   // never again. A load cut short by the page cap is not trusted as covering
   // its area, so the next move loads again (by then usually a smaller view).
   //
+  // Nothing is requested without a session. A 403 marks the overlay as not
+  // permitted for this session: one quiet note, and no further requests until
+  // the user signs in again (a role does not change by panning).
+  //
   // spec: {key, label, group, url(bbox), minZoom, pad, maxPages, truncatedNote}
   function createViewLoader(map, ui, spec) {
     let loaded = null; // L.LatLngBounds fully loaded, or null
     let controller = null;
+    let forbidden = false;
 
     function abort() {
       if (controller) controller.abort();
@@ -379,6 +836,15 @@
     function stop() {
       abort();
       ui.notes.set(`${spec.key}:truncated`, null);
+      ui.notes.set(`${spec.key}:forbidden`, null);
+    }
+
+    // Forget everything loaded for the session that just ended.
+    function reset() {
+      stop();
+      spec.group.clearLayers();
+      loaded = null;
+      forbidden = false;
     }
 
     function active() {
@@ -386,7 +852,11 @@
     }
 
     async function refresh() {
-      if (!active()) return stop();
+      if (!active() || !auth.signedIn()) return stop();
+      if (forbidden) {
+        ui.notes.set(`${spec.key}:forbidden`, `${spec.label}: ${FORBIDDEN_TEXT}`);
+        return;
+      }
       if (map.getZoom() < spec.minZoom) {
         // Drop what is shown: stale points from another area would mislead.
         stop();
@@ -407,7 +877,7 @@
       let truncated = false;
       try {
         while (url) {
-          const data = await fetchJson(url, mine.signal);
+          const data = await apiFetch(url, { signal: mine.signal });
           if (mine.signal.aborted) return; // superseded while the body was parsed
           // Swap contents only once the first page is in, so the old
           // features stay visible while the request is in flight.
@@ -424,14 +894,22 @@
         ui.notes.set(`${spec.key}:truncated`, truncated ? spec.truncatedNote : null);
         ui.restack();
       } catch (err) {
-        if (err.name === 'AbortError') return;
+        if (err.name === 'AbortError' || mine.signal.aborted) return;
+        if (err instanceof AuthRequiredError) return; // the login panel is up
+        if (err instanceof ForbiddenError) {
+          forbidden = true;
+          spec.group.clearLayers();
+          ui.notes.set(`${spec.key}:truncated`, null);
+          ui.notes.set(`${spec.key}:forbidden`, `${spec.label}: ${FORBIDDEN_TEXT}`);
+          return;
+        }
         ui.messages.show(`${spec.label}: ${err.message}`);
       } finally {
         if (controller === mine) controller = null;
       }
     }
 
-    return { refresh, stop, group: spec.group };
+    return { refresh, stop, reset, group: spec.group };
   }
 
   // ----------------------------------------------------------- overlays
@@ -576,6 +1054,8 @@
     };
 
     if (gridLoaders.length) gridLoaders[0].group.addTo(map);
+    // Before the layers control, so the badge sits above it in the corner.
+    const badge = createUserBadge(map, () => auth.end('signout'));
     const control = L.control.layers(null, null, {
       position: 'topright',
       collapsed: global.innerWidth < 700, // keep small screens usable
@@ -595,7 +1075,7 @@
     // One combined hint for all point overlays that are on but not loaded.
     function updateZoomNote() {
       const wanted = POINT_KINDS.filter((kind, i) => map.hasLayer(pointLoaders[i].group));
-      const show = wanted.length && map.getZoom() < pointMinZoom;
+      const show = auth.signedIn() && wanted.length && map.getZoom() < pointMinZoom;
       ui.notes.set('zoom', show
         ? `Zoom in (level ${pointMinZoom}+) to see ${wanted.map((k) => k.noun).join(', ')}`
         : null);
@@ -610,6 +1090,42 @@
       return allLoaders.find((loader) => loader.group === layer);
     }
 
+    // --- session: nothing is loaded until somebody is signed in.
+    const login = createLoginPanel(map, (username, password) => auth.login(username, password));
+
+    // Drop everything loaded for a session that ended.
+    function clearData() {
+      allLoaders.forEach((loader) => loader.reset());
+      map.closePopup();
+      ui.messages.clear();
+      updateZoomNote();
+    }
+
+    // GET /auth/me: the stored user may be stale (role changed since), and
+    // a dead session shows itself here even with no overlay switched on.
+    function checkMe() {
+      apiFetch('/auth/me').then((me) => auth.setUser(me)).catch(() => {
+        // AuthRequiredError: the login panel is up; anything else: the
+        // overlays will report their own trouble.
+      });
+    }
+
+    function onAuthChange(event) {
+      if (event === 'signin') {
+        clearData(); // nothing of a previous user's view may survive
+        login.hide();
+        badge.update(auth.user());
+        refreshAll(); // what moveend would load for the overlays that are on
+      } else if (event === 'signout' || event === 'expired') {
+        clearData();
+        badge.update(null);
+        login.show(event === 'expired' ? '登录已过期，请重新登录 Your session has ended, please sign in again' : '');
+      } else {
+        badge.update(auth.user());
+      }
+    }
+    auth.listeners.add(onAuthChange);
+
     map.on('moveend', debounce(refreshAll, MOVE_DEBOUNCE_MS));
     map.on('overlayadd', (e) => {
       const loader = loaderFor(e.layer);
@@ -623,7 +1139,13 @@
       updateZoomNote();
     });
 
-    refreshAll();
+    if (auth.signedIn()) {
+      badge.update(auth.user());
+      refreshAll();
+      checkMe();
+    } else {
+      login.show('');
+    }
     return { refresh: refreshAll };
   }
 
