@@ -6,7 +6,8 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
-from api.routes import audit, auth, divisions, grids, layers, locate, points, residents, tiles, web
+from api.limits import BodyLimit
+from api.routes import audit, auth, divisions, grid_edits, grids, layers, locate, points, residents, tiles, web
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
@@ -36,10 +37,11 @@ def create_app(
         refresh_hours=auth_settings.refresh_token_hours,
     )
     problems.install(app)
-    for router in (locate.router, layers.router, divisions.router, grids.router, points.households,
+    for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router):
         app.include_router(router)
+    app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

@@ -17,7 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
+from geo.errors import Conflict, GridmapError, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from geo.security import Forbidden, Unauthorized
 
 log = logging.getLogger("gridmap.api")
@@ -30,6 +30,8 @@ STATUS: dict[type[GridmapError], int] = {
     Conflict: 409,
     Unauthorized: 401,
     Forbidden: 403,
+    PreconditionFailed: 412,
+    PreconditionRequired: 428,
 }
 
 
@@ -73,7 +75,8 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
 
 
 async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-    title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request failed")
+    title = {404: "Not found", 405: "Method not allowed", 413: "Request too large"}.get(exc.status_code,
+                                                                                      "Request failed")
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"

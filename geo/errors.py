@@ -34,3 +34,15 @@ class Conflict(GridmapError):
     """The request conflicts with the current state (overlap, stale version, ...)."""
 
     title = "Conflict"
+
+
+class PreconditionFailed(GridmapError):
+    """The caller edited a stale version (If-Match does not match the current ETag)."""
+
+    title = "Precondition failed"
+
+
+class PreconditionRequired(GridmapError):
+    """A write came without If-Match: it could silently overwrite someone else's edit."""
+
+    title = "Precondition required"

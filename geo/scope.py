@@ -28,6 +28,7 @@ class Scope:
     grids: tuple[int, ...] = ()  # grids of ``layer_id`` that bound the territory
     visible_grids: tuple[int, ...] = ()  # every grid (any layer) the user may list
     visible_divisions: tuple[int, ...] = ()  # divisions inside the jurisdiction, and its ancestors
+    own_divisions: tuple[int, ...] = ()  # divisions inside the jurisdiction only (history of retired grids)
 
     @classmethod
     def county(cls) -> "Scope":
@@ -64,6 +65,7 @@ def _division_scope(session: Session, division_id: int) -> Scope:
         grids=tuple(g for g, lid in grids if lid == layer),
         visible_grids=tuple(g for g, _ in grids),
         visible_divisions=tuple(sorted(set(below) | set(_ancestors(session, division_id)))),
+        own_divisions=tuple(sorted(below)),
     )
 
 

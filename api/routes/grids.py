@@ -9,8 +9,13 @@ from fastapi.responses import Response
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.security import MapReader
 from api.schemas.geojson import GEOJSON, Feature, FeatureCollection, collection_response
+from geo.errors import InvalidInput
+from datetime import datetime
+
+from geo.editing import etag
 from geo.features import get_feature, list_features
 from geo.grids import grid_counts
+from geo.history import grid_history, grids_at, lineage
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 
@@ -24,7 +29,13 @@ def grids(
     paging: PagingDep,
     layer: Annotated[str | None, Query(max_length=32, description="Layer code, e.g. comprehensive.")] = None,
     division: Annotated[str | None, Query(pattern=r"^\d{12}$", description="Grids under this division.")] = None,
+    at: Annotated[datetime | None, Query(description="The grids as they were at this time (ISO 8601).")] = None,
 ) -> Response:
+    if at is not None:
+        if bbox is not None or division is not None:
+            raise InvalidInput("at combines with layer and paging only", pointer="at")
+        return collection_response(request, grids_at(session, at, layer=layer, limit=paging.limit,
+                                                     after=paging.after, scope=principal.scope))
     filters = {k: v for k, v in {"layer": layer, "division": division}.items() if v}
     page = list_features(session, "grids", bbox=bbox, filters=filters, limit=paging.limit, after=paging.after,
                          scope=principal.scope)
@@ -36,4 +47,15 @@ def grid(session: SessionDep, principal: MapReader, grid_id: Annotated[int, Path
     """The grid and its counts: households, residents, cameras, open events, staff."""
     feature = json.loads(get_feature(session, "grids", grid_id, scope=principal.scope))
     feature["properties"]["counts"] = grid_counts(session, grid_id)
-    return Response(json.dumps(feature, ensure_ascii=False, default=str), media_type=GEOJSON)
+    return Response(json.dumps(feature, ensure_ascii=False, default=str), media_type=GEOJSON,
+                    headers={"ETag": etag(grid_id, feature["properties"]["version"])})
+
+
+@router.get("/{grid_id}/history", summary="Every version of a grid, with validity period, author and reason")
+def history(session: SessionDep, principal: MapReader, grid_id: Annotated[int, Path(ge=1, le=2**62)]) -> list[dict]:
+    return grid_history(session, grid_id, principal.scope)
+
+
+@router.get("/{grid_id}/lineage", summary="The grids this one came from and the grids it became")
+def grid_lineage(session: SessionDep, principal: MapReader, grid_id: Annotated[int, Path(ge=1, le=2**62)]) -> dict:
+    return lineage(session, grid_id, principal.scope)

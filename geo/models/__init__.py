@@ -2,7 +2,7 @@
 
 from geo.models.divisions import Division, DivisionLevel
 from geo.models.events import Event, EventContact, EventStatus
-from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridVersion
+from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridLineage, GridVersion
 from geo.models.membership import GridMembership, MemberKind
 from geo.models.people import Availability, Staff, StaffRole
 from geo.models.points import Camera, Household, LinkedHouseholdGroup, Resident
@@ -22,6 +22,7 @@ __all__ = [
     "Grid",
     "GridCodeCounter",
     "GridLayer",
+    "GridLineage",
     "GridMembership",
     "GridVersion",
     "Household",

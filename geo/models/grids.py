@@ -88,7 +88,8 @@ class GridVersion(Base):
     __table_args__ = (UniqueConstraint("grid_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    grid_id: Mapped[int] = mapped_column(ForeignKey("grid.id", ondelete="RESTRICT"), index=True)
+    # No foreign key: a retired grid leaves the ``grid`` table but keeps its history here.
+    grid_id: Mapped[int] = mapped_column(Integer, index=True)
     code: Mapped[str] = mapped_column(String(17))
     version: Mapped[int]
     layer_id: Mapped[int] = mapped_column(ForeignKey("grid_layer.id"))
@@ -100,6 +101,19 @@ class GridVersion(Base):
     valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     author: Mapped[str] = mapped_column(String, default="")
     reason: Mapped[str] = mapped_column(String, default="")
+
+
+class GridLineage(Base):
+    """Which grids a grid came from: split 拆分, merge 合并, retire 撤销 (area absorbed by a neighbour)."""
+
+    __tablename__ = "grid_lineage"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    parent_id: Mapped[int] = mapped_column(Integer, index=True)
+    child_id: Mapped[int] = mapped_column(Integer, index=True)
+    operation: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    author: Mapped[str] = mapped_column(String, default="")
 
 
 class GridCodeCounter(Base):

@@ -1,0 +1,142 @@
+"""Grid editing for planners (permission grids:edit). Every write needs If-Match with the grid's ETag."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, Path
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep
+from api.security import Principal, requires
+from geo import editing
+from geo.editing import EditOptions, EditResult
+from geo.errors import InvalidInput, PreconditionRequired
+from geo.geometry_input import parse_area, parse_line
+from geo.permissions import Permission
+
+router = APIRouter(prefix="/grids", tags=["grid editing"])
+Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]
+Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description='ETag(s) from GET /grids/{id}, e.g. "g12v3"')]
+_ETAG = re.compile(r'"g(\d+)v(\d+)"')
+
+
+class Shaping(BaseModel):
+    parent_mode: Literal["strict", "clip"] = Field("strict", description="Refuse a shape outside its parent, or cut it.")
+    overlap_mode: Literal["reject", "trim"] = Field("reject", description="Refuse overlaps with the layer, or trim.")
+    snap_m: float = Field(0.5, ge=0, le=5, description="Snap vertices to neighbours within this many metres.")
+    reason: str = Field("", max_length=500)
+
+    def options(self) -> EditOptions:
+        return EditOptions(parent_mode=self.parent_mode, overlap_mode=self.overlap_mode, snap_m=self.snap_m)
+
+
+class NewGrid(Shaping):
+    layer: str = Field(max_length=32)
+    name: str = Field(min_length=1, max_length=100)
+    notes: str = Field("", max_length=2000)
+    division: str | None = Field(None, pattern=r"^\d{12}$", description="Division the grid belongs to.")
+    parent_grid: str | None = Field(None, pattern=r"^\d{17}$", description="Parent grid (micro-grids).")
+    geometry: dict[str, Any]
+
+
+class NewShape(Shaping):
+    geometry: dict[str, Any]
+
+
+class Attributes(BaseModel):
+    name: str | None = Field(None, min_length=1, max_length=100)
+    notes: str | None = Field(None, max_length=2000)
+    reason: str = Field("", max_length=500)
+
+
+class Cut(BaseModel):
+    line: dict[str, Any]
+    reason: str = Field("", max_length=500)
+
+
+class Merge(BaseModel):
+    grids: list[int] = Field(min_length=2, max_length=50)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    reason: str = Field("", max_length=500)
+
+
+class Retire(BaseModel):
+    absorber: str | None = Field(None, pattern=r"^\d{17}$", description="The grid that takes the area.")
+    reason: str = Field("", max_length=500)
+
+
+def expected_versions(if_match: str | None, grid_ids: list[int]) -> dict[int, int]:
+    """Versions the caller says it edits; 428 without If-Match, 412 (later) when stale."""
+    if not if_match:
+        raise PreconditionRequired("send If-Match with the ETag of every grid you edit (from GET /grids/{id})",
+                                   pointer="If-Match")
+    tags = {int(g): int(v) for g, v in _ETAG.findall(if_match)}
+    missing = [g for g in grid_ids if g not in tags]
+    if missing:
+        raise PreconditionRequired(f"If-Match has no ETag for grid(s) {missing}", pointer="If-Match")
+    return {g: tags[g] for g in grid_ids}
+
+
+def _respond(result: EditResult, status: int = 200) -> JSONResponse:
+    body = {
+        "grids": result.grids,
+        "retired": result.retired,
+        "moves": [{"kind": m.kind, "from": m.from_code, "to": m.to_code, "count": m.count} for m in result.moves],
+        "moved": sum(m.count for m in result.moves),
+    }
+    headers = {}
+    if len(result.grids) == 1:
+        headers["ETag"] = editing.etag(result.grids[0]["id"], result.grids[0]["version"])
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@router.post("", status_code=201, summary="Create a grid from a drawn polygon")
+def create(session: SessionDep, principal: Editor, body: NewGrid) -> JSONResponse:
+    geometry = parse_area(body.geometry)
+    result = editing.create_grid(session, principal.actor, principal.scope, layer_code=body.layer,
+                                 geometry=geometry, name=body.name, notes=body.notes, division_code=body.division,
+                                 parent_grid_code=body.parent_grid, options=body.options(), reason=body.reason)
+    return _respond(result, 201)
+
+
+@router.put("/{grid_id}/geometry", summary="Replace a grid's boundary")
+def reshape(session: SessionDep, principal: Editor, grid_id: Id, body: NewShape, if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, [grid_id])
+    geometry = parse_area(body.geometry)
+    return _respond(editing.reshape_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
+                                         geometry, options=body.options(), reason=body.reason))
+
+
+@router.patch("/{grid_id}", summary="Change a grid's name or notes")
+def update(session: SessionDep, principal: Editor, grid_id: Id, body: Attributes, if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, [grid_id])
+    if body.name is None and body.notes is None:
+        raise InvalidInput("nothing to change: give name or notes", pointer="name")
+    return _respond(editing.update_attributes(session, principal.actor, principal.scope, grid_id, versions[grid_id],
+                                              name=body.name, notes=body.notes, reason=body.reason))
+
+
+@router.post("/{grid_id}/split", summary="Split a grid along a drawn line")
+def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, [grid_id])
+    line = parse_line(body.line)
+    return _respond(editing.split_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id], line,
+                                       reason=body.reason), 201)
+
+
+@router.post("/merge", summary="Merge adjacent grids of one layer and parent")
+def merge(session: SessionDep, principal: Editor, body: Merge, if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, body.grids)
+    return _respond(editing.merge_grids(session, principal.actor, principal.scope, versions, name=body.name,
+                                        reason=body.reason), 201)
+
+
+@router.post("/{grid_id}/retire", summary="Retire a grid; a neighbour absorbs its area")
+def retire(session: SessionDep, principal: Editor, grid_id: Id, body: Retire, if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, [grid_id])
+    return _respond(editing.retire_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
+                                        absorber_code=body.absorber, reason=body.reason))

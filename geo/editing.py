@@ -1,0 +1,455 @@
+"""Grid editing for planners: create, reshape, rename, split, merge, retire.
+
+Every operation runs in the caller's transaction and either applies whole or
+not at all. Inside it, in this order:
+1. the layer is locked (``pg_advisory_xact_lock``): edits of one layer are
+   serialised, so two planners can never both pass the overlap check for
+   neighbouring shapes, and with a single lock there is no lock order to get
+   wrong — no deadlocks;
+2. each grid's version is compared with the caller's ``If-Match`` (412 when stale);
+3. the new shape is snapped to its neighbours and parent (0.5 m by default),
+   checked against its parent (``strict``: refuse, ``clip``: cut) and against
+   the other grids of the layer (``reject`` with the overlap's geometry and
+   area, or ``trim``);
+4. grids are written (the history trigger keeps every version), retired grids
+   leave ``grid`` with their history kept, lineage is recorded, new grids get
+   new codes from the counter;
+5. everything under the changed area is reassigned, and the moves returned.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shapely import wkb
+from shapely.geometry import LineString, MultiPolygon
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import audit
+from geo.audit import Actor
+from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from geo.geometry_input import ensure_area_kept
+from geo.reassign import Move, reassign, snapshot
+from geo.scope import Scope
+
+ParentMode = Literal["strict", "clip"]
+OverlapMode = Literal["reject", "trim"]
+TINY_M2 = 0.01  # below this an overlap or a bit outside the parent is numeric noise
+LOCK_NAMESPACE = 72001
+
+
+@dataclass(frozen=True)
+class EditOptions:
+    parent_mode: ParentMode = "strict"
+    overlap_mode: OverlapMode = "reject"
+    snap_m: float = 0.5
+
+
+@dataclass
+class EditResult:
+    grids: list[dict[str, Any]] = field(default_factory=list)  # written or created: id, code, name, version
+    retired: list[str] = field(default_factory=list)
+    moves: list[Move] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Grid:
+    id: int
+    code: str
+    name: str
+    layer_id: int
+    division_id: int
+    parent_grid_id: int | None
+    version: int
+    geom: bytes  # EWKB
+
+
+def etag(grid_id: int, version: int) -> str:
+    return f'"g{grid_id}v{version}"'
+
+
+# -- reading and locking --------------------------------------------------------------------------
+
+def _layer(session: Session, *, code: str | None = None, layer_id: int | None = None) -> dict[str, Any]:
+    row = session.execute(text(
+        "SELECT id, code, code_prefix, allow_overlap, full_cover, parent_layer_id FROM grid_layer"
+        " WHERE code = :c OR id = :i"), {"c": code, "i": layer_id}).mappings().first()
+    if row is None:
+        raise NotFound(f"no grid layer {code!r}", pointer="layer")
+    return dict(row)
+
+
+def _lock_layer(session: Session, layer_id: int) -> None:
+    session.execute(text("SELECT pg_advisory_xact_lock(:ns, :layer)"), {"ns": LOCK_NAMESPACE, "layer": layer_id})
+
+
+def _load(session: Session, grid_ids: list[int], scope: Scope) -> list[_Grid]:
+    rows = session.execute(text(
+        "SELECT id, code, name, layer_id, division_id, parent_grid_id, version, ST_AsEWKB(geom) AS geom"
+        " FROM grid WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"), {"ids": grid_ids}).all()
+    found = {r.id: _Grid(r.id, r.code, r.name, r.layer_id, r.division_id, r.parent_grid_id, r.version,
+                         bytes(r.geom)) for r in rows}
+    for gid in grid_ids:
+        if gid not in found or not (scope.everything or gid in scope.visible_grids):
+            raise NotFound(f"no grid with id {gid}", pointer="id")
+    return [found[g] for g in grid_ids]
+
+
+def _check_versions(grids: list[_Grid], expected: dict[int, int]) -> None:
+    stale = [g for g in grids if expected.get(g.id) != g.version]
+    if stale:
+        raise PreconditionFailed(
+            "the grid changed since you loaded it: " + ", ".join(f"{g.code} is now version {g.version}" for g in stale),
+            pointer="If-Match", current={g.code: etag(g.id, g.version) for g in stale})
+
+
+def _set_actor(session: Session, actor: Actor, reason: str) -> None:
+    session.execute(text("SELECT set_config('gridmap.actor', :a, true), set_config('gridmap.reason', :r, true)"),
+                    {"a": actor.username, "r": reason[:500]})
+
+
+# -- shaping ----------------------------------------------------------------------------------------
+
+def _parent_geom(session: Session, layer: dict[str, Any], division_id: int, parent_grid_id: int | None) -> bytes:
+    if layer["parent_layer_id"] is not None:
+        if parent_grid_id is None:
+            raise InvalidInput("grids of this layer need a parent grid", pointer="parent_grid")
+        geom = session.execute(text("SELECT ST_AsEWKB(geom) FROM grid WHERE id = :g"), {"g": parent_grid_id}).scalar()
+    else:
+        geom = session.execute(text("SELECT ST_AsEWKB(geom) FROM division WHERE id = :d"),
+                               {"d": division_id}).scalar()
+    return bytes(geom)
+
+
+def _shape(
+    session: Session, drawn: bytes, *, layer: dict[str, Any], parent: bytes, exclude: list[int], options: EditOptions
+) -> bytes:
+    """Snap, check against the parent, check against the layer; returns the shape to store.
+
+    Snapping moves vertices by up to ``snap_m``, which leaves slivers thinner
+    than that along shared edges. Those are not the planner's intent: only what
+    lies beyond the parent or a neighbour by more than the snapping distance is
+    a conflict, and the slivers are cut away exactly, so stored shapes never
+    overlap and never leave their parent.
+    """
+    params: dict[str, Any] = {"g": drawn, "p": parent, "l": layer["id"], "ex": exclude, "snap": options.snap_m}
+    params["tol"] = session.execute(text(
+        "SELECT :snap / (111320.0 * cos(radians(ST_Y(ST_Centroid(ST_GeomFromEWKB(:g))))))"), params).scalar()
+    snapped = session.execute(text("""
+        WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
+        edges AS (
+            SELECT ST_Boundary(n.geom) AS e FROM grid n, g
+             WHERE n.layer_id = :l AND NOT n.id = ANY(:ex) AND n.geom && ST_Expand(g.g, :tol)
+            UNION ALL SELECT ST_Boundary(ST_GeomFromEWKB(:p)))
+        SELECT ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_MakeValid(
+                   ST_Snap(g.g, (SELECT ST_Collect(e) FROM edges), :tol)), 3))) FROM g"""), params).scalar()
+    ensure_area_kept(wkb.loads(drawn), wkb.loads(bytes(snapped)), "snapping to neighbours")
+    params["g"] = bytes(snapped)
+
+    outside = session.execute(text("""
+        SELECT ST_Area(d::geography), ST_AsGeoJSON(d, 7) FROM (SELECT ST_CollectionExtract(
+            ST_Difference(ST_GeomFromEWKB(:g), ST_Buffer(ST_GeomFromEWKB(:p), :tol)), 3) AS d) s"""), params).one()
+    if outside[0] > TINY_M2 and options.parent_mode == "strict":
+        raise Conflict(f"the shape extends {outside[0]:.1f} m² outside its parent; draw inside it or ask"
+                       " for parent_mode=clip", pointer="geometry", area_m2=round(outside[0], 2),
+                       outside=json.loads(outside[1]))
+    params["g"] = bytes(session.execute(text(
+        "SELECT ST_AsEWKB(ST_Intersection(ST_GeomFromEWKB(:g), ST_GeomFromEWKB(:p)))"), params).scalar())
+
+    if not layer["allow_overlap"]:
+        neighbours = session.execute(text("""
+            SELECT n.id, n.code,
+                   ST_Area(ST_Intersection(ST_Buffer(n.geom, -:tol), ST_GeomFromEWKB(:g))::geography) AS real_area,
+                   ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(n.geom, ST_GeomFromEWKB(:g)), 3), 7) AS geometry,
+                   ST_Area(ST_Intersection(n.geom, ST_GeomFromEWKB(:g))::geography) AS area
+              FROM grid n
+             WHERE n.layer_id = :l AND NOT n.id = ANY(:ex) AND n.geom && ST_GeomFromEWKB(:g)
+               AND ST_Relate(n.geom, ST_GeomFromEWKB(:g), '2********')
+             ORDER BY n.code"""), params).all()
+        real = [n for n in neighbours if n.real_area > TINY_M2]
+        if real and options.overlap_mode == "reject":
+            raise Conflict(
+                "the shape overlaps " + ", ".join(n.code for n in real),
+                pointer="geometry",
+                conflicts=[{"code": n.code, "area_m2": round(n.area, 2), "geometry": json.loads(n.geometry)}
+                           for n in real])
+        if neighbours:
+            params["others"] = [n.id for n in neighbours]
+            params["g"] = bytes(session.execute(text(
+                "SELECT ST_AsEWKB(ST_Difference(ST_GeomFromEWKB(:g), (SELECT ST_Union(geom) FROM grid"
+                " WHERE id = ANY(:others))))"), params).scalar())
+
+    final = session.execute(text(
+        "SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(:g)), 3))))"
+        ), params).scalar()
+    shape = wkb.loads(bytes(final))
+    if shape.is_empty:
+        raise Conflict("nothing is left of the shape after clipping and trimming", pointer="geometry")
+    if options.parent_mode == "strict" and options.overlap_mode == "reject":
+        ensure_area_kept(wkb.loads(drawn), shape, "fitting the shape to its neighbours and parent")
+    return bytes(final)
+
+
+def _union_area(session: Session, geoms: list[bytes]) -> bytes:
+    return bytes(session.execute(text(
+        "SELECT ST_AsEWKB(ST_Union(ST_GeomFromEWKB(g))) FROM unnest(CAST(:gs AS bytea[])) AS g"),
+        {"gs": geoms}).scalar())
+
+
+# -- writing ----------------------------------------------------------------------------------------
+
+def _next_code(session: Session, division_id: int, layer: dict[str, Any]) -> str:
+    seq = session.execute(text("""
+        INSERT INTO grid_code_counter (division_id, layer_id, last_seq) VALUES (:d, :l, 1)
+        ON CONFLICT (division_id, layer_id) DO UPDATE SET last_seq = grid_code_counter.last_seq + 1
+        RETURNING last_seq"""), {"d": division_id, "l": layer["id"]}).scalar_one()
+    if seq > 999:
+        raise Conflict("this division has used all 999 grid numbers of the layer", pointer="division")
+    division = session.execute(text("SELECT code FROM division WHERE id = :d"), {"d": division_id}).scalar_one()
+    return f"{division}{layer['code_prefix']}{seq:03d}"
+
+
+def _insert(session: Session, *, code: str, layer_id: int, division_id: int, parent_grid_id: int | None,
+            name: str, notes: str, geom: bytes) -> dict[str, Any]:
+    row = session.execute(text("""
+        INSERT INTO grid (code, layer_id, division_id, parent_grid_id, name, notes, geom, version)
+        VALUES (:code, :l, :d, :p, :name, :notes, ST_GeomFromEWKB(:g), 1)
+        RETURNING id, code, name, version"""),
+        {"code": code, "l": layer_id, "d": division_id, "p": parent_grid_id, "name": name, "notes": notes,
+         "g": geom}).mappings().one()
+    return dict(row)
+
+
+def _retire(session: Session, retired: list[_Grid], successors: list[int], operation: str, actor: Actor) -> None:
+    """Hand children, staff and users of retired grids to the successor overlapping them most, then
+    remove the grids (the trigger closes their history) and record the lineage."""
+    ids = [g.id for g in retired]
+    if not successors:
+        users = session.execute(text("SELECT username FROM app_user WHERE grid_id = ANY(:ids)"), {"ids": ids}).scalars()
+        names = sorted(users)
+        if names:
+            raise Conflict("users have this grid as their jurisdiction and no grid takes its place: "
+                           + ", ".join(names), pointer="absorber")
+    pick = ("(SELECT s.id FROM grid s WHERE s.id = ANY(:succ) ORDER BY ST_Area(ST_Intersection(s.geom,"
+            " (SELECT geom FROM grid WHERE id = t.{col}))) DESC LIMIT 1)")
+    for table, col in (("grid", "parent_grid_id"), ("staff", "grid_id"), ("app_user", "grid_id")):
+        session.execute(text(f"UPDATE {table} t SET {col} = {pick.format(col=col)} WHERE t.{col} = ANY(:ids)"),
+                        {"succ": successors, "ids": ids})
+    session.execute(text("DELETE FROM grid_membership WHERE grid_id = ANY(:ids)"), {"ids": ids})
+    session.execute(text("DELETE FROM grid WHERE id = ANY(:ids)"), {"ids": ids})
+    session.execute(text(
+        "INSERT INTO grid_lineage (parent_id, child_id, operation, author)"
+        " SELECT p, c, :op, :a FROM unnest(CAST(:ids AS int[])) p, unnest(CAST(:succ AS int[])) c"),
+        {"ids": ids, "succ": successors, "op": operation, "a": actor.username})
+
+
+def _finish(session: Session, actor: Actor, result: EditResult, *, action: str, entity_id: object,
+            layer_id: int, area: bytes, before: dict, reason: str) -> EditResult:
+    result.moves = reassign(session, layer_id, area, before)
+    audit.record(session, actor, action=action, entity="grid", entity_id=entity_id, purpose=reason or None,
+                 detail={"grids": [g["code"] for g in result.grids], "retired": result.retired,
+                         "moved": sum(m.count for m in result.moves)})
+    return result
+
+
+# -- operations -----------------------------------------------------------------------------------
+
+def create_grid(
+    session: Session, actor: Actor, scope: Scope, *, layer_code: str, geometry: MultiPolygon, name: str,
+    division_code: str | None = None, parent_grid_code: str | None = None, notes: str = "",
+    options: EditOptions = EditOptions(), reason: str = "",
+) -> EditResult:
+    layer = _layer(session, code=layer_code)
+    _lock_layer(session, layer["id"])
+    parent_grid_id = None
+    if parent_grid_code:
+        row = session.execute(text("SELECT id, division_id FROM grid WHERE code = :c AND layer_id = :pl"),
+                              {"c": parent_grid_code, "pl": layer["parent_layer_id"]}).first()
+        if row is None or not (scope.everything or row.id in scope.visible_grids):
+            raise NotFound(f"no parent grid {parent_grid_code} in the parent layer", pointer="parent_grid")
+        parent_grid_id, division_id = row.id, row.division_id
+    elif division_code:
+        division_id = session.execute(text("SELECT id FROM division WHERE code = :c"), {"c": division_code}).scalar()
+        if division_id is None or not (scope.everything or division_id in scope.visible_divisions):
+            raise NotFound(f"no division {division_code}", pointer="division")
+    else:
+        raise InvalidInput("say which division (or parent grid) the new grid belongs to", pointer="division")
+    drawn = wkb.dumps(geometry, srid=4326)
+    parent = _parent_geom(session, layer, division_id, parent_grid_id)
+    geom = _shape(session, drawn, layer=layer, parent=parent, exclude=[], options=options)
+    before = snapshot(session, layer["id"], geom)
+    _set_actor(session, actor, reason or "create")
+    grid = _insert(session, code=_next_code(session, division_id, layer), layer_id=layer["id"],
+                   division_id=division_id, parent_grid_id=parent_grid_id, name=name, notes=notes, geom=geom)
+    return _finish(session, actor, EditResult(grids=[grid]), action="grid.create", entity_id=grid["id"],
+                   layer_id=layer["id"], area=geom, before=before, reason=reason)
+
+
+def reshape_grid(
+    session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, geometry: MultiPolygon, *,
+    options: EditOptions = EditOptions(), reason: str = "",
+) -> EditResult:
+    layer_id = _layer_of(session, grid_id, scope)
+    _lock_layer(session, layer_id)
+    (grid,) = _load(session, [grid_id], scope)
+    _check_versions([grid], {grid_id: expected_version})
+    layer = _layer(session, layer_id=grid.layer_id)
+    parent = _parent_geom(session, layer, grid.division_id, grid.parent_grid_id)
+    geom = _shape(session, wkb.dumps(geometry, srid=4326), layer=layer, parent=parent, exclude=[grid_id],
+                  options=options)
+    area = _union_area(session, [grid.geom, geom])
+    before = snapshot(session, layer_id, area)
+    _set_actor(session, actor, reason or "reshape")
+    row = session.execute(text("UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :id"
+                               " RETURNING id, code, name, version"), {"g": geom, "id": grid_id}).mappings().one()
+    return _finish(session, actor, EditResult(grids=[dict(row)]), action="grid.reshape", entity_id=grid_id,
+                   layer_id=layer_id, area=area, before=before, reason=reason)
+
+
+def update_attributes(
+    session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, *,
+    name: str | None = None, notes: str | None = None, reason: str = "",
+) -> EditResult:
+    layer_id = _layer_of(session, grid_id, scope)
+    _lock_layer(session, layer_id)
+    (grid,) = _load(session, [grid_id], scope)
+    _check_versions([grid], {grid_id: expected_version})
+    _set_actor(session, actor, reason or "attributes")
+    row = session.execute(text(
+        "UPDATE grid SET name = coalesce(:name, name), notes = coalesce(:notes, notes) WHERE id = :id"
+        " RETURNING id, code, name, version"), {"name": name, "notes": notes, "id": grid_id}).mappings().one()
+    audit.record(session, actor, action="grid.update", entity="grid", entity_id=grid_id, purpose=reason or None)
+    return EditResult(grids=[dict(row)])
+
+
+def split_grid(
+    session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, line: LineString, *,
+    reason: str = "",
+) -> EditResult:
+    layer_id = _layer_of(session, grid_id, scope)
+    _lock_layer(session, layer_id)
+    (grid,) = _load(session, [grid_id], scope)
+    _check_versions([grid], {grid_id: expected_version})
+    parts = _cut(session, grid.geom, wkb.dumps(line, srid=4326))
+    if len(parts) < 2:
+        raise InvalidInput("the line does not cut the grid in two: it must cross the grid from edge to edge",
+                           pointer="line")
+    return _replace(session, actor, [grid], parts, operation="split", reason=reason,
+                    names=[f"{grid.name}（{i}）" for i in range(1, len(parts) + 1)])
+
+
+def _cut(session: Session, geom: bytes, line: bytes) -> list[bytes]:
+    """The pieces of ``geom`` on either side of ``line``, whose areas add up to the whole.
+
+    Not ST_Split: on a grid with nearly collinear vertices it returned pieces
+    that missed a 12.7 m² triangle (measured on the demo district). Instead the
+    boundary and the line are noded together and polygonised; faces inside the
+    grid are the pieces, and whatever the floating-point noding still misses is
+    given back to the piece that borders it most.
+    """
+    faces = [bytes(f) for f in session.execute(text("""
+        WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
+        faces AS (SELECT (ST_Dump(ST_Polygonize(ST_Union(ST_Boundary(g.g), ST_GeomFromEWKB(:line))))).geom AS f
+                    FROM g)
+        SELECT ST_AsEWKB(f) FROM faces, g WHERE ST_Within(ST_PointOnSurface(f), g.g)
+         ORDER BY ST_Y(ST_PointOnSurface(f)) DESC, ST_X(ST_PointOnSurface(f))"""),
+        {"g": geom, "line": line}).scalars()]
+    if len(faces) < 2:
+        return faces
+    fixed = session.execute(text("""
+        WITH parts AS (SELECT ST_GeomFromEWKB(p) AS p, o FROM unnest(CAST(:faces AS bytea[])) WITH ORDINALITY AS t(p, o)),
+        rest AS (SELECT (ST_Dump(ST_CollectionExtract(ST_Difference(ST_GeomFromEWKB(:g),
+                        (SELECT ST_Union(p) FROM parts)), 3))).geom AS r),
+        home AS (SELECT DISTINCT ON (r) r, o FROM rest, parts
+                  ORDER BY r, ST_Length(ST_Intersection(ST_Boundary(r), ST_Boundary(p))) DESC)
+        SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_Union(parts.p, coalesce(
+                   (SELECT ST_Union(h.r) FROM home h WHERE h.o = parts.o), ST_GeomFromText('POLYGON EMPTY', 4326))))))
+          FROM parts ORDER BY parts.o"""), {"faces": faces, "g": geom}).scalars()
+    return [bytes(f) for f in fixed]
+
+
+def merge_grids(
+    session: Session, actor: Actor, scope: Scope, expected: dict[int, int], *, name: str | None = None,
+    reason: str = "",
+) -> EditResult:
+    ids = sorted(expected)
+    if len(ids) < 2:
+        raise InvalidInput("merge needs at least two grids", pointer="grids")
+    layer_id = _layer_of(session, ids[0], scope)
+    _lock_layer(session, layer_id)
+    grids = _load(session, ids, scope)
+    _check_versions(grids, expected)
+    if len({(g.layer_id, g.division_id, g.parent_grid_id) for g in grids}) != 1:
+        raise Conflict("only grids of the same layer and the same parent can be merged", pointer="grids")
+    merged = _union_area(session, [g.geom for g in grids])
+    if session.execute(text("SELECT ST_NumGeometries(ST_GeomFromEWKB(:g))"), {"g": merged}).scalar() != 1:
+        raise Conflict("the grids are not adjacent: their union is not one piece", pointer="grids")
+    merged = bytes(session.execute(text("SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_GeomFromEWKB(:g))))"),
+                                   {"g": merged}).scalar())
+    return _replace(session, actor, grids, [merged], operation="merge", reason=reason,
+                    names=[name or grids[0].name])
+
+
+def retire_grid(
+    session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, *,
+    absorber_code: str | None = None, reason: str = "",
+) -> EditResult:
+    layer_id = _layer_of(session, grid_id, scope)
+    _lock_layer(session, layer_id)
+    (grid,) = _load(session, [grid_id], scope)
+    _check_versions([grid], {grid_id: expected_version})
+    layer = _layer(session, layer_id=layer_id)
+    absorber = session.execute(text("""
+        SELECT n.id, n.code FROM grid n, grid g
+         WHERE g.id = :id AND n.layer_id = g.layer_id AND n.id <> g.id AND n.division_id = g.division_id
+           AND n.parent_grid_id IS NOT DISTINCT FROM g.parent_grid_id AND n.geom && g.geom
+           AND (CAST(:code AS text) IS NULL OR n.code = :code)
+           AND ST_Relate(n.geom, g.geom, '****1****')
+         ORDER BY ST_Length(ST_Intersection(ST_Boundary(n.geom), ST_Boundary(g.geom))::geography) DESC
+         LIMIT 1"""), {"id": grid_id, "code": absorber_code}).first()
+    if absorber_code and absorber is None:
+        raise Conflict(f"{absorber_code} cannot absorb {grid.code}: it is not a neighbour in the same layer and"
+                       " parent", pointer="absorber")
+    if absorber is None and layer["full_cover"]:
+        raise Conflict(f"{grid.code} has no neighbour in the same parent to take its area, and the layer must"
+                       " cover its territory", pointer="absorber")
+    before = snapshot(session, layer_id, grid.geom)
+    _set_actor(session, actor, reason or "retire")
+    result = EditResult(retired=[grid.code])
+    successors = []
+    if absorber is not None:
+        row = session.execute(text("""
+            UPDATE grid SET geom = ST_ForcePolygonCCW(ST_Multi(ST_Union(geom, ST_GeomFromEWKB(:g)))) WHERE id = :a
+            RETURNING id, code, name, version"""), {"g": grid.geom, "a": absorber.id}).mappings().one()
+        result.grids.append(dict(row))
+        successors = [absorber.id]
+    _retire(session, [grid], successors, "retire", actor)
+    return _finish(session, actor, result, action="grid.retire", entity_id=grid_id, layer_id=layer_id,
+                   area=grid.geom, before=before, reason=reason)
+
+
+def _replace(session: Session, actor: Actor, old: list[_Grid], parts: list[bytes], *, operation: str,
+             reason: str, names: list[str]) -> EditResult:
+    """Retire ``old`` and create ``parts`` in their place, with new codes and lineage."""
+    layer = _layer(session, layer_id=old[0].layer_id)
+    area = _union_area(session, [g.geom for g in old])
+    before = snapshot(session, layer["id"], area)
+    _set_actor(session, actor, reason or operation)
+    result = EditResult(retired=[g.code for g in old])
+    for part, name in zip(parts, names, strict=True):
+        result.grids.append(_insert(session, code=_next_code(session, old[0].division_id, layer),
+                                    layer_id=layer["id"], division_id=old[0].division_id,
+                                    parent_grid_id=old[0].parent_grid_id, name=name, notes="", geom=part))
+    _retire(session, old, [g["id"] for g in result.grids], operation, actor)
+    return _finish(session, actor, result, action=f"grid.{operation}", entity_id=",".join(str(g.id) for g in old),
+                   layer_id=layer["id"], area=area, before=before, reason=reason)
+
+
+def _layer_of(session: Session, grid_id: int, scope: Scope) -> int:
+    layer_id = session.execute(text("SELECT layer_id FROM grid WHERE id = :id"), {"id": grid_id}).scalar()
+    if layer_id is None or not (scope.everything or grid_id in scope.visible_grids):
+        raise NotFound(f"no grid with id {grid_id}", pointer="id")
+    return layer_id
