@@ -23,6 +23,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import shapely
 from shapely import wkb
 from shapely.geometry import LineString, MultiPolygon
 from sqlalchemy import text
@@ -342,33 +343,46 @@ def split_grid(
 
 
 def _cut(session: Session, geom: bytes, line: bytes) -> list[bytes]:
-    """The pieces of ``geom`` on either side of ``line``, whose areas add up to the whole.
+    """The pieces of ``geom`` on either side of ``line``: disjoint, and together exactly ``geom``.
 
     Not ST_Split: on a grid with nearly collinear vertices it returned pieces
     that missed a 12.7 m² triangle (measured on the demo district). Instead the
-    boundary and the line are noded together and polygonised; faces inside the
-    grid are the pieces, and whatever the floating-point noding still misses is
-    given back to the piece that borders it most.
+    boundary and the line are noded together and polygonised in PostGIS. The
+    floating-point noding is not exact either (faces overlapping by 64.8 m²
+    were seen on a 21 km² grid), so the faces are then made exact with Shapely:
+    each is clipped to the grid and to what the earlier faces left, and any
+    remainder goes to the piece that borders it most.
     """
-    faces = [bytes(f) for f in session.execute(text("""
+    faces = [wkb.loads(bytes(f)) for f in session.execute(text("""
         WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
         faces AS (SELECT (ST_Dump(ST_Polygonize(ST_Union(ST_Boundary(g.g), ST_GeomFromEWKB(:line))))).geom AS f
                     FROM g)
-        SELECT ST_AsEWKB(f) FROM faces, g WHERE ST_Within(ST_PointOnSurface(f), g.g)
+        SELECT ST_AsBinary(f) FROM faces, g WHERE ST_Within(ST_PointOnSurface(f), g.g)
          ORDER BY ST_Y(ST_PointOnSurface(f)) DESC, ST_X(ST_PointOnSurface(f))"""),
         {"g": geom, "line": line}).scalars()]
-    if len(faces) < 2:
-        return faces
-    fixed = session.execute(text("""
-        WITH parts AS (SELECT ST_GeomFromEWKB(p) AS p, o FROM unnest(CAST(:faces AS bytea[])) WITH ORDINALITY AS t(p, o)),
-        rest AS (SELECT (ST_Dump(ST_CollectionExtract(ST_Difference(ST_GeomFromEWKB(:g),
-                        (SELECT ST_Union(p) FROM parts)), 3))).geom AS r),
-        home AS (SELECT DISTINCT ON (r) r, o FROM rest, parts
-                  ORDER BY r, ST_Length(ST_Intersection(ST_Boundary(r), ST_Boundary(p))) DESC)
-        SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_Union(parts.p, coalesce(
-                   (SELECT ST_Union(h.r) FROM home h WHERE h.o = parts.o), ST_GeomFromText('POLYGON EMPTY', 4326))))))
-          FROM parts ORDER BY parts.o"""), {"faces": faces, "g": geom}).scalars()
-    return [bytes(f) for f in fixed]
+    whole = wkb.loads(geom)
+    pieces: list[Any] = []
+    taken = None
+    for face in faces:
+        piece = shapely.intersection(face, whole)
+        if taken is not None:
+            piece = shapely.difference(piece, taken)
+        piece = _polygons(piece)
+        if not piece.is_empty:
+            pieces.append(piece)
+            taken = piece if taken is None else shapely.union(taken, piece)
+    if len(pieces) < 2:
+        return [wkb.dumps(p, srid=4326) for p in pieces]
+    for rest in shapely.get_parts(_polygons(shapely.difference(whole, taken))):
+        shared = [shapely.intersection(rest.boundary, p.boundary).length for p in pieces]
+        best = max(range(len(pieces)), key=shared.__getitem__)
+        pieces[best] = _polygons(shapely.union(pieces[best], rest))
+    return [wkb.dumps(shapely.orient_polygons(p), srid=4326) for p in pieces]
+
+
+def _polygons(geom: Any) -> MultiPolygon:
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
+    return MultiPolygon(parts)
 
 
 def merge_grids(

@@ -59,3 +59,16 @@ def county_extent(session: Session) -> tuple[float, float, float, float] | None:
     if row is None or row[0] is None:
         return None
     return (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+
+
+def territory_bbox(session: Session, user: Any) -> list[float] | None:
+    """[minlon, minlat, maxlon, maxlat] of a user's jurisdiction (the county when it has none)."""
+    if user.grid_id is not None:
+        sql, params = "SELECT ST_Extent(geom) FROM grid WHERE id = :i", {"i": user.grid_id}
+    elif user.division_id is not None:
+        sql, params = "SELECT ST_Extent(geom) FROM division WHERE id = :i", {"i": user.division_id}
+    else:
+        sql, params = "SELECT ST_Extent(geom) FROM division WHERE level = 'county'", {}
+    box = session.execute(text(f"SELECT ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e) FROM ({sql}) s(e)"),
+                          params).first()
+    return [float(v) for v in box] if box and box[0] is not None else None

@@ -64,6 +64,33 @@ def db_settings() -> Iterator[DatabaseSettings]:
     _drop_database(url)
 
 
+@pytest.fixture(scope="module")
+def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: ANN001
+    """A small district in a database of its own, for tests whose edits really commit."""
+    from importers.demo import PlanParams, clear_district, load_demo
+    from importers.provision import TEMPLATE_DATABASE
+    from geo.db import make_engine
+
+    base = make_url(db_settings.database_url)
+    name = f"{base.database}_{request.module.__name__.rsplit('.', 1)[-1][:20]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    upgrade(url)
+    engine = make_engine(DatabaseSettings(database_url=url, pool_size=8))
+    with transaction(make_sessionmaker(engine)) as s:
+        clear_district(s)
+        load_demo(s, seed=11, params=PlanParams(townships=2, villages_per_township=3, grids=30, households=3000,
+                                                misalignments=1), cameras_per_township=10, events=100)
+    yield engine
+    engine.dispose()
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
 def engine(db_settings: DatabaseSettings) -> Iterator[Engine]:
     from geo.db import make_engine

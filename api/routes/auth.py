@@ -14,6 +14,7 @@ from geo import audit
 from geo.audit import Actor
 from geo.models.users import AppUser
 from geo.permissions import Permission, permissions_of
+from geo.grids import territory_bbox
 from geo.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -52,6 +53,7 @@ def refresh(request: Request, session: SessionDep, body: RefreshRequest) -> dict
     return {**issue_tokens(user, token_settings(request)), "user": _user_info(user)}  # type: ignore[arg-type]
 
 
-@router.get("/me", summary="The caller's account, role and permissions")
+@router.get("/me", summary="The caller's account, role, permissions and the extent of their territory")
 def me(session: SessionDep, principal: Annotated[Principal, requires(Permission.SELF_READ)]) -> dict[str, Any]:
-    return _user_info(session.get(AppUser, principal.user_id))  # type: ignore[arg-type]
+    user = session.get(AppUser, principal.user_id)
+    return {**_user_info(user), "territory_bbox": territory_bbox(session, user)}  # type: ignore[arg-type]

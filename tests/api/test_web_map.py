@@ -265,3 +265,18 @@ def test_page_shell_carries_no_credentials(page):
     lowered = page.lower()
     for needle in ("authorization", "bearer", "access_token", "refresh_token", "password"):
         assert needle not in lowered
+
+
+def _js_int_constant(js: str, name: str) -> int:
+    match = re.search(rf"\bconst {name} = (\d+);", js)
+    assert match, f"gridmap.js must define `const {name} = <int>;`"
+    return int(match.group(1))
+
+
+@pytest.mark.parametrize("name", ["POINT_LIMIT", "GRID_PAGE_LIMIT", "DIVISION_PAGE_LIMIT"])
+def test_js_page_limits_fit_the_server_page_max(js, name):
+    from geo.settings import ServerSettings
+
+    # A larger limit would be refused (or cut short) by the list endpoints.
+    limit = _js_int_constant(js, name)
+    assert 1 <= limit <= ServerSettings().page_max

@@ -26,7 +26,10 @@
 
   const GRID_PAGE_LIMIT = 1000;
   const DIVISION_PAGE_LIMIT = 1000;
-  const POINT_LIMIT = 2000;
+  // The server's largest page (GRIDMAP_PAGE_MAX, default 1000); a dense village at zoom 15 holds
+  // several thousand households, so points follow a few next links.
+  const POINT_LIMIT = 1000;
+  const POINT_PAGES = 5;
   // Enough for the largest grid layer (~10,000 polygons) at 1000 per page;
   // a runaway `next` chain must not keep the browser busy forever.
   const MAX_PAGES = 20;
@@ -36,6 +39,21 @@
   const MESSAGE_TIMEOUT_MS = 10000;
   // Shown (once, as a quiet note) for an overlay the role may not read.
   const FORBIDDEN_TEXT = '无权限 not permitted for your role';
+  // Quiet notes for an overlay that is on but came back empty: for the whole
+  // of the user's territory, or (when the loaded area does not cover it) for
+  // the part of the map in view.
+  const EMPTY_AREA_TEXT = 'none in your area 您的辖区内没有';
+  const EMPTY_VIEW_TEXT = 'none in this view 当前视图内没有';
+  // English names of the known grid layers; the server names them in Chinese.
+  const LAYER_ENGLISH = {
+    comprehensive: 'Comprehensive',
+    party: 'Party-building',
+    emergency: 'Emergency',
+    dedicated: 'Dedicated',
+    micro: 'Micro-grid',
+  };
+  // Fitting the map to a user's territory: a single grid can be tiny.
+  const TERRITORY_MAX_ZOOM = 17;
 
   // ---------------------------------------------------------------- helpers
 
@@ -438,7 +456,9 @@
   // ----------------------------------------------------- on-map UI pieces
 
   // A small dismissible box for failed requests. Repeats of one message are
-  // counted instead of stacked, since every pan can fail the same way.
+  // counted instead of stacked, since every pan can fail the same way. A
+  // message may name its owner (an overlay key) so the owner can take its
+  // stale messages back (switched off, zoomed out of range, loaded fine).
   function createMessageBox(map) {
     const box = el('div', 'gm-messages');
     box.setAttribute('role', 'alert');
@@ -454,7 +474,7 @@
       shown.delete(text);
     }
 
-    function show(text) {
+    function show(text, owner) {
       let entry = shown.get(text);
       if (entry) {
         entry.count += 1;
@@ -469,9 +489,10 @@
         close.title = 'Dismiss';
         close.addEventListener('click', () => remove(text));
         box.appendChild(node);
-        entry = { node, counter, count: 1 };
+        entry = { node, counter, count: 1, owner: null };
         shown.set(text, entry);
       }
+      entry.owner = owner || null;
       entry.timer = setTimeout(() => remove(text), MESSAGE_TIMEOUT_MS);
     }
 
@@ -479,7 +500,13 @@
       Array.from(shown.keys()).forEach(remove);
     }
 
-    return { show, clear };
+    function clearOwner(owner) {
+      Array.from(shown.entries())
+        .filter(([, entry]) => entry.owner === owner)
+        .forEach(([text]) => remove(text));
+    }
+
+    return { show, clear, clearOwner };
   }
 
   // Short status lines in a map corner (zoom hints, "first 2000 shown", ...),
@@ -522,7 +549,7 @@
         const swatch = row.appendChild(el('span', 'gm-swatch'));
         swatch.style.borderColor = layer.color;
         swatch.style.backgroundColor = layer.color;
-        row.appendChild(el('span', null, layer.name));
+        row.appendChild(el('span', null, layer.label));
       });
       return box;
     };
@@ -607,10 +634,13 @@
       }
     });
 
-    function show(message) {
+    // options.clearUsername: after an explicit sign-out the next person at
+    // the screen is not necessarily the same user, so the name goes too.
+    function show(message, options) {
       notice.textContent = message || '';
       notice.style.display = message ? '' : 'none';
       setError('');
+      if (options && options.clearUsername) username.value = '';
       password.value = '';
       backdrop.style.display = '';
       (username.value ? password : username).focus();
@@ -681,15 +711,24 @@
     return isNaN(date.getTime()) ? String(value) : date.toLocaleString('zh-CN', { hour12: false });
   }
 
-  // rows: [[label, text], ...]
-  function propTable(rows) {
-    const table = el('table', 'gm-props');
+  // rows: [[label, text], ...], appended to `parent` (a table or tbody)
+  function addRows(parent, rows) {
     rows.forEach(([label, text]) => {
-      const tr = table.appendChild(el('tr'));
+      const tr = parent.appendChild(el('tr'));
       tr.appendChild(el('th', null, label));
       tr.appendChild(el('td', null, text));
     });
-    return table;
+    return parent;
+  }
+
+  function propTable(rows) {
+    return addRows(el('table', 'gm-props'), rows);
+  }
+
+  // "name (code)" when the division's name is known, else whichever there is.
+  function formatDivision(name, code) {
+    if (!isBlank(name) && !isBlank(code)) return `${name} (${code})`;
+    return formatValue(isBlank(name) ? code : name);
   }
 
   function popupRoot(title) {
@@ -708,20 +747,33 @@
 
   // The list endpoint carries only identity fields; the counts are computed
   // per grid by GET /grids/<id>, so they are fetched when the popup opens.
+  // Identity and counts are two sections (tbody) of one table, so their
+  // value columns line up whatever the labels' widths.
   function openGridPopup(map, ui, feature, layerName, latlng) {
     const p = feature.properties || {};
     const id = isBlank(p.id) ? feature.id : p.id;
     const root = popupRoot(p.name);
-    root.appendChild(propTable([
+    const table = root.appendChild(el('table', 'gm-props'));
+    addRows(table.appendChild(el('tbody')), [
       ['Code 编码', formatValue(p.code)],
       ['Layer 图层', layerName],
-      ['Division 区划', formatValue(p.division_code)],
-    ]));
-    const counts = root.appendChild(el('div', 'gm-counts', '…'));
+      ['Division 区划', formatDivision(p.division_name, p.division_code)],
+    ]);
+    const counts = table.appendChild(el('tbody', 'gm-counts'));
 
+    // A status line across both columns ('…', or why there are no counts).
+    function countsStatus(text, isError) {
+      counts.textContent = '';
+      const cell = counts.appendChild(el('tr')).appendChild(el('td', 'gm-counts-status', text));
+      cell.colSpan = 2;
+      if (isError) cell.classList.add('gm-error');
+    }
+
+    countsStatus('…');
     const popup = L.popup({ maxWidth: 320 }).setLatLng(latlng).setContent(root).openOn(map);
     if (isBlank(id)) {
-      counts.textContent = 'No grid id: counts unavailable';
+      countsStatus('No grid id: counts unavailable');
+      popup.update();
       return;
     }
     const controller = new AbortController();
@@ -732,7 +784,7 @@
       .then((detail) => {
         const c = (detail && detail.properties && detail.properties.counts) || {};
         counts.textContent = '';
-        counts.appendChild(propTable(COUNT_FIELDS.map(([key, label]) => [label, formatValue(c[key])])));
+        addRows(counts, COUNT_FIELDS.map(([key, label]) => [label, formatValue(c[key])]));
         popup.update(); // content is an element, so this only re-lays out
       })
       .catch((err) => {
@@ -741,10 +793,9 @@
           map.closePopup(popup);
           return;
         }
-        counts.textContent = err instanceof ForbiddenError
+        countsStatus(err instanceof ForbiddenError
           ? `Counts 统计: ${FORBIDDEN_TEXT}`
-          : `Could not load counts: ${err.message}`;
-        counts.classList.add('gm-error');
+          : `Could not load counts: ${err.message}`, true);
         popup.update();
       });
   }
@@ -818,25 +869,56 @@
   // never again. A load cut short by the page cap is not trusted as covering
   // its area, so the next move loads again (by then usually a smaller view).
   //
+  // A view still being loaded is not asked for again while the request in
+  // flight covers it (the moveend after a fitBounds, say); a view outside it
+  // aborts that request and loads afresh.
+  //
   // Nothing is requested without a session. A 403 marks the overlay as not
   // permitted for this session: one quiet note, and no further requests until
   // the user signs in again (a role does not change by panning).
   //
-  // spec: {key, label, group, url(bbox), minZoom, pad, maxPages, truncatedNote}
+  // With spec.noteEmpty, a complete load without a single feature leaves a
+  // quiet note too ("none in your area" when the loaded area covers the
+  // user's territory, ui.territory; "none in this view" when it does not).
+  // Errors go to the message box under the overlay's key, and are taken back
+  // when the overlay is switched off, leaves its zoom range or loads fine.
+  //
+  // spec: {key, label, group, url(bbox), minZoom, pad, maxPages, truncatedNote, noteEmpty}
   function createViewLoader(map, ui, spec) {
     let loaded = null; // L.LatLngBounds fully loaded, or null
+    let loading = null; // L.LatLngBounds of the request in flight, or null
     let controller = null;
     let forbidden = false;
+    let emptyArea = null; // L.LatLngBounds of the last load, when it held nothing
 
     function abort() {
       if (controller) controller.abort();
       controller = null;
+      loading = null;
+    }
+
+    // (Re)write the "none here" note; called again when ui.territory arrives.
+    function renote() {
+      let text = null;
+      if (emptyArea) {
+        const territory = ui.territory;
+        const whole = !territory || emptyArea.contains(territory);
+        text = `${spec.label}: ${whole ? EMPTY_AREA_TEXT : EMPTY_VIEW_TEXT}`;
+      }
+      ui.notes.set(`${spec.key}:empty`, text);
+    }
+
+    function setEmpty(area) {
+      emptyArea = spec.noteEmpty ? area : null;
+      renote();
     }
 
     function stop() {
       abort();
       ui.notes.set(`${spec.key}:truncated`, null);
       ui.notes.set(`${spec.key}:forbidden`, null);
+      setEmpty(null);
+      ui.messages.clearOwner(spec.key);
     }
 
     // Forget everything loaded for the session that just ended.
@@ -866,14 +948,17 @@
       }
       const view = map.getBounds();
       if (loaded && loaded.contains(view)) return;
+      if (controller && loading && loading.contains(view)) return; // on its way
 
       abort(); // the view moved on: the previous answer is no longer wanted
       const mine = new AbortController();
       controller = mine;
       loaded = null;
       const area = clampBounds(view.pad(spec.pad));
+      loading = area;
       let url = spec.url(bboxParam(area));
       let pages = 0;
+      let features = 0;
       let truncated = false;
       try {
         while (url) {
@@ -882,7 +967,9 @@
           // Swap contents only once the first page is in, so the old
           // features stay visible while the request is in flight.
           if (pages === 0) spec.group.clearLayers();
-          spec.group.addData((data && data.features) || []);
+          const page = (data && data.features) || [];
+          spec.group.addData(page);
+          features += page.length;
           pages += 1;
           url = nextLink(data);
           if (url && pages >= spec.maxPages) {
@@ -892,6 +979,8 @@
         }
         loaded = truncated ? null : area;
         ui.notes.set(`${spec.key}:truncated`, truncated ? spec.truncatedNote : null);
+        setEmpty(features === 0 && !truncated ? area : null);
+        ui.messages.clearOwner(spec.key);
         ui.restack();
       } catch (err) {
         if (err.name === 'AbortError' || mine.signal.aborted) return;
@@ -900,16 +989,20 @@
           forbidden = true;
           spec.group.clearLayers();
           ui.notes.set(`${spec.key}:truncated`, null);
+          setEmpty(null);
           ui.notes.set(`${spec.key}:forbidden`, `${spec.label}: ${FORBIDDEN_TEXT}`);
           return;
         }
-        ui.messages.show(`${spec.label}: ${err.message}`);
+        ui.messages.show(`${spec.label}: ${err.message}`, spec.key);
       } finally {
-        if (controller === mine) controller = null;
+        if (controller === mine) {
+          controller = null;
+          loading = null;
+        }
       }
     }
 
-    return { refresh, stop, reset, group: spec.group };
+    return { refresh, stop, reset, renote, group: spec.group };
   }
 
   // ----------------------------------------------------------- overlays
@@ -923,7 +1016,12 @@
     const group = L.geoJSON(null, {
       style: () => base,
       onEachFeature(feature, path) {
-        path.on('click', (e) => openGridPopup(map, ui, feature, layer.name, e.latlng));
+        path.on('click', (e) => {
+          // A grid took the click: the map's own click (the division popup)
+          // must not follow.
+          L.DomEvent.stopPropagation(e);
+          openGridPopup(map, ui, feature, layer.label, e.latlng);
+        });
         // Hover feedback: with thousands of thin outlines it is otherwise
         // hard to tell which grid a click will hit.
         path.on('mouseover', () => path.setStyle({ weight: 2.5, fillOpacity: 0.3 }));
@@ -932,36 +1030,52 @@
     });
     const loader = createViewLoader(map, ui, {
       key: `grid:${layer.code}`,
-      label: layer.name,
+      label: layer.label,
       group,
       url: (bbox) => `/grids?layer=${encodeURIComponent(layer.code)}&bbox=${bbox}&limit=${GRID_PAGE_LIMIT}`,
       minZoom: 0,
       pad: 0.5,
       maxPages: MAX_PAGES,
-      truncatedNote: `${layer.name}: too many grids for this view, zoom in to see all`,
+      truncatedNote: `${layer.label}: too many grids for this view, zoom in to see all`,
+      noteEmpty: true,
     });
     return loader;
   }
 
+  // Division outlines follow the same borders as many grids, so they are drawn
+  // in panes of their own above the grids (Leaflet's overlayPane is 400),
+  // townships over villages. Those panes take no pointer events at all: every
+  // click goes through to the grids and points below, and a division popup
+  // opens only from the map's own click, i.e. where no grid or point is.
   const DIVISION_LEVELS = [
     {
       level: 'township', label: 'Townships 乡镇/街道', levelLabel: '乡镇/街道 township',
-      // fillOpacity 0 (not fill: false) keeps the inside clickable under SVG
-      // too; the canvas renderer hit-tests the inside either way.
-      style: { color: '#3f3f3f', weight: 2.5, opacity: 0.9, dashArray: '8 4', fill: true, fillOpacity: 0 },
+      pane: 'gmTownships', zIndex: 460,
+      style: { color: '#000000', weight: 2.5, opacity: 0.9, fill: false },
     },
     {
       level: 'village', label: 'Villages 村/社区', levelLabel: '村/社区 village',
-      style: { color: '#6b6b6b', weight: 1.2, opacity: 0.9, dashArray: '3 3', fill: true, fillOpacity: 0 },
+      pane: 'gmVillages', zIndex: 450,
+      style: { color: '#4a4a4a', weight: 1.5, opacity: 0.95, dashArray: '5 4', fill: false },
     },
   ];
 
+  function divisionPane(map, spec) {
+    let pane = map.getPane(spec.pane);
+    if (!pane) {
+      pane = map.createPane(spec.pane);
+      pane.style.zIndex = String(spec.zIndex);
+      pane.style.pointerEvents = 'none'; // gridmap.css says so too
+      L.DomUtil.addClass(pane, 'gm-division-pane');
+    }
+    return spec.pane;
+  }
+
   function createDivisionOverlay(map, ui, spec) {
     const group = L.geoJSON(null, {
+      pane: divisionPane(map, spec),
+      interactive: false,
       style: () => spec.style,
-      onEachFeature(feature, path) {
-        path.bindPopup(() => divisionPopup(feature, spec.levelLabel), { maxWidth: 320 });
-      },
     });
     return createViewLoader(map, ui, {
       key: `division:${spec.level}`,
@@ -975,6 +1089,47 @@
     });
   }
 
+  // Even-odd ray casting on one GeoJSON ring of [lon, lat] positions.
+  function ringContains(ring, x, y) {
+    let inside = false;
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i, i += 1) {
+      const xi = ring[i][0];
+      const yi = ring[i][1];
+      const xj = ring[j][0];
+      const yj = ring[j][1];
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+
+  function polygonContains(rings, x, y) {
+    if (!Array.isArray(rings) || !rings.length || !ringContains(rings[0], x, y)) return false;
+    return !rings.slice(1).some((hole) => ringContains(hole, x, y));
+  }
+
+  function geometryContains(geometry, latlng) {
+    if (!geometry || !Array.isArray(geometry.coordinates)) return false;
+    if (geometry.type === 'Polygon') return polygonContains(geometry.coordinates, latlng.lng, latlng.lat);
+    if (geometry.type === 'MultiPolygon') {
+      return geometry.coordinates.some((rings) => polygonContains(rings, latlng.lng, latlng.lat));
+    }
+    return false;
+  }
+
+  // The feature of a division overlay (switched on) that contains `latlng`,
+  // or null.
+  function featureAt(map, group, latlng) {
+    if (!map.hasLayer(group)) return null;
+    let found = null;
+    group.eachLayer((layer) => {
+      if (!found && layer.feature && layer.getBounds().contains(latlng)
+          && geometryContains(layer.feature.geometry, latlng)) {
+        found = layer.feature;
+      }
+    });
+    return found;
+  }
+
   function createPointOverlay(map, ui, kind, minZoom) {
     const style = {
       radius: 4, color: '#ffffff', weight: 1, fillColor: kind.color, fillOpacity: 0.9,
@@ -985,29 +1140,51 @@
         marker.bindPopup(() => pointPopup(kind, feature), { maxWidth: 320 });
       },
     });
-    // One page only: at zoom >= 14 a view rarely holds more than the limit,
-    // and if it does the note asks to zoom in rather than pulling thousands.
+    // A few pages at most: beyond POINT_LIMIT * POINT_PAGES the note asks to zoom in
+    // rather than pulling tens of thousands of points into the browser.
     return createViewLoader(map, ui, {
       key: `points:${kind.key}`,
       label: kind.label,
       group,
       url: (bbox) => `/${kind.key}?bbox=${bbox}&limit=${POINT_LIMIT}`,
       minZoom,
-      pad: 0.25,
-      maxPages: 1,
-      truncatedNote: `Showing the first ${POINT_LIMIT} ${kind.noun}; zoom in to see all`,
+      pad: 0.1,
+      maxPages: POINT_PAGES,
+      truncatedNote: `Showing the first ${POINT_LIMIT * POINT_PAGES} ${kind.noun}; zoom in to see all`,
+      noteEmpty: true,
     });
   }
 
   // ---------------------------------------------------------------- init
 
+  // The server's (Chinese) name, followed by the English for known codes.
+  function layerLabel(code, name) {
+    const english = Object.prototype.hasOwnProperty.call(LAYER_ENGLISH, code) ? LAYER_ENGLISH[code] : '';
+    return english && !name.includes(english) ? `${name} ${english}` : name;
+  }
+
   function normaliseLayers(layers) {
     const fallback = ['#d7301f', '#2b8cbe', '#31a354', '#756bb1', '#e6550d', '#636363'];
-    return (layers || []).map((layer, i) => ({
-      code: String(layer.code),
-      name: String(layer.name || layer.code),
-      color: safeColor(layer.color, fallback[i % fallback.length]),
-    }));
+    return (layers || []).map((layer, i) => {
+      const code = String(layer.code);
+      const name = String(layer.name || layer.code);
+      return {
+        code,
+        name,
+        label: layerLabel(code, name),
+        color: safeColor(layer.color, fallback[i % fallback.length]),
+      };
+    });
+  }
+
+  // GET /auth/me's territory_bbox ([minlon, minlat, maxlon, maxlat]) as
+  // Leaflet bounds, or null when absent or not a sensible WGS84 box.
+  function territoryBounds(bbox) {
+    if (!Array.isArray(bbox) || bbox.length !== 4) return null;
+    const [w, s, e, n] = bbox.map((v) => (typeof v === 'number' ? v : NaN));
+    if (![w, s, e, n].every(Number.isFinite)) return null;
+    if (w > e || s > n || w < -180 || e > 180 || s < -90 || n > 90) return null;
+    return L.latLngBounds([s, w], [n, e]);
   }
 
   function overlayLabel(text, color, round) {
@@ -1033,6 +1210,7 @@
       messages: createMessageBox(map),
       notes: null,
       restack: null,
+      territory: null, // L.LatLngBounds of the signed-in user's territory, once known
     };
     // The scale goes in first so the notes stack above it in the corner.
     L.control.scale({ metric: true, imperial: false, position: 'bottomleft' }).addTo(map);
@@ -1044,11 +1222,12 @@
     const pointLoaders = POINT_KINDS.map((kind) => createPointOverlay(map, ui, kind, pointMinZoom));
     const allLoaders = divisionLoaders.concat(gridLoaders, pointLoaders);
 
-    // All vector layers share one canvas, where the last drawn shape wins a
-    // click. Keep divisions at the bottom, grids above them and points on top,
-    // so each click reaches the most specific thing under the pointer.
+    // Grids and points share one canvas (overlayPane), where the last drawn
+    // shape wins a click: keep grids below and points on top, so each click
+    // reaches the most specific thing under the pointer. (Divisions have
+    // panes of their own above, which take no clicks.)
     ui.restack = function () {
-      allLoaders.forEach((loader) => {
+      gridLoaders.concat(pointLoaders).forEach((loader) => {
         if (map.hasLayer(loader.group)) loader.group.bringToFront();
       });
     };
@@ -1063,7 +1242,7 @@
     // addOverlay one by one (not an object keyed by label) so two layers
     // that happen to share a name both get an entry.
     layers.forEach((layer, i) => {
-      control.addOverlay(gridLoaders[i].group, overlayLabel(layer.name, layer.color));
+      control.addOverlay(gridLoaders[i].group, overlayLabel(layer.label, layer.color));
     });
     DIVISION_LEVELS.forEach((spec, i) => {
       control.addOverlay(divisionLoaders[i].group, overlayLabel(spec.label));
@@ -1096,15 +1275,41 @@
     // Drop everything loaded for a session that ended.
     function clearData() {
       allLoaders.forEach((loader) => loader.reset());
+      ui.territory = null;
       map.closePopup();
       ui.messages.clear();
       updateZoomNote();
     }
 
+    // The overlays as a fresh page has them: the first grid layer on, the
+    // rest off. (The layers control follows, and so do the loaders through
+    // overlayadd/overlayremove.)
+    function resetOverlays() {
+      allLoaders.forEach((loader) => {
+        const on = gridLoaders.length > 0 && loader === gridLoaders[0];
+        if (on && !map.hasLayer(loader.group)) map.addLayer(loader.group);
+        if (!on && map.hasLayer(loader.group)) map.removeLayer(loader.group);
+      });
+    }
+
     // GET /auth/me: the stored user may be stale (role changed since), and
-    // a dead session shows itself here even with no overlay switched on.
-    function checkMe() {
-      apiFetch('/auth/me').then((me) => auth.setUser(me)).catch(() => {
+    // a dead session shows itself here even with no overlay switched on. It
+    // also tells the extent of the user's territory; with `fit` (right after
+    // signing in, and when a stored session is picked up at page load, never
+    // otherwise) the map is fitted to it, so a grid worker starts on their
+    // own grid rather than somewhere in an empty part of the county.
+    function checkMe(fit) {
+      const epoch = auth.epoch;
+      apiFetch('/auth/me').then((me) => {
+        if (epoch !== auth.epoch) return; // signed out (or in as someone else) meanwhile
+        auth.setUser(me);
+        const territory = territoryBounds(me && me.territory_bbox);
+        ui.territory = territory;
+        allLoaders.forEach((loader) => loader.renote());
+        if (fit && territory) {
+          map.fitBounds(territory, { padding: [24, 24], maxZoom: TERRITORY_MAX_ZOOM });
+        }
+      }).catch(() => {
         // AuthRequiredError: the login panel is up; anything else: the
         // overlays will report their own trouble.
       });
@@ -1116,10 +1321,19 @@
         login.hide();
         badge.update(auth.user());
         refreshAll(); // what moveend would load for the overlays that are on
+        checkMe(true);
       } else if (event === 'signout' || event === 'expired') {
         clearData();
         badge.update(null);
-        login.show(event === 'expired' ? '登录已过期，请重新登录 Your session has ended, please sign in again' : '');
+        if (event === 'signout') {
+          // The next person at the screen starts from a clean page. (An
+          // expired session keeps name and overlays: it is usually the same
+          // user signing in again.)
+          resetOverlays();
+          login.show('', { clearUsername: true });
+        } else {
+          login.show('登录已过期，请重新登录 Your session has ended, please sign in again');
+        }
       } else {
         badge.update(auth.user());
       }
@@ -1139,10 +1353,27 @@
       updateZoomNote();
     });
 
+    // The map's own click comes only where no grid or point took it (grid
+    // clicks stop it, bindPopup stops it for points): there, show the most
+    // specific division switched on under the pointer.
+    map.on('click', (e) => {
+      if (!auth.signedIn()) return;
+      for (let i = DIVISION_LEVELS.length - 1; i >= 0; i -= 1) { // villages first
+        const feature = featureAt(map, divisionLoaders[i].group, e.latlng);
+        if (feature) {
+          L.popup({ maxWidth: 320 })
+            .setLatLng(e.latlng)
+            .setContent(divisionPopup(feature, DIVISION_LEVELS[i].levelLabel))
+            .openOn(map);
+          return;
+        }
+      }
+    });
+
     if (auth.signedIn()) {
       badge.update(auth.user());
       refreshAll();
-      checkMe();
+      checkMe(true);
     } else {
       login.show('');
     }
