@@ -1,6 +1,7 @@
 """Benchmarks: `make bench` (python -m bench.run). Not part of the test suite.
 
-1. Demo load: the default demo district (548 grids, 100k households), timed.
+1. Demo load: the default demo district (548 grids, 100k households), timed;
+   then splitting a grid of ~500 households and merging two grids on it.
 2. Bulk assignment of ~1,000,000 households to three layers of ~10,000 grids
    each, persisted, against the obvious way (one UPDATE … FROM … WHERE
    ST_Covers per layer into per-layer columns), same data, same run; results
@@ -60,11 +61,65 @@ def timed(label: str, results: dict[str, float]) -> Iterator[None]:
     print(f"  {label}: {results[label]:.2f} s", flush=True)
 
 
-def bench_demo_load(results: dict[str, float]) -> None:
+def bench_demo_load(results: dict[str, float]) -> str:
     url = fresh_database("gridmap_bench_demo")
     sm = make_sessionmaker(make_engine(DatabaseSettings(database_url=url)))
     with timed("demo load (548 grids, 100k households, committed)", results), transaction(sm) as s:
         load_demo(s)
+    return url
+
+
+def bench_editing(url: str, results: dict[str, float], repeats: int = 7) -> None:
+    """Split the most populous grid in two and merge two neighbours, each with reassignment and history.
+
+    Each run is its own transaction, rolled back, so every run edits the same grids; the median is kept.
+    """
+    import statistics
+
+    from shapely.geometry import LineString
+
+    from geo import editing
+    from geo.audit import Actor
+    from geo.scope import Scope
+
+    engine = make_engine(DatabaseSettings(database_url=url))
+    actor, county = Actor(None, "bench"), Scope.county()
+    with engine.connect() as c:
+        g = c.execute(text("""
+            SELECT g.id, g.version, ST_XMin(g.geom) x0, ST_XMax(g.geom) x1, ST_Y(ST_Centroid(g.geom)) cy,
+                   (SELECT count(*) FROM grid_membership m WHERE m.grid_id = g.id AND m.kind = 'household') n,
+                   n.id AS nid, n.version AS nversion,
+                   (SELECT count(*) FROM grid_membership m WHERE m.grid_id = n.id AND m.kind = 'household') nn
+              FROM grid g JOIN grid_layer l ON l.id = g.layer_id AND l.code = 'comprehensive'
+              JOIN LATERAL (SELECT * FROM grid n WHERE n.layer_id = g.layer_id AND n.division_id = g.division_id
+                             AND n.id <> g.id AND ST_Relate(n.geom, g.geom, '****1****') ORDER BY n.id LIMIT 1) n ON true
+             WHERE ST_Contains(g.geom, ST_Centroid(g.geom))
+             ORDER BY abs((SELECT count(*) FROM grid_membership m WHERE m.grid_id = g.id AND m.kind = 'household')
+                          - 500) LIMIT 1""")).mappings().one()
+    line = LineString([(g["x0"] - 0.01, g["cy"]), (g["x1"] + 0.01, g["cy"])])
+    sm = make_sessionmaker(engine)
+
+    def once(edit) -> float:  # noqa: ANN001
+        s = sm()
+        try:
+            start = time.perf_counter()
+            edit(s)
+            s.flush()
+            return time.perf_counter() - start
+        finally:
+            s.rollback()
+            s.close()
+
+    split = [once(lambda s: editing.split_grid(s, actor, county, g["id"], g["version"], line)) for _ in range(repeats)]
+    merge = [once(lambda s: editing.merge_grids(s, actor, county, {g["id"]: g["version"], g["nid"]: g["nversion"]}))
+             for _ in range(repeats)]
+    results["split ms"] = statistics.median(split) * 1000
+    results["merge ms"] = statistics.median(merge) * 1000
+    print(f"  split a grid of {g['n']} households in two (reassignment, history, audit): "
+          f"median {results['split ms']:.0f} ms of {repeats} (min {min(split) * 1000:.0f})")
+    print(f"  merge it with a neighbour of {g['nn']} households: "
+          f"median {results['merge ms']:.0f} ms of {repeats} (min {min(merge) * 1000:.0f})")
+    engine.dispose()
 
 
 def bench_assignment(url: str, results: dict[str, float]) -> None:
@@ -229,8 +284,9 @@ def main() -> None:
     results: dict[str, float] = {}
     print(f"gridmap benchmarks on {os.cpu_count()} cores")
     if not {"--skip-demo", "--http-only"} & set(sys.argv):
-        print("[1] demo load")
-        bench_demo_load(results)
+        print("[1] demo load, then editing on it")
+        demo_url = bench_demo_load(results)
+        bench_editing(demo_url, results)
     if "--http-only" in sys.argv:  # reuse the database of the last full run
         url = make_url(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)).set(
             database="gridmap_bench").render_as_string(hide_password=False)

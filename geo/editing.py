@@ -23,7 +23,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import numpy as np
 import shapely
+import shapely.geometry
 from shapely import wkb
 from shapely.geometry import LineString, MultiPolygon
 from sqlalchemy import text
@@ -33,6 +35,7 @@ from geo import audit
 from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from geo.geometry_input import ensure_area_kept
+from geo.partition import bisect_balanced
 from geo.reassign import Move, reassign, snapshot
 from geo.scope import Scope
 
@@ -360,10 +363,18 @@ def _cut(session: Session, geom: bytes, line: bytes) -> list[bytes]:
         SELECT ST_AsBinary(f) FROM faces, g WHERE ST_Within(ST_PointOnSurface(f), g.g)
          ORDER BY ST_Y(ST_PointOnSurface(f)) DESC, ST_X(ST_PointOnSurface(f))"""),
         {"g": geom, "line": line}).scalars()]
-    whole = wkb.loads(geom)
+    return [wkb.dumps(p, srid=4326) for p in exact_pieces(wkb.loads(geom), faces)]
+
+
+def exact_pieces(whole: Any, candidates: list[Any]) -> list[MultiPolygon]:
+    """Turn approximate pieces of ``whole`` into exact ones: disjoint, inside it, and covering it.
+
+    Each candidate is clipped to the whole and to what earlier ones left; any
+    remainder goes to the piece that borders it most.
+    """
     pieces: list[Any] = []
     taken = None
-    for face in faces:
+    for face in candidates:
         piece = shapely.intersection(face, whole)
         if taken is not None:
             piece = shapely.difference(piece, taken)
@@ -372,17 +383,84 @@ def _cut(session: Session, geom: bytes, line: bytes) -> list[bytes]:
             pieces.append(piece)
             taken = piece if taken is None else shapely.union(taken, piece)
     if len(pieces) < 2:
-        return [wkb.dumps(p, srid=4326) for p in pieces]
+        return pieces
     for rest in shapely.get_parts(_polygons(shapely.difference(whole, taken))):
         shared = [shapely.intersection(rest.boundary, p.boundary).length for p in pieces]
         best = max(range(len(pieces)), key=shared.__getitem__)
         pieces[best] = _polygons(shapely.union(pieces[best], rest))
-    return [wkb.dumps(shapely.orient_polygons(p), srid=4326) for p in pieces]
+    return [shapely.orient_polygons(p) for p in pieces]
 
 
 def _polygons(geom: Any) -> MultiPolygon:
     parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
     return MultiPolygon(parts)
+
+
+def partition_grid(
+    session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, parts: list[MultiPolygon], *,
+    reason: str = "",
+) -> EditResult:
+    """Replace a grid by planner-drawn (or suggested) parts that tile it.
+
+    The parts may be off by the snapping distance along the grid's edge and
+    each other; beyond that they must cover the grid without overlapping.
+    """
+    if len(parts) < 2:
+        raise InvalidInput("a partition needs at least two parts", pointer="parts")
+    layer_id = _layer_of(session, grid_id, scope)
+    _lock_layer(session, layer_id)
+    (grid,) = _load(session, [grid_id], scope)
+    _check_versions([grid], {grid_id: expected_version})
+    whole = wkb.loads(grid.geom)
+    tol = 0.5 / 111320.0 / max(0.1, np.cos(np.radians(whole.centroid.y)))
+    union = shapely.union_all(parts)
+    missing = shapely.difference(whole, shapely.buffer(union, tol))
+    outside = shapely.difference(union, shapely.buffer(whole, tol))
+    overlap = sum(shapely.intersection(shapely.buffer(a, -tol), b).area
+                  for i, a in enumerate(parts) for b in parts[i + 1:])
+    if missing.area > 0 or outside.area > 0 or overlap > 0:
+        raise Conflict("the parts must cover the grid exactly, without overlapping each other"
+                       f" (uncovered {_m2(session, missing):.1f} m², outside {_m2(session, outside):.1f} m²)",
+                       pointer="parts")
+    pieces = exact_pieces(whole, parts)
+    return _replace(session, actor, [grid], [wkb.dumps(p, srid=4326) for p in pieces], operation="split",
+                    reason=reason, names=[f"{grid.name}（{i}）" for i in range(1, len(pieces) + 1)])
+
+
+def _m2(session: Session, geom: Any) -> float:
+    if geom.is_empty:
+        return 0.0
+    return float(session.execute(text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography)"),
+                                 {"g": geom.wkb}).scalar())
+
+
+def suggest_balanced_split(session: Session, scope: Scope, grid_id: int, parts: int) -> list[dict[str, Any]]:
+    """``parts`` pieces of a grid with (nearly) equal household counts, for a planner to review and apply.
+
+    Households are split by recursive bisection; each piece is the union of its
+    households' Voronoi cells inside the grid, made exact.
+    """
+    if not 2 <= parts <= 50:
+        raise InvalidInput("parts must be between 2 and 50", pointer="parts")
+    _layer_of(session, grid_id, scope)
+    geom = bytes(session.execute(text("SELECT ST_AsEWKB(geom) FROM grid WHERE id = :g"), {"g": grid_id}).scalar())
+    pts = session.execute(text("""
+        SELECT ST_X(h.geom), ST_Y(h.geom) FROM grid_membership m JOIN household h ON h.id = m.entity_id
+         WHERE m.kind = 'household' AND m.grid_id = :g ORDER BY h.id"""), {"g": grid_id}).all()
+    if len(pts) < parts:
+        raise Conflict(f"the grid has {len(pts)} households: too few for {parts} parts", pointer="parts")
+    whole = wkb.loads(geom)
+    lonlat = np.array(pts, dtype=float)
+    scale = np.cos(np.radians(lonlat[:, 1].mean()))
+    xy = lonlat * np.array([scale, 1.0])  # locally isotropic, so "longer side" means what it says
+    groups = bisect_balanced(np.arange(len(xy)), parts, xy)
+    envelope = shapely.box(*shapely.buffer(whole, 0.05).bounds)
+    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(
+        shapely.multipoints(lonlat), extend_to=envelope, ordered=True)))
+    candidates = [shapely.coverage_union_all(cells[g]) for g in groups]
+    pieces = exact_pieces(whole, candidates)
+    return [{"households": int(len(g)), "area_m2": round(_m2(session, p), 1),
+             "geometry": shapely.geometry.mapping(p)} for g, p in zip(groups, pieces, strict=False)]
 
 
 def merge_grids(

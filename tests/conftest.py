@@ -40,20 +40,41 @@ def _fresh_database() -> str:
     name = f"gridmap_test_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
+        stale = conn.execute(text("SELECT datname FROM pg_database WHERE datname ~ '^gridmap_test_[0-9]+(_.*)?$'"))
+        for (old,) in stale.all():  # left by an interrupted run whose process is gone
+            pid = int(old.split("_")[2])
+            if pid != os.getpid() and not os.path.exists(f"/proc/{pid}"):
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{old}"'))
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
     admin.dispose()
     return str(make_url(base).set(database=name).render_as_string(hide_password=False))
 
 
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a throw-away database. WITH (FORCE) cannot end an autovacuum worker (a superuser
+    process) as the owner role, so on refusal the plain DROP is retried: it cancels autovacuum."""
+    import time
+
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    try:
+        for attempt in range(10):
+            try:
+                with admin.connect() as conn:
+                    force = " WITH (FORCE)" if attempt == 0 else ""
+                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"{force}'))
+                return
+            except Exception:  # noqa: BLE001 - retried, then reported
+                time.sleep(0.5)
+        raise RuntimeError(f"could not drop the test database {name}")
+    finally:
+        admin.dispose()
+
+
 def _drop_database(url: str) -> None:
     if os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
         return
-    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{make_url(url).database}" WITH (FORCE)'))
-    admin.dispose()
+    drop_database(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL), make_url(url).database)
 
 
 @pytest.fixture(scope="session")
@@ -74,8 +95,9 @@ def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: 
     base = make_url(db_settings.database_url)
     name = f"{base.database}_{request.module.__name__.rsplit('.', 1)[-1][:20]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    admin.dispose()
+    drop_database(db_settings.database_url, name)
     with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     upgrade(url)
@@ -86,9 +108,8 @@ def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: 
                                                 misalignments=1), cameras_per_township=10, events=100)
     yield engine
     engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     admin.dispose()
+    drop_database(db_settings.database_url, name)
 
 
 @pytest.fixture(scope="session")

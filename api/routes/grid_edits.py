@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -55,6 +55,11 @@ class Attributes(BaseModel):
 
 class Cut(BaseModel):
     line: dict[str, Any]
+    reason: str = Field("", max_length=500)
+
+
+class Partition(BaseModel):
+    parts: list[dict[str, Any]] = Field(min_length=2, max_length=50, description="GeoJSON polygons tiling the grid.")
     reason: str = Field("", max_length=500)
 
 
@@ -126,6 +131,27 @@ def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, if_mat
     line = parse_line(body.line)
     return _respond(editing.split_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id], line,
                                        reason=body.reason), 201)
+
+
+@router.get("/{grid_id}/split-suggestion", summary="Suggest N parts with balanced household counts")
+def split_suggestion(
+    session: SessionDep, principal: Editor, grid_id: Id, parts: Annotated[int, Query(ge=2, le=50)] = 2,
+) -> dict[str, Any]:
+    """Review the parts on the map, then apply them (possibly adjusted) with POST /grids/{id}/partition."""
+    pieces = editing.suggest_balanced_split(session, principal.scope, grid_id, parts)
+    return {"type": "FeatureCollection",
+            "features": [{"type": "Feature", "geometry": p["geometry"],
+                          "properties": {"part": i, "households": p["households"], "area_m2": p["area_m2"]}}
+                         for i, p in enumerate(pieces, start=1)]}
+
+
+@router.post("/{grid_id}/partition", summary="Replace a grid by parts that tile it (e.g. a suggestion)")
+def partition(session: SessionDep, principal: Editor, grid_id: Id, body: Partition,
+              if_match: IfMatch = None) -> JSONResponse:
+    versions = expected_versions(if_match, [grid_id])
+    parts = [parse_area(p, pointer=f"parts/{i}") for i, p in enumerate(body.parts)]
+    return _respond(editing.partition_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
+                                           parts, reason=body.reason), 201)
 
 
 @router.post("/merge", summary="Merge adjacent grids of one layer and parent")

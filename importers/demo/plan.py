@@ -290,7 +290,12 @@ def _misalignment_sites(
     for pi, p in enumerate(party):
         party_of[p.grids] = pi
     a, b = _adjacent(grids)
-    cand = [(i, j) for i, j in zip(a, b, strict=True) if party_of[i] != party_of[j]]
+    village = np.empty(len(grids), dtype=int)
+    for p in party:
+        village[p.grids] = p.village
+    # Same village only: a party grid must stay inside its village; the misalignment is with the
+    # comprehensive grids, not with the village boundary (the topology report flags that).
+    cand = [(i, j) for i, j in zip(a, b, strict=True) if party_of[i] != party_of[j] and village[i] == village[j]]
     rng.shuffle(cand)
     sites: list[_Site] = []
     used: set[int] = set()
@@ -423,8 +428,8 @@ def _dedicated(
             v = villages[int(vi)]
             cx, cy = v.settlements[0]
             w, h = rng.uniform(120, 300, 2)
-            site = shapely.intersection(shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), v.geom,
-                                        grid_size=GRID_SIZE_M)
+            # No snap-rounding here: it could push the site a centimetre outside its village.
+            site = shapely.intersection(shapely.box(cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2), v.geom)
             site = as_multipolygon(site)
             if not site.is_empty:
                 out.append((int(vi), v.name + str(rng.choice(kinds)), site))

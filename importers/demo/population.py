@@ -8,6 +8,8 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
+from geo.partition import bisect_balanced
+
 # (category code, Chinese label, weight, deadline in days) — a realistic mix of what
 # citizens and grid workers report; the category tree itself arrives with the event loop.
 EVENT_CATEGORIES = [
@@ -55,21 +57,10 @@ def linked_groups(household_grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
         n = len(members)
         k = int(np.clip(round(n / 12.5), int(np.ceil(n / 15)), max(1, n // 10)))
         k = max(k, int(np.ceil(n / 15)))
-        for leaf in _bisect(members, k, xy):
+        for leaf in bisect_balanced(members, k, xy):
             group[leaf] = next_id
             next_id += 1
     return group
-
-
-def _bisect(members: np.ndarray, k: int, xy: np.ndarray) -> list[np.ndarray]:
-    if k == 1:
-        return [members]
-    pts = xy[members]
-    axis = int(np.ptp(pts[:, 1]) > np.ptp(pts[:, 0]))
-    ordered = members[np.argsort(pts[:, axis], kind="stable")]
-    k1 = k // 2
-    cut = int(round(len(members) * k1 / k))
-    return _bisect(ordered[:cut], k1, xy) + _bisect(ordered[cut:], k - k1, xy)
 
 
 def events(

@@ -187,3 +187,33 @@ def test_planner_cannot_edit_outside_and_workers_cannot_edit(as_user, session: S
     g = _pick(session)
     r = as_user("worker1").patch(f"/grids/{g['id']}", json={"name": "x"}, headers={"If-Match": '"g1v1"'})
     assert r.status_code == 403
+
+
+def test_balanced_split_suggest_then_apply(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    g = _pick(session)
+    homes = _households(session, [g["id"]])
+    suggestion = planner.get(f"/grids/{g['id']}/split-suggestion", params={"parts": 3})
+    assert suggestion.status_code == 200, suggestion.text
+    parts = suggestion.json()["features"]
+    counts = [p["properties"]["households"] for p in parts]
+    assert len(parts) == 3 and sum(counts) == len(homes) and max(counts) - min(counts) <= 1
+    area = _area(session, [g["id"]])
+    r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [p["geometry"] for p in parts]},
+                     headers={"If-Match": _etag(planner, g["id"])})
+    assert r.status_code == 201, r.text
+    new = [p["id"] for p in r.json()["grids"]]
+    assert abs(_area(session, new) - area) / area < 1e-9
+    assert _households(session, new) == homes
+    got = sorted(len(_households(session, [i])) for i in new)
+    assert max(got) - min(got) <= 2  # a household on a boundary may fall to the neighbour (smallest code)
+    _no_overlaps(session, g["division_id"])
+
+
+def test_partition_must_tile_the_grid(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    g = _pick(session)
+    parts = planner.get(f"/grids/{g['id']}/split-suggestion", params={"parts": 2}).json()["features"]
+    r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [parts[0]["geometry"], parts[0]["geometry"]]},
+                     headers={"If-Match": _etag(planner, g["id"])})
+    assert r.status_code == 409 and "cover the grid exactly" in r.json()["detail"]
