@@ -32,6 +32,7 @@ serve: setup
 	$(BIN)/gridmap serve
 
 test: setup
+	$(BIN)/ruff check geo api tiles importers tests bench
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 

@@ -7,10 +7,9 @@ one transaction and fail together.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +17,6 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from geo.settings import DatabaseSettings
-
 
 log = logging.getLogger("gridmap.db")
 

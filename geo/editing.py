@@ -19,13 +19,11 @@ not at all. Inside it, in this order:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 import shapely
-import shapely.geometry
 from shapely import wkb
 from shapely.geometry import LineString, MultiPolygon
 from sqlalchemy import text
@@ -34,14 +32,12 @@ from sqlalchemy.orm import Session
 from geo import audit
 from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from geo.geometry_input import ensure_area_kept
-from geo.partition import bisect_balanced
 from geo.reassign import Move, reassign, snapshot
 from geo.scope import Scope
+from geo.shaping import area_m2, cut, exact_pieces, fit_to_layer, union_area
 
 ParentMode = Literal["strict", "clip"]
 OverlapMode = Literal["reject", "trim"]
-TINY_M2 = 0.01  # below this an overlap or a bit outside the parent is numeric noise
 LOCK_NAMESPACE = 72001
 
 
@@ -128,81 +124,6 @@ def _parent_geom(session: Session, layer: dict[str, Any], division_id: int, pare
     return bytes(geom)
 
 
-def _shape(
-    session: Session, drawn: bytes, *, layer: dict[str, Any], parent: bytes, exclude: list[int], options: EditOptions
-) -> bytes:
-    """Snap, check against the parent, check against the layer; returns the shape to store.
-
-    Snapping moves vertices by up to ``snap_m``, which leaves slivers thinner
-    than that along shared edges. Those are not the planner's intent: only what
-    lies beyond the parent or a neighbour by more than the snapping distance is
-    a conflict, and the slivers are cut away exactly, so stored shapes never
-    overlap and never leave their parent.
-    """
-    params: dict[str, Any] = {"g": drawn, "p": parent, "l": layer["id"], "ex": exclude, "snap": options.snap_m}
-    params["tol"] = session.execute(text(
-        "SELECT :snap / (111320.0 * cos(radians(ST_Y(ST_Centroid(ST_GeomFromEWKB(:g))))))"), params).scalar()
-    snapped = session.execute(text("""
-        WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
-        edges AS (
-            SELECT ST_Boundary(n.geom) AS e FROM grid n, g
-             WHERE n.layer_id = :l AND NOT n.id = ANY(:ex) AND n.geom && ST_Expand(g.g, :tol)
-            UNION ALL SELECT ST_Boundary(ST_GeomFromEWKB(:p)))
-        SELECT ST_AsEWKB(ST_Multi(ST_CollectionExtract(ST_MakeValid(
-                   ST_Snap(g.g, (SELECT ST_Collect(e) FROM edges), :tol)), 3))) FROM g"""), params).scalar()
-    ensure_area_kept(wkb.loads(drawn), wkb.loads(bytes(snapped)), "snapping to neighbours")
-    params["g"] = bytes(snapped)
-
-    outside = session.execute(text("""
-        SELECT ST_Area(d::geography), ST_AsGeoJSON(d, 7) FROM (SELECT ST_CollectionExtract(
-            ST_Difference(ST_GeomFromEWKB(:g), ST_Buffer(ST_GeomFromEWKB(:p), :tol)), 3) AS d) s"""), params).one()
-    if outside[0] > TINY_M2 and options.parent_mode == "strict":
-        raise Conflict(f"the shape extends {outside[0]:.1f} m² outside its parent; draw inside it or ask"
-                       " for parent_mode=clip", pointer="geometry", area_m2=round(outside[0], 2),
-                       outside=json.loads(outside[1]))
-    params["g"] = bytes(session.execute(text(
-        "SELECT ST_AsEWKB(ST_Intersection(ST_GeomFromEWKB(:g), ST_GeomFromEWKB(:p)))"), params).scalar())
-
-    if not layer["allow_overlap"]:
-        neighbours = session.execute(text("""
-            SELECT n.id, n.code,
-                   ST_Area(ST_Intersection(ST_Buffer(n.geom, -:tol), ST_GeomFromEWKB(:g))::geography) AS real_area,
-                   ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(n.geom, ST_GeomFromEWKB(:g)), 3), 7) AS geometry,
-                   ST_Area(ST_Intersection(n.geom, ST_GeomFromEWKB(:g))::geography) AS area
-              FROM grid n
-             WHERE n.layer_id = :l AND NOT n.id = ANY(:ex) AND n.geom && ST_GeomFromEWKB(:g)
-               AND ST_Relate(n.geom, ST_GeomFromEWKB(:g), '2********')
-             ORDER BY n.code"""), params).all()
-        real = [n for n in neighbours if n.real_area > TINY_M2]
-        if real and options.overlap_mode == "reject":
-            raise Conflict(
-                "the shape overlaps " + ", ".join(n.code for n in real),
-                pointer="geometry",
-                conflicts=[{"code": n.code, "area_m2": round(n.area, 2), "geometry": json.loads(n.geometry)}
-                           for n in real])
-        if neighbours:
-            params["others"] = [n.id for n in neighbours]
-            params["g"] = bytes(session.execute(text(
-                "SELECT ST_AsEWKB(ST_Difference(ST_GeomFromEWKB(:g), (SELECT ST_Union(geom) FROM grid"
-                " WHERE id = ANY(:others))))"), params).scalar())
-
-    final = session.execute(text(
-        "SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_CollectionExtract(ST_MakeValid(ST_GeomFromEWKB(:g)), 3))))"
-        ), params).scalar()
-    shape = wkb.loads(bytes(final))
-    if shape.is_empty:
-        raise Conflict("nothing is left of the shape after clipping and trimming", pointer="geometry")
-    if options.parent_mode == "strict" and options.overlap_mode == "reject":
-        ensure_area_kept(wkb.loads(drawn), shape, "fitting the shape to its neighbours and parent")
-    return bytes(final)
-
-
-def _union_area(session: Session, geoms: list[bytes]) -> bytes:
-    return bytes(session.execute(text(
-        "SELECT ST_AsEWKB(ST_Union(ST_GeomFromEWKB(g))) FROM unnest(CAST(:gs AS bytea[])) AS g"),
-        {"gs": geoms}).scalar())
-
-
 # -- writing ----------------------------------------------------------------------------------------
 
 def _next_code(session: Session, division_id: int, layer: dict[str, Any]) -> str:
@@ -283,7 +204,7 @@ def create_grid(
         raise InvalidInput("say which division (or parent grid) the new grid belongs to", pointer="division")
     drawn = wkb.dumps(geometry, srid=4326)
     parent = _parent_geom(session, layer, division_id, parent_grid_id)
-    geom = _shape(session, drawn, layer=layer, parent=parent, exclude=[], options=options)
+    geom = fit_to_layer(session, drawn, layer=layer, parent=parent, exclude=[], options=options)
     before = snapshot(session, layer["id"], geom)
     _set_actor(session, actor, reason or "create")
     grid = _insert(session, code=_next_code(session, division_id, layer), layer_id=layer["id"],
@@ -302,9 +223,9 @@ def reshape_grid(
     _check_versions([grid], {grid_id: expected_version})
     layer = _layer(session, layer_id=grid.layer_id)
     parent = _parent_geom(session, layer, grid.division_id, grid.parent_grid_id)
-    geom = _shape(session, wkb.dumps(geometry, srid=4326), layer=layer, parent=parent, exclude=[grid_id],
+    geom = fit_to_layer(session, wkb.dumps(geometry, srid=4326), layer=layer, parent=parent, exclude=[grid_id],
                   options=options)
-    area = _union_area(session, [grid.geom, geom])
+    area = union_area(session, [grid.geom, geom])
     before = snapshot(session, layer_id, area)
     _set_actor(session, actor, reason or "reshape")
     row = session.execute(text("UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :id"
@@ -337,63 +258,12 @@ def split_grid(
     _lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
-    parts = _cut(session, grid.geom, wkb.dumps(line, srid=4326))
+    parts = cut(session, grid.geom, wkb.dumps(line, srid=4326))
     if len(parts) < 2:
         raise InvalidInput("the line does not cut the grid in two: it must cross the grid from edge to edge",
                            pointer="line")
     return _replace(session, actor, [grid], parts, operation="split", reason=reason,
                     names=[f"{grid.name}（{i}）" for i in range(1, len(parts) + 1)])
-
-
-def _cut(session: Session, geom: bytes, line: bytes) -> list[bytes]:
-    """The pieces of ``geom`` on either side of ``line``: disjoint, and together exactly ``geom``.
-
-    Not ST_Split: on a grid with nearly collinear vertices it returned pieces
-    that missed a 12.7 m² triangle (measured on the demo district). Instead the
-    boundary and the line are noded together and polygonised in PostGIS. The
-    floating-point noding is not exact either (faces overlapping by 64.8 m²
-    were seen on a 21 km² grid), so the faces are then made exact with Shapely:
-    each is clipped to the grid and to what the earlier faces left, and any
-    remainder goes to the piece that borders it most.
-    """
-    faces = [wkb.loads(bytes(f)) for f in session.execute(text("""
-        WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
-        faces AS (SELECT (ST_Dump(ST_Polygonize(ST_Union(ST_Boundary(g.g), ST_GeomFromEWKB(:line))))).geom AS f
-                    FROM g)
-        SELECT ST_AsBinary(f) FROM faces, g WHERE ST_Within(ST_PointOnSurface(f), g.g)
-         ORDER BY ST_Y(ST_PointOnSurface(f)) DESC, ST_X(ST_PointOnSurface(f))"""),
-        {"g": geom, "line": line}).scalars()]
-    return [wkb.dumps(p, srid=4326) for p in exact_pieces(wkb.loads(geom), faces)]
-
-
-def exact_pieces(whole: Any, candidates: list[Any]) -> list[MultiPolygon]:
-    """Turn approximate pieces of ``whole`` into exact ones: disjoint, inside it, and covering it.
-
-    Each candidate is clipped to the whole and to what earlier ones left; any
-    remainder goes to the piece that borders it most.
-    """
-    pieces: list[Any] = []
-    taken = None
-    for face in candidates:
-        piece = shapely.intersection(face, whole)
-        if taken is not None:
-            piece = shapely.difference(piece, taken)
-        piece = _polygons(piece)
-        if not piece.is_empty:
-            pieces.append(piece)
-            taken = piece if taken is None else shapely.union(taken, piece)
-    if len(pieces) < 2:
-        return pieces
-    for rest in shapely.get_parts(_polygons(shapely.difference(whole, taken))):
-        shared = [shapely.intersection(rest.boundary, p.boundary).length for p in pieces]
-        best = max(range(len(pieces)), key=shared.__getitem__)
-        pieces[best] = _polygons(shapely.union(pieces[best], rest))
-    return [shapely.orient_polygons(p) for p in pieces]
-
-
-def _polygons(geom: Any) -> MultiPolygon:
-    parts = [p for p in shapely.get_parts(geom) if p.geom_type == "Polygon" and not p.is_empty]
-    return MultiPolygon(parts)
 
 
 def partition_grid(
@@ -420,47 +290,11 @@ def partition_grid(
                   for i, a in enumerate(parts) for b in parts[i + 1:])
     if missing.area > 0 or outside.area > 0 or overlap > 0:
         raise Conflict("the parts must cover the grid exactly, without overlapping each other"
-                       f" (uncovered {_m2(session, missing):.1f} m², outside {_m2(session, outside):.1f} m²)",
+                       f" (uncovered {area_m2(session, missing):.1f} m², outside {area_m2(session, outside):.1f} m²)",
                        pointer="parts")
     pieces = exact_pieces(whole, parts)
     return _replace(session, actor, [grid], [wkb.dumps(p, srid=4326) for p in pieces], operation="split",
                     reason=reason, names=[f"{grid.name}（{i}）" for i in range(1, len(pieces) + 1)])
-
-
-def _m2(session: Session, geom: Any) -> float:
-    if geom.is_empty:
-        return 0.0
-    return float(session.execute(text("SELECT ST_Area(ST_GeomFromWKB(:g, 4326)::geography)"),
-                                 {"g": geom.wkb}).scalar())
-
-
-def suggest_balanced_split(session: Session, scope: Scope, grid_id: int, parts: int) -> list[dict[str, Any]]:
-    """``parts`` pieces of a grid with (nearly) equal household counts, for a planner to review and apply.
-
-    Households are split by recursive bisection; each piece is the union of its
-    households' Voronoi cells inside the grid, made exact.
-    """
-    if not 2 <= parts <= 50:
-        raise InvalidInput("parts must be between 2 and 50", pointer="parts")
-    _layer_of(session, grid_id, scope)
-    geom = bytes(session.execute(text("SELECT ST_AsEWKB(geom) FROM grid WHERE id = :g"), {"g": grid_id}).scalar())
-    pts = session.execute(text("""
-        SELECT ST_X(h.geom), ST_Y(h.geom) FROM grid_membership m JOIN household h ON h.id = m.entity_id
-         WHERE m.kind = 'household' AND m.grid_id = :g ORDER BY h.id"""), {"g": grid_id}).all()
-    if len(pts) < parts:
-        raise Conflict(f"the grid has {len(pts)} households: too few for {parts} parts", pointer="parts")
-    whole = wkb.loads(geom)
-    lonlat = np.array(pts, dtype=float)
-    scale = np.cos(np.radians(lonlat[:, 1].mean()))
-    xy = lonlat * np.array([scale, 1.0])  # locally isotropic, so "longer side" means what it says
-    groups = bisect_balanced(np.arange(len(xy)), parts, xy)
-    envelope = shapely.box(*shapely.buffer(whole, 0.05).bounds)
-    cells = np.asarray(shapely.get_parts(shapely.voronoi_polygons(
-        shapely.multipoints(lonlat), extend_to=envelope, ordered=True)))
-    candidates = [shapely.coverage_union_all(cells[g]) for g in groups]
-    pieces = exact_pieces(whole, candidates)
-    return [{"households": int(len(g)), "area_m2": round(_m2(session, p), 1),
-             "geometry": shapely.geometry.mapping(p)} for g, p in zip(groups, pieces, strict=False)]
 
 
 def merge_grids(
@@ -476,7 +310,7 @@ def merge_grids(
     _check_versions(grids, expected)
     if len({(g.layer_id, g.division_id, g.parent_grid_id) for g in grids}) != 1:
         raise Conflict("only grids of the same layer and the same parent can be merged", pointer="grids")
-    merged = _union_area(session, [g.geom for g in grids])
+    merged = union_area(session, [g.geom for g in grids])
     if session.execute(text("SELECT ST_NumGeometries(ST_GeomFromEWKB(:g))"), {"g": merged}).scalar() != 1:
         raise Conflict("the grids are not adjacent: their union is not one piece", pointer="grids")
     merged = bytes(session.execute(text("SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_GeomFromEWKB(:g))))"),
@@ -527,7 +361,7 @@ def _replace(session: Session, actor: Actor, old: list[_Grid], parts: list[bytes
              reason: str, names: list[str]) -> EditResult:
     """Retire ``old`` and create ``parts`` in their place, with new codes and lineage."""
     layer = _layer(session, layer_id=old[0].layer_id)
-    area = _union_area(session, [g.geom for g in old])
+    area = union_area(session, [g.geom for g in old])
     before = snapshot(session, layer["id"], area)
     _set_actor(session, actor, reason or operation)
     result = EditResult(retired=[g.code for g in old])

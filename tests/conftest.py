@@ -88,9 +88,9 @@ def db_settings() -> Iterator[DatabaseSettings]:
 @pytest.fixture(scope="module")
 def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: ANN001
     """A small district in a database of its own, for tests whose edits really commit."""
+    from geo.db import make_engine
     from importers.demo import PlanParams, clear_district, load_demo
     from importers.provision import TEMPLATE_DATABASE
-    from geo.db import make_engine
 
     base = make_url(db_settings.database_url)
     name = f"{base.database}_{request.module.__name__.rsplit('.', 1)[-1][:20]}"

@@ -12,9 +12,9 @@ from api.deps import SessionDep
 from api.security import Principal, request_id, requires, token_settings
 from geo import audit
 from geo.audit import Actor
+from geo.grids import territory_bbox
 from geo.models.users import AppUser
 from geo.permissions import Permission, permissions_of
-from geo.grids import territory_bbox
 from geo.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])

@@ -6,8 +6,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import BBoxDep, PagingDep, SessionDep
-from api.security import MapReader
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
+from api.security import MapReader
 from geo.features import get_feature, list_features
 from geo.models import DivisionLevel
 

@@ -15,6 +15,7 @@ from geo import editing
 from geo.editing import EditOptions, EditResult
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.geometry_input import parse_area, parse_line
+from geo.partition import suggest_balanced_split
 from geo.permissions import Permission
 
 router = APIRouter(prefix="/grids", tags=["grid editing"])
@@ -138,7 +139,7 @@ def split_suggestion(
     session: SessionDep, principal: Editor, grid_id: Id, parts: Annotated[int, Query(ge=2, le=50)] = 2,
 ) -> dict[str, Any]:
     """Review the parts on the map, then apply them (possibly adjusted) with POST /grids/{id}/partition."""
-    pieces = editing.suggest_balanced_split(session, principal.scope, grid_id, parts)
+    pieces = suggest_balanced_split(session, principal.scope, grid_id, parts)
     return {"type": "FeatureCollection",
             "features": [{"type": "Feature", "geometry": p["geometry"],
                           "properties": {"part": i, "households": p["households"], "area_m2": p["area_m2"]}}

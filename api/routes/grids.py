@@ -1,18 +1,17 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.deps import BBoxDep, PagingDep, SessionDep
-from api.security import MapReader
 from api.schemas.geojson import GEOJSON, Feature, FeatureCollection, collection_response
-from geo.errors import InvalidInput
-from datetime import datetime
-
+from api.security import MapReader
 from geo.editing import etag
+from geo.errors import InvalidInput
 from geo.features import get_feature, list_features
 from geo.grids import grid_counts
 from geo.history import grid_history, grids_at, lineage

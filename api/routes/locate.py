@@ -2,13 +2,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
 import orjson
+from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from api.deps import SessionDep
-from api.security import MapReader
 from api.schemas.locate import LocateResult
+from api.security import MapReader
 from geo.crs import Crs
 from geo.locate import locate
 

@@ -19,10 +19,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from shapely.geometry import MultiPoint, MultiPolygon, Point
+from shapely.geometry import MultiPolygon, Point
 
+from importers.demo.micro import (
+    Households,
+    approximate_micro_grids,
+    micro_grids_from_faces,
+    place_households,
+)
 from importers.demo.names import place_names
-from importers.demo.population import linked_groups
 from importers.demo.territory import GRID_SIZE_M, LocalProjection, as_multipolygon, partition, random_points_in
 
 
@@ -72,18 +77,8 @@ class DistrictPlan:
     party: list[PartyGrid]
     emergency: list[tuple[int, list[int], MultiPolygon]]  # township, villages, geom
     dedicated: list[tuple[int, str, MultiPolygon]]  # village, name, geom
-    households: "Households"
+    households: Households
     micro: list[MultiPolygon]  # one per linked-household group, empty when not generated
-
-
-@dataclass
-class Households:
-    """Every household of the district, in village order, with its (approximate) grid and group."""
-
-    xy: np.ndarray  # (n, 2) metres
-    village: np.ndarray
-    grid: np.ndarray  # comprehensive grid index (by the pre-noding shapes: exact up to centimetres)
-    group: np.ndarray  # linked-household group index, groups never cross grids
 
 
 def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanParams, seed: int) -> DistrictPlan:
@@ -97,8 +92,10 @@ def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanPara
         partition(boundary_m, random_points_in(boundary_m, params.emergency_grids, rng), relax=1)
         if params.emergency_grids else []
     )
-    homes = _households(villages, approx_grids)
-    micro_cells, micro_grid = _approx_micro(approx_grids, homes) if params.micro_grids else ([], np.empty(0, int))
+    homes = place_households(villages, approx_grids)
+    micro_cells, micro_grid = (
+        approximate_micro_grids(approx_grids, homes) if params.micro_grids else ([], np.empty(0, int))
+    )
     grids, party_geoms, free_geoms, micro = _exact_layers(
         boundary_m, approx_grids, party, sites, free_cells, micro_cells, micro_grid
     )
@@ -123,45 +120,6 @@ def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanPara
         households=homes,
         micro=micro,
     )
-
-
-def _households(villages: list[Village], grids: list[MultiPolygon]) -> Households:
-    xy = np.concatenate([v.households for v in villages])
-    village = np.concatenate([np.full(len(v.households), vi) for vi, v in enumerate(villages)])
-    tree = shapely.STRtree(np.asarray(grids, dtype=object))
-    hi, gi = tree.query(shapely.points(xy), predicate="intersects")
-    grid = np.full(len(xy), -1)
-    grid[hi[::-1]] = gi[::-1]
-    lost = np.flatnonzero(grid < 0)  # in a centimetre seam between the pre-noding shapes
-    if len(lost):
-        grid[lost] = tree.query_nearest(shapely.points(xy[lost]), all_matches=False)[1]
-    return Households(xy, village, grid, linked_groups(grid, xy))
-
-
-def _approx_micro(grids: list[MultiPolygon], homes: Households) -> tuple[list[MultiPolygon], np.ndarray]:
-    """A micro-grid per linked-household group: the union of its households' Voronoi cells
-    inside their grid, so every household lies in its own group's micro-grid."""
-    n_groups = int(homes.group.max()) + 1
-    cells: list[MultiPolygon] = [MultiPolygon()] * n_groups
-    group_grid = np.full(n_groups, -1)
-    first = np.unique(homes.group, return_index=True)[1]
-    group_grid[homes.group[first]] = homes.grid[first]
-    for g in np.unique(homes.grid):
-        members = np.flatnonzero(homes.grid == g)
-        grid = grids[g]
-        if len(members) == 1:
-            cells[int(homes.group[members[0]])] = grid
-            continue
-        # Voronoi cells of the grid's households, merged per group *before* clipping:
-        # one clip per group instead of one per household (15 s → 2 s for the demo).
-        envelope = shapely.box(*shapely.buffer(grid, 1000).bounds)
-        vor = np.asarray(shapely.get_parts(
-            shapely.voronoi_polygons(MultiPoint(homes.xy[members]), extend_to=envelope, ordered=True)))
-        groups = homes.group[members]
-        for k in np.unique(groups):
-            merged = shapely.coverage_union_all(vor[groups == k])
-            cells[int(k)] = as_multipolygon(shapely.intersection(merged, grid, grid_size=GRID_SIZE_M))
-    return cells, group_grid
 
 
 def _union(geoms: list[MultiPolygon]) -> MultiPolygon:
@@ -359,26 +317,8 @@ def _exact_layers(
         free_owner = free_tree.query_nearest(reps, all_matches=False)[1]  # the cell containing it, or nearest
         free_geoms = [as_multipolygon(shapely.coverage_union_all(faces[free_owner == k])) for k in range(len(free_cells))]
         free_geoms = [g for g in free_geoms if not g.is_empty]
-    micro = _micro_from_faces(faces, reps, owner, micro_cells, micro_grid) if micro_cells else []
+    micro = micro_grids_from_faces(faces, reps, owner, micro_cells, micro_grid) if micro_cells else []
     return grids, party_geoms, free_geoms, micro
-
-
-def _micro_from_faces(
-    faces: np.ndarray, reps: np.ndarray, owner: np.ndarray, cells: list[MultiPolygon], cell_grid: np.ndarray
-) -> list[MultiPolygon]:
-    """Micro-grids as unions of faces, each face given to a micro cell *of its own grid*, so every
-    micro-grid nests exactly inside its comprehensive grid."""
-    tree = shapely.STRtree(np.asarray(cells, dtype=object))
-    label = np.full(len(faces), -1)
-    fi, ci = tree.query(reps, predicate="within")
-    same = cell_grid[ci] == owner[fi]
-    label[fi[same][::-1]] = ci[same][::-1]
-    for f in np.flatnonzero(label < 0):  # centimetre slivers: nearest cell of the same grid
-        mine = np.flatnonzero(cell_grid == owner[f])
-        if len(mine) == 0:
-            continue  # a grid without households has no micro-grid
-        label[f] = mine[np.argmin(shapely.distance(np.asarray(cells, dtype=object)[mine], reps[f]))]
-    return [as_multipolygon(shapely.coverage_union_all(faces[label == k])) for k in range(len(cells))]
 
 
 def _free_emergency(cells: list[MultiPolygon], villages: list[Village]) -> list[tuple[int, list[int], MultiPolygon]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 
-import pytest
 from shapely.geometry import LineString
 from sqlalchemy import Engine, text
 

@@ -7,9 +7,8 @@ Create Date: 2026-11-23
 Besides the tables: the grid_history trigger, which makes history impossible
 to bypass, and the five standard grid layers (rows, so a county can add more).
 """
-from alembic import op
-import geoalchemy2
 import sqlalchemy as sa
+from alembic import op
 from geoalchemy2 import Geometry
 
 revision = '0001'

@@ -11,9 +11,8 @@ event_contact) carry RLS policies keyed on the per-request scope that the API
 sets with set_config(..., true), so a bug in an application filter still
 cannot leak another village's residents.
 """
-from alembic import op
-import geoalchemy2
 import sqlalchemy as sa
+from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0002'

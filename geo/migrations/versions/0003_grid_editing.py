@@ -8,10 +8,8 @@ A retired grid leaves the grid table (so every current-state query stays
 simple) and its history stays in grid_version: the foreign key goes, and a
 trigger closes the last version's validity period on DELETE.
 """
-from alembic import op
-import geoalchemy2
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0003'
 down_revision = '0002'
