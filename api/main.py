@@ -48,5 +48,13 @@ def create_app(
 
 
 def _stored_key(app: FastAPI) -> str:
-    with app.state.sessionmaker() as session:
-        return signing_key(session)
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        with app.state.sessionmaker() as session:
+            return signing_key(session)
+    except OperationalError as exc:
+        raise RuntimeError(
+            "cannot connect as the application role; run `gridmap db up` (local database) or set "
+            "GRIDMAP_APP_DATABASE_URL to a role that owns nothing and cannot bypass row-level security"
+        ) from exc
