@@ -6,9 +6,10 @@ user's territorial scope. Routes that read personal data bind that scope to
 the transaction (``bind_scope``) for row-level security. Binding only there is
 safe because RLS fails closed: without a bound scope the application role sees
 no personal data at all, so a forgotten bind shows nothing rather than
-everything (and saves a round trip on every other request: /locate went from
-35% to NN% of a trivial endpoint's throughput). The permission appears in OpenAPI as the route's OAuth2
-scope, so a test can prove that every route declares one.
+everything; and it saves a round trip on every other request (/locate went
+from 35% to 40% of a trivial endpoint's throughput, bench/README.md). The
+permission appears in OpenAPI as the route's OAuth2 scope, so a test can prove
+that every route declares one.
 """
 
 from __future__ import annotations
