@@ -5,13 +5,14 @@ of the layer, and it belongs to the one with the **smallest grid code**. The
 same rule is used by ``geo.locate`` so a lookup and a stored assignment never
 disagree.
 
-Bulk assignment is set-based. Measured on this machine (bench/README.md):
-PostgreSQL's default plan for "points join polygons on ST_Covers" probes the
-polygon index once per point, while a loop over polygons that probes the point
-index reuses each polygon's prepared geometry across all its points and is an
-order of magnitude faster; a LATERAL join forces that shape. Results are
-written with one INSERT … SELECT into the narrow ``grid_membership`` table
-instead of UPDATEs of wide entity rows.
+Bulk assignment is set-based: a LATERAL join loops over the layer's grids and
+probes the point index with each, so each polygon's prepared geometry serves
+all of its points; the shape is fixed, whatever the statistics say (the issue
+that asked for this saw PostgreSQL's own plan take 12–19 s against 0.65–2.3 s
+for the loop over polygons; on our generated data both took 1.1–1.6 s per
+layer, see bench/README.md). Results are written with one INSERT … SELECT
+into the narrow ``grid_membership`` table instead of UPDATEs of wide entity
+rows: 1M households into three 10k-grid layers in 13 s against 70–81 s.
 """
 
 from __future__ import annotations
