@@ -280,3 +280,74 @@ def test_js_page_limits_fit_the_server_page_max(js, name):
     # A larger limit would be refused (or cut short) by the list endpoints.
     limit = _js_int_constant(js, name)
     assert 1 <= limit <= ServerSettings().page_max
+
+
+# ------------------------------------------------------------ grid editing
+
+
+def test_js_editing_only_for_grids_edit(js):
+    assert "const EDIT_PERMISSION = 'grids:edit';" in js
+    assert "user.permissions.includes(EDIT_PERMISSION)" in js
+    # the toggle stays hidden unless the user may edit; enter() refuses otherwise
+    assert "toggleBox.style.display = state.enabled ? '' : 'none';" in js
+    assert re.search(r"function enter\(\) \{\s*if \(!state\.enabled\) return;", js)
+    assert "state.enabled = canEdit(user);" in js
+    # follows sign-in, /auth/me updates and sign-out
+    assert js.count("ui.editor.update(auth.user());") >= 3
+    assert "ui.editor.update(null);" in js
+    # a grid click goes to the editor first, and only in edit mode
+    assert "if (ui.editor && ui.editor.onGridClick(feature, layer, e)) return;" in js
+    assert re.search(r"function onGridClick\(feature, layer, e\) \{\s*if \(!state\.active\) return false;", js)
+
+
+def test_js_edit_labels_are_bilingual(js):
+    for label in ("编辑 Edit", "重命名 Rename", "画线拆分 Split along a line", "均衡拆分 Balanced split",
+                  "合并 Merge with…", "撤销网格 Retire", "完成 Finish", "应用 Apply", "取消 Cancel"):
+        assert label in js
+
+
+def test_js_writes_send_if_match_with_a_fresh_etag(js):
+    body = js[js.index("async function runWrite(") :]
+    body = body[: body.index("\n    }\n")]
+    # every grid is fetched again (uncached) for its ETag before the write
+    assert "apiFetch(`/grids/${encodeURIComponent(id)}`, { withEtag: true })" in body
+    assert "tags.join(', ')" in body
+    assert "resp.headers.get('ETag')" in js
+    assert "cache: request ? 'no-store' : 'default'" in js
+    writes = re.findall(r"apiFetch\(([^;]*?)\{\s*method: '(POST|PATCH)', headers: \{ 'If-Match': ifMatch \}", js)
+    urls = sorted(url for url, _ in writes)
+    assert len(writes) == 5, urls
+    for needle in ("/split`", "/partition`", "'/grids/merge'", "/retire`", "encodeURIComponent(sel.id)}`"):
+        assert any(needle in url for url in urls), needle
+    # every write goes through runWrite
+    assert js.count("runWrite('") == 5
+
+
+def test_js_edit_errors(js):
+    assert "err.status === 412" in js
+    assert "err.status === 409" in js
+    assert "problem.conflicts" in js and "problem.outside" in js
+    # the problem+json body travels with the error
+    assert "this.problem = problem" in js
+    assert "throw await problemError(resp);" in js
+
+
+def test_js_leaving_edit_mode_clears_everything(js):
+    body = js[js.index("function leave() {") :]
+    body = body[: body.index("\n    }\n")]
+    for needle in ("state.active = false;", "select(null);", "conflicts.clearLayers();", "render();"):
+        assert needle in body
+    # signing out (or in as someone else) drops the editor state too
+    assert re.search(r"function clearData\(\) \{\s*ui\.editor\.leave\(\);", js)
+
+
+def test_js_edit_ui_uses_no_html_strings(js):
+    assert "innerHTML" not in js
+    # suggestion labels are elements, never HTML strings
+    assert "bindTooltip(el('span', null, suggestionLabel(feature))" in js
+    assert not re.search(r"bindTooltip\(\s*[`'\"]", js)
+
+
+def test_css_styles_edit_ui(css):
+    for selector in (".gm-edit-toggle", ".gm-edit-panel", ".gm-edit-button", ".gm-edit-conflict"):
+        assert selector in css

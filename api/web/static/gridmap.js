@@ -91,11 +91,14 @@
 
   // --------------------------------------------------------------- HTTP
 
+  // `problem` is the parsed problem+json body, when there was one (grid
+  // edits carry conflict geometries in it).
   class HttpError extends Error {
-    constructor(message, status) {
+    constructor(message, status, problem) {
       super(message);
       this.name = 'HttpError';
       this.status = status || 0;
+      this.problem = problem && typeof problem === 'object' ? problem : null;
     }
   }
 
@@ -130,13 +133,22 @@
   // Turn an error response into one readable line. The API answers errors
   // with problem+json ({title, detail}); anything else gets the status line.
   async function describeErrorResponse(resp) {
-    const body = await readJson(resp);
+    return describeProblem(resp, await readJson(resp));
+  }
+
+  function describeProblem(resp, body) {
     if (body && (body.title || body.detail)) {
       let detail = body.detail;
       if (detail && typeof detail !== 'string') detail = JSON.stringify(detail);
       return [body.title, detail].filter(Boolean).join(': ');
     }
     return `HTTP ${resp.status} ${resp.statusText || ''}`.trim();
+  }
+
+  // An HttpError for a failed answer, keeping its problem+json body.
+  async function problemError(resp) {
+    const body = await readJson(resp);
+    return new HttpError(describeProblem(resp, body), resp.status, body);
   }
 
   // ------------------------------------------------------------ session
@@ -368,15 +380,20 @@
     }
   }
 
-  async function sendWithToken(url, token, signal) {
+  // request: {method, headers, body} for writes; a plain GET without it.
+  async function sendWithToken(url, token, signal, request) {
+    const req = request || {};
     try {
       return await fetch(url, {
         signal,
+        method: req.method || 'GET',
         credentials: 'same-origin',
-        headers: {
-          Accept: 'application/geo+json, application/json',
+        // Writes and ETag reads must never come from the HTTP cache.
+        cache: request ? 'no-store' : 'default',
+        headers: Object.assign({ Accept: 'application/geo+json, application/json' }, req.headers, {
           Authorization: `Bearer ${token}`,
-        },
+        }),
+        body: req.body,
       });
     } catch (err) {
       if (err.name === 'AbortError') throw err;
@@ -399,16 +416,32 @@
   //   AuthRequiredError; a second 401 right after a successful renewal ends
   //   the session as well, so there is never a loop.
   // * 403: ForbiddenError, for the caller to show quietly.
-  // * anything else not ok: HttpError with the server's problem text.
+  // * anything else not ok: HttpError with the server's problem text (and
+  //   its problem+json body as err.problem).
+  //
+  // options: {signal, method, headers, json, withEtag}. `json` is sent as a
+  // JSON body (writes: method POST/PATCH and an If-Match header); with
+  // `withEtag` the answer is {data, etag} (the ETag header, for a write).
   async function apiFetch(url, options) {
-    const signal = options && options.signal;
+    const opts = options || {};
+    const signal = opts.signal;
+    let request = null;
+    if (opts.method || opts.json !== undefined || opts.withEtag) {
+      const headers = Object.assign({}, opts.headers);
+      if (opts.json !== undefined) headers['Content-Type'] = 'application/json';
+      request = {
+        method: opts.method || (opts.json !== undefined ? 'POST' : 'GET'),
+        headers,
+        body: opts.json !== undefined ? JSON.stringify(opts.json) : undefined,
+      };
+    }
     let token = await auth.accessToken();
     if (signal && signal.aborted) throw abortError();
-    let resp = await sendWithToken(url, token, signal);
+    let resp = await sendWithToken(url, token, signal, request);
     if (resp.status === 401) {
       token = await auth.renew(token);
       if (signal && signal.aborted) throw abortError();
-      resp = await sendWithToken(url, token, signal);
+      resp = await sendWithToken(url, token, signal, request);
       if (resp.status === 401) {
         // A brand-new token refused too: the account was disabled or its
         // tokens revoked. Sign out (unless the session changed meanwhile).
@@ -417,7 +450,8 @@
       }
     }
     if (resp.status === 403) throw new ForbiddenError(await describeErrorResponse(resp));
-    if (!resp.ok) throw new HttpError(await describeErrorResponse(resp), resp.status);
+    if (!resp.ok) throw await problemError(resp);
+    if (opts.withEtag) return { data: await readJson(resp), etag: resp.headers.get('ETag') };
     return resp.json();
   }
 
@@ -1002,7 +1036,15 @@
       }
     }
 
-    return { refresh, stop, reset, renote, group: spec.group };
+    // Drop the cache and load the view again (after a grid edit); the old
+    // features stay until the first page of the new answer is in.
+    function reload() {
+      abort();
+      loaded = null;
+      refresh();
+    }
+
+    return { refresh, stop, reset, renote, reload, group: spec.group };
   }
 
   // ----------------------------------------------------------- overlays
@@ -1020,6 +1062,8 @@
           // A grid took the click: the map's own click (the division popup)
           // must not follow.
           L.DomEvent.stopPropagation(e);
+          // In edit mode the editor takes the click (select, draw, merge).
+          if (ui.editor && ui.editor.onGridClick(feature, layer, e)) return;
           openGridPopup(map, ui, feature, layer.label, e.latlng);
         });
         // Hover feedback: with thousands of thin outlines it is otherwise
@@ -1155,6 +1199,535 @@
     });
   }
 
+  // -------------------------------------------------------- grid editing
+
+  // Planners (permission grids:edit) edit grids on the map through the API.
+  // Nothing here is shown or enabled for anybody else, and the server checks
+  // the permission again on every write.
+  const EDIT_PERMISSION = 'grids:edit';
+  const SELECTED_STYLE = { color: '#ffb000', weight: 4, opacity: 1, fill: false };
+  const DRAW_STYLE = { color: '#c51b8a', weight: 3, opacity: 1 };
+  const RUBBER_STYLE = { color: '#c51b8a', weight: 2, opacity: 0.7, dashArray: '4 6' };
+  const SUGGEST_STYLE = {
+    color: '#6a3d9a', weight: 3, opacity: 1, dashArray: '8 6', fillColor: '#6a3d9a', fillOpacity: 0.08,
+  };
+  const CONFLICT_STYLE = { color: '#e31a1c', weight: 3, opacity: 1, fillColor: '#e31a1c', fillOpacity: 0.35 };
+  const MOVE_KINDS = {
+    household: '户 households', camera: '摄像头 cameras', event: '事件 events', staff: '人员 staff',
+  };
+  const STALE_TEXT = '该网格已被他人修改，请重新加载后再试 '
+    + 'The grid was changed by someone else: reload it (select it again) and retry';
+
+  function canEdit(user) {
+    return !!(user && Array.isArray(user.permissions) && user.permissions.includes(EDIT_PERMISSION));
+  }
+
+  function gridId(feature) {
+    const p = (feature && feature.properties) || {};
+    return isBlank(p.id) ? feature.id : p.id;
+  }
+
+  function gridTitle(feature) {
+    const p = (feature && feature.properties) || {};
+    return [p.name, isBlank(p.code) ? '' : `(${p.code})`].filter((v) => !isBlank(v)).join(' ') || `#${gridId(feature)}`;
+  }
+
+  // A short line about a successful edit, from the API's answer.
+  function editSummary(kind, result) {
+    const grids = (result && Array.isArray(result.grids)) ? result.grids : [];
+    const retired = (result && Array.isArray(result.retired)) ? result.retired : [];
+    const first = grids[0] || {};
+    const parts = [];
+    if (kind === 'split') parts.push(`拆分为 ${grids.length} 个网格 split into ${grids.length} grids`);
+    else if (kind === 'merge') parts.push(`已合并为 merged into ${first.name || first.code || ''}`.trim());
+    else if (kind === 'rename') parts.push(`已重命名为 renamed to ${first.name || ''}`.trim());
+    else if (kind === 'retire') parts.push(`已撤销 retired ${retired.join(', ')}`.trim());
+    const totals = new Map();
+    ((result && result.moves) || []).forEach((move) => {
+      if (!move || !Number.isFinite(move.count)) return;
+      totals.set(move.kind, (totals.get(move.kind) || 0) + move.count);
+    });
+    if (totals.size) {
+      const moved = Array.from(totals, ([k, n]) => `${n} ${MOVE_KINDS[k] || k}`).join('、');
+      parts.push(`迁移 moved ${moved}`);
+    } else if (Number.isFinite(result && result.moved)) {
+      parts.push(`迁移 moved ${result.moved}`);
+    }
+    return parts.join('；');
+  }
+
+  // prompt() that insists on a non-empty answer; null when cancelled.
+  function askText(question, initial) {
+    for (;;) {
+      const answer = global.prompt(question, initial || '');
+      if (answer === null) return null;
+      if (answer.trim()) return answer.trim();
+      initial = '';
+    }
+  }
+
+  function askReason(action) {
+    return askText(`${action}：请输入原因 Reason for this change`);
+  }
+
+  // Leaflet's layers are [lat, lng]; GeoJSON wants [lon, lat].
+  function lineGeometry(latlngs) {
+    return { type: 'LineString', coordinates: latlngs.map((p) => [p.lng, p.lat]) };
+  }
+
+  // ui.editor: {onGridClick, onMapClick, update(user), leave}.
+  // gridLoaders[i] belongs to layers[i].
+  function createEditor(map, ui, layers, gridLoaders) {
+    const state = {
+      enabled: false,
+      active: false,
+      busy: false,
+      mode: null, // null | 'split' | 'suggest' | 'merge'
+      selected: null, // {id, feature, layer}
+      points: [], // split line being drawn
+      suggestion: null, // FeatureCollection under review
+      epoch: 0, // bumped on leaving, so late answers are dropped
+    };
+    const highlight = L.featureGroup().addTo(map);
+    const drawing = L.featureGroup().addTo(map);
+    const conflicts = L.featureGroup().addTo(map);
+    let rubber = null;
+    let dblZoomWas = null;
+
+    // --- the toggle
+    const toggle = L.control({ position: 'topleft' });
+    const toggleBox = el('div', 'gm-edit-toggle leaflet-bar');
+    const toggleButton = toggleBox.appendChild(el('button', 'gm-edit-toggle-button', '编辑 Edit'));
+    toggleButton.type = 'button';
+    toggleButton.setAttribute('aria-pressed', 'false');
+    toggleButton.addEventListener('click', () => (state.active ? leave() : enter()));
+    L.DomEvent.disableClickPropagation(toggleBox);
+    toggle.onAdd = () => toggleBox;
+    toggle.addTo(map);
+    toggleBox.style.display = 'none';
+
+    // --- the panel
+    const panel = L.control({ position: 'topleft' });
+    const panelBox = el('div', 'gm-edit-panel');
+    panelBox.setAttribute('aria-label', '网格编辑 Grid editing');
+    L.DomEvent.disableClickPropagation(panelBox);
+    L.DomEvent.disableScrollPropagation(panelBox);
+    panel.onAdd = () => panelBox;
+    panel.addTo(map);
+    panelBox.style.display = 'none';
+
+    function button(parent, text, onClick, className) {
+      const b = parent.appendChild(el('button', className || 'gm-edit-button', text));
+      b.type = 'button';
+      b.disabled = state.busy;
+      b.addEventListener('click', (e) => {
+        // Leaflet finds clicks on controls by walking up from the target; the
+        // panel is rebuilt by the handler, which detaches this button, so
+        // the click must not reach the map (it would add a line point).
+        L.DomEvent.stopPropagation(e);
+        onClick();
+      });
+      return b;
+    }
+
+    function render() {
+      panelBox.textContent = '';
+      panelBox.style.display = state.active ? '' : 'none';
+      toggleBox.style.display = state.enabled ? '' : 'none';
+      toggleButton.classList.toggle('gm-edit-on', state.active);
+      toggleButton.setAttribute('aria-pressed', String(state.active));
+      if (!state.active) return;
+      panelBox.appendChild(el('div', 'gm-edit-title', '网格编辑 Grid editing'));
+      const sel = state.selected;
+      if (!sel) {
+        panelBox.appendChild(el('div', 'gm-edit-hint', '点击网格以选择 Click a grid to select it'));
+      } else {
+        panelBox.appendChild(el('div', 'gm-edit-name', sel.feature.properties.name || '—'));
+        panelBox.appendChild(el('div', 'gm-edit-code',
+          `${formatValue(sel.feature.properties.code)} · ${sel.layer.label}`));
+      }
+      if (state.busy) panelBox.appendChild(el('div', 'gm-edit-hint', '处理中… Working…'));
+      if (sel && state.mode === 'split') {
+        panelBox.appendChild(el('div', 'gm-edit-hint',
+          `在地图上点击画线（已 ${state.points.length} 点），双击或“完成”结束，Esc 取消 `
+          + 'Click points across the grid; double-click or Finish to end, Esc cancels'));
+      }
+      const row = panelBox.appendChild(el('div', 'gm-edit-actions'));
+      if (sel && state.mode === 'split') {
+        button(row, '完成 Finish', finishLine).disabled = state.busy || state.points.length < 2;
+        button(row, '取消 Cancel', cancelMode);
+      } else if (sel && state.mode === 'suggest') {
+        const list = panelBox.insertBefore(el('ol', 'gm-edit-parts'), row);
+        ((state.suggestion && state.suggestion.features) || []).forEach((f) => {
+          list.appendChild(el('li', null, suggestionLabel(f)));
+        });
+        button(row, '应用 Apply', applySuggestion);
+        button(row, '取消 Cancel', cancelMode);
+      } else if (sel && state.mode === 'merge') {
+        panelBox.insertBefore(el('div', 'gm-edit-hint',
+          '点击同一图层中相邻的另一个网格 Click a neighbouring grid of the same layer'), row);
+        button(row, '取消 Cancel', cancelMode);
+      } else if (sel) {
+        button(row, '重命名 Rename', rename);
+        button(row, '画线拆分 Split along a line', startSplit);
+        button(row, '均衡拆分 Balanced split', startSuggest);
+        button(row, '合并 Merge with…', startMerge);
+        button(row, '撤销网格 Retire', retire, 'gm-edit-button gm-edit-danger');
+        button(row, '取消选择 Deselect', () => select(null));
+      }
+      if (conflicts.getLayers().length) {
+        const box = panelBox.appendChild(el('div', 'gm-edit-conflict'));
+        box.appendChild(el('span', null, '红色区域为冲突 Conflicts shown in red '));
+        button(box, '清除 Dismiss', () => { conflicts.clearLayers(); render(); });
+      }
+    }
+
+    function suggestionLabel(feature) {
+      const p = feature.properties || {};
+      const area = Number.isFinite(p.area_m2) ? `${Math.round(p.area_m2).toLocaleString('zh-CN')} m²` : '';
+      return `${formatValue(p.part)}: ${formatValue(p.households)} 户 households${area ? ` · ${area}` : ''}`;
+    }
+
+    // --- modes and drawings
+
+    function clearDrawing() {
+      drawing.clearLayers();
+      rubber = null;
+      state.points = [];
+      state.suggestion = null;
+      if (dblZoomWas !== null) {
+        if (dblZoomWas) map.doubleClickZoom.enable();
+        dblZoomWas = null;
+      }
+    }
+
+    function cancelMode() {
+      clearDrawing();
+      state.mode = null;
+      render();
+    }
+
+    function select(pick) {
+      clearDrawing();
+      state.mode = null;
+      highlight.clearLayers();
+      state.selected = pick;
+      if (pick) {
+        L.geoJSON(pick.feature.geometry, { interactive: false, style: () => SELECTED_STYLE }).addTo(highlight);
+      }
+      render();
+    }
+
+    function enter() {
+      if (!state.enabled) return;
+      state.active = true;
+      map.closePopup();
+      render();
+    }
+
+    // Leaving edit mode (or losing the session) forgets everything.
+    function leave() {
+      state.epoch += 1;
+      state.active = false;
+      state.busy = false;
+      select(null);
+      conflicts.clearLayers();
+      render();
+    }
+
+    function update(user) {
+      state.enabled = canEdit(user);
+      if (!state.enabled && state.active) leave();
+      render();
+    }
+
+    function redrawLine(cursor) {
+      drawing.clearLayers();
+      const pts = state.points.slice();
+      if (pts.length) {
+        L.polyline(pts, Object.assign({ interactive: false }, DRAW_STYLE)).addTo(drawing);
+        pts.forEach((p) => L.circleMarker(p, {
+          interactive: false, radius: 3, color: DRAW_STYLE.color, fillOpacity: 1,
+        }).addTo(drawing));
+      }
+      rubber = null;
+      if (cursor && pts.length) {
+        rubber = L.polyline([pts[pts.length - 1], cursor], Object.assign({ interactive: false }, RUBBER_STYLE))
+          .addTo(drawing);
+      }
+    }
+
+    function addPoint(latlng) {
+      const last = state.points[state.points.length - 1];
+      // The two clicks of a double-click land on the same spot.
+      if (last && map.latLngToContainerPoint(last).distanceTo(map.latLngToContainerPoint(latlng)) < 4) return;
+      state.points.push(latlng);
+      redrawLine(null);
+      render();
+    }
+
+    function startSplit() {
+      clearDrawing();
+      state.mode = 'split';
+      dblZoomWas = map.doubleClickZoom.enabled();
+      map.doubleClickZoom.disable();
+      render();
+    }
+
+    function finishLine() {
+      if (state.mode !== 'split' || state.busy) return;
+      if (state.points.length < 2) {
+        ui.messages.show('至少需要两个点 Draw at least two points');
+        return;
+      }
+      const sel = state.selected;
+      const line = lineGeometry(state.points);
+      const reason = askReason('画线拆分 Split');
+      if (reason === null) return;
+      runWrite('split', sel, [sel.id], (ifMatch) => apiFetch(`/grids/${encodeURIComponent(sel.id)}/split`, {
+        method: 'POST', headers: { 'If-Match': ifMatch }, json: { line, reason },
+      }));
+    }
+
+    async function startSuggest() {
+      const sel = state.selected;
+      const answer = global.prompt('拆分为几个部分 (2–10)？ Number of parts (2–10)', '2');
+      if (answer === null) return;
+      const parts = Number(answer.trim());
+      if (!Number.isInteger(parts) || parts < 2 || parts > 10) {
+        ui.messages.show('请输入 2 到 10 之间的整数 Enter a whole number from 2 to 10');
+        return;
+      }
+      const epoch = state.epoch;
+      state.busy = true;
+      render();
+      try {
+        const fc = await apiFetch(`/grids/${encodeURIComponent(sel.id)}/split-suggestion?parts=${parts}`);
+        if (epoch !== state.epoch || state.selected !== sel) return;
+        clearDrawing();
+        state.mode = 'suggest';
+        state.suggestion = fc;
+        L.geoJSON(fc, {
+          interactive: false,
+          style: () => SUGGEST_STYLE,
+          onEachFeature(feature, layer) {
+            // Element content: the text never goes through HTML parsing.
+            layer.bindTooltip(el('span', null, suggestionLabel(feature)), {
+              permanent: true, direction: 'center', className: 'gm-edit-part-label',
+            });
+          },
+        }).addTo(drawing);
+      } catch (err) {
+        if (epoch === state.epoch) showError(err);
+      } finally {
+        if (epoch === state.epoch) {
+          state.busy = false;
+          render();
+        }
+      }
+    }
+
+    function applySuggestion() {
+      const sel = state.selected;
+      const features = (state.suggestion && state.suggestion.features) || [];
+      if (state.mode !== 'suggest' || features.length < 2) return;
+      const reason = askReason('均衡拆分 Balanced split');
+      if (reason === null) return;
+      const parts = features.map((f) => f.geometry);
+      runWrite('split', sel, [sel.id], (ifMatch) => apiFetch(`/grids/${encodeURIComponent(sel.id)}/partition`, {
+        method: 'POST', headers: { 'If-Match': ifMatch }, json: { parts, reason },
+      }));
+    }
+
+    function startMerge() {
+      clearDrawing();
+      state.mode = 'merge';
+      render();
+    }
+
+    function pickMergePartner(feature, layer) {
+      const sel = state.selected;
+      const other = gridId(feature);
+      if (String(other) === String(sel.id)) return;
+      if (layer.code !== sel.layer.code) {
+        ui.messages.show('只能合并同一图层的网格 Only grids of the same layer can be merged');
+        return;
+      }
+      highlight.addLayer(L.geoJSON(feature.geometry, { interactive: false, style: () => SELECTED_STYLE }));
+      const ok = global.confirm(`合并 Merge ${gridTitle(sel.feature)} + ${gridTitle(feature)}？`);
+      if (!ok) {
+        select(sel);
+        return;
+      }
+      const name = global.prompt('合并后的名称（留空保留原名） Name of the merged grid (empty keeps one)',
+        sel.feature.properties.name || '');
+      if (name === null) {
+        select(sel);
+        return;
+      }
+      const reason = askReason('合并 Merge');
+      if (reason === null) {
+        select(sel);
+        return;
+      }
+      const body = { grids: [Number(sel.id), Number(other)], reason };
+      if (name.trim()) body.name = name.trim();
+      runWrite('merge', sel, [sel.id, other], (ifMatch) => apiFetch('/grids/merge', {
+        method: 'POST', headers: { 'If-Match': ifMatch }, json: body,
+      }));
+    }
+
+    function rename() {
+      const sel = state.selected;
+      const name = askText('新名称 New name', sel.feature.properties.name || '');
+      if (name === null) return;
+      const reason = askReason('重命名 Rename');
+      if (reason === null) return;
+      runWrite('rename', sel, [sel.id], (ifMatch) => apiFetch(`/grids/${encodeURIComponent(sel.id)}`, {
+        method: 'PATCH', headers: { 'If-Match': ifMatch }, json: { name, reason },
+      }));
+    }
+
+    function retire() {
+      const sel = state.selected;
+      if (!global.confirm(`撤销网格 Retire ${gridTitle(sel.feature)}？相邻网格将接收其区域 A neighbour takes its area`)) {
+        return;
+      }
+      const reason = askReason('撤销网格 Retire');
+      if (reason === null) return;
+      runWrite('retire', sel, [sel.id], (ifMatch) => apiFetch(`/grids/${encodeURIComponent(sel.id)}/retire`, {
+        method: 'POST', headers: { 'If-Match': ifMatch }, json: { reason },
+      }));
+    }
+
+    // Every write: fetch each grid afresh for its ETag, so the edit is made on
+    // the version the server has now (and a concurrent change gives 412), then
+    // send it with If-Match, report, and reload the layer.
+    async function runWrite(kind, sel, ids, send) {
+      if (state.busy) return;
+      const epoch = state.epoch;
+      state.busy = true;
+      render();
+      try {
+        const tags = [];
+        for (const id of ids) {
+          const fresh = await apiFetch(`/grids/${encodeURIComponent(id)}`, { withEtag: true });
+          if (!fresh.etag) throw new HttpError('服务器未返回 ETag The server sent no ETag');
+          tags.push(fresh.etag);
+        }
+        if (epoch !== state.epoch) return;
+        const result = await send(tags.join(', '));
+        if (epoch !== state.epoch) return;
+        conflicts.clearLayers();
+        ui.messages.show(editSummary(kind, result) || '已保存 Saved');
+        select(null);
+        reloadLayer(sel.layer);
+      } catch (err) {
+        if (epoch !== state.epoch) return;
+        showError(err);
+        if (err.status === 412) {
+          select(null); // the next selection brings the current version
+          reloadLayer(sel.layer);
+        }
+      } finally {
+        if (epoch === state.epoch) {
+          state.busy = false;
+          render();
+        }
+      }
+    }
+
+    function reloadLayer(layer) {
+      const i = layers.findIndex((l) => l.code === layer.code);
+      if (i >= 0) gridLoaders[i].reload();
+    }
+
+    function showError(err) {
+      if (err instanceof AuthRequiredError || err.name === 'AbortError') return;
+      if (err.status === 412) {
+        ui.messages.show(STALE_TEXT);
+        return;
+      }
+      const problem = err.problem || {};
+      let text = err.message;
+      if (err.status === 409) {
+        const found = drawConflicts(problem);
+        if (found) text += ` — 冲突 conflicts: ${found}`;
+      }
+      ui.messages.show(`编辑失败 Edit failed: ${text}`);
+    }
+
+    // Red shapes for a 409's conflicts/outside, until dismissed.
+    function drawConflicts(problem) {
+      conflicts.clearLayers();
+      const names = [];
+      const add = (geometry, label) => {
+        if (!geometry || typeof geometry !== 'object') return;
+        try {
+          L.geoJSON(geometry, { interactive: false, style: () => CONFLICT_STYLE }).addTo(conflicts);
+          names.push(label);
+        } catch (_) {
+          // not drawable geometry: the text still says what is wrong
+        }
+      };
+      (Array.isArray(problem.conflicts) ? problem.conflicts : []).forEach((c) => {
+        if (!c) return;
+        add(c.geometry, `${formatValue(c.code)}${Number.isFinite(c.area_m2) ? ` ${c.area_m2} m²` : ''}`);
+      });
+      if (problem.outside) {
+        add(problem.outside, `超出上级 outside parent${Number.isFinite(problem.area_m2) ? ` ${problem.area_m2} m²` : ''}`);
+      }
+      if (names.length) {
+        const bounds = conflicts.getBounds();
+        if (bounds.isValid() && !map.getBounds().contains(bounds)) map.fitBounds(bounds, { padding: [40, 40] });
+        conflicts.eachLayer((l) => l.bringToFront && l.bringToFront());
+      }
+      render();
+      return names.join(', ');
+    }
+
+    // --- map input
+
+    // Returns true when the click was the editor's.
+    function onGridClick(feature, layer, e) {
+      if (!state.active) return false;
+      if (state.busy) return true;
+      if (state.mode === 'split') {
+        addPoint(e.latlng);
+        return true;
+      }
+      if (state.mode === 'suggest') return true;
+      if (state.mode === 'merge') {
+        pickMergePartner(feature, layer);
+        return true;
+      }
+      const id = gridId(feature);
+      if (isBlank(id)) return false;
+      select({ id, feature, layer });
+      return true;
+    }
+
+    function onMapClick(e) {
+      if (!state.active) return false;
+      if (state.mode === 'split' && !state.busy) addPoint(e.latlng);
+      return true; // no division popups while editing
+    }
+
+    map.on('mousemove', (e) => {
+      if (state.mode === 'split' && state.points.length) redrawLine(e.latlng);
+    });
+    map.on('dblclick', () => {
+      if (state.mode === 'split') finishLine();
+    });
+    document.addEventListener('keydown', (e) => {
+      if (e.key !== 'Escape' || !state.active) return;
+      if (state.mode) cancelMode();
+    });
+
+    render();
+    return { onGridClick, onMapClick, update, leave };
+  }
+
   // ---------------------------------------------------------------- init
 
   // The server's (Chinese) name, followed by the English for known codes.
@@ -1211,6 +1784,7 @@
       notes: null,
       restack: null,
       territory: null, // L.LatLngBounds of the signed-in user's territory, once known
+      editor: null, // grid editing, for users with grids:edit
     };
     // The scale goes in first so the notes stack above it in the corner.
     L.control.scale({ metric: true, imperial: false, position: 'bottomleft' }).addTo(map);
@@ -1221,6 +1795,7 @@
     const divisionLoaders = DIVISION_LEVELS.map((spec) => createDivisionOverlay(map, ui, spec));
     const pointLoaders = POINT_KINDS.map((kind) => createPointOverlay(map, ui, kind, pointMinZoom));
     const allLoaders = divisionLoaders.concat(gridLoaders, pointLoaders);
+    ui.editor = createEditor(map, ui, layers, gridLoaders);
 
     // Grids and points share one canvas (overlayPane), where the last drawn
     // shape wins a click: keep grids below and points on top, so each click
@@ -1274,6 +1849,7 @@
 
     // Drop everything loaded for a session that ended.
     function clearData() {
+      ui.editor.leave(); // selection, drawings, panels and conflicts go too
       allLoaders.forEach((loader) => loader.reset());
       ui.territory = null;
       map.closePopup();
@@ -1320,11 +1896,13 @@
         clearData(); // nothing of a previous user's view may survive
         login.hide();
         badge.update(auth.user());
+        ui.editor.update(auth.user());
         refreshAll(); // what moveend would load for the overlays that are on
         checkMe(true);
       } else if (event === 'signout' || event === 'expired') {
         clearData();
         badge.update(null);
+        ui.editor.update(null);
         if (event === 'signout') {
           // The next person at the screen starts from a clean page. (An
           // expired session keeps name and overlays: it is usually the same
@@ -1336,6 +1914,7 @@
         }
       } else {
         badge.update(auth.user());
+        ui.editor.update(auth.user()); // /auth/me may have changed the permissions
       }
     }
     auth.listeners.add(onAuthChange);
@@ -1358,6 +1937,7 @@
     // specific division switched on under the pointer.
     map.on('click', (e) => {
       if (!auth.signedIn()) return;
+      if (ui.editor.onMapClick(e)) return;
       for (let i = DIVISION_LEVELS.length - 1; i >= 0; i -= 1) { // villages first
         const feature = featureAt(map, divisionLoaders[i].group, e.latlng);
         if (feature) {
@@ -1372,6 +1952,7 @@
 
     if (auth.signedIn()) {
       badge.update(auth.user());
+      ui.editor.update(auth.user());
       refreshAll();
       checkMe(true);
     } else {

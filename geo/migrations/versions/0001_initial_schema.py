@@ -299,7 +299,7 @@ STANDARD_LAYERS = [
      "Coarser grids for disaster and emergency response."),
     ("dedicated", "专属网格", "04", True, False, None, 4, "#6a3d9a",
      "A school, hospital, market or industrial park; covers only its own site."),
-    ("micro", "微网格", "05", False, False, "comprehensive", 5, "#1f78b4",
+    ("micro", "微网格", "05", False, False, "comprehensive", 5, "#33a02c",
      "10–15 households (十联户) inside one comprehensive grid."),
 ]
 
