@@ -76,27 +76,34 @@ def assign_all(
     return counts
 
 
-def assign_entities(session: Session, *, kind: MemberKind, entity_ids: Sequence[int]) -> int:
-    """(Re)assign a few entities in every layer, e.g. a new report or a moved camera."""
+def assign_entities(
+    session: Session, *, kind: MemberKind, entity_ids: Sequence[int], layer_id: int | None = None
+) -> dict[tuple[int, int], str]:
+    """(Re)assign a few entities in every layer, or in one: a new report, a moved camera, or
+    everything under a grid edit (geo/reassign.py). Returns {(entity, layer): grid code}."""
     if not entity_ids:
-        return 0
+        return {}
     table, column = ENTITY_GEOMETRY[kind]
-    ids = list(entity_ids)
+    params = {"kind": kind.value, "ids": list(entity_ids), "layer": layer_id}
+    # A literal layer condition rather than "(:layer IS NULL OR layer_id = :layer)", which the
+    # planner cannot use to narrow the join (a split measured 175 ms with it, 60 ms without).
+    only = "AND {col} = :layer" if layer_id is not None else ""
     session.execute(
-        text("DELETE FROM grid_membership WHERE kind = :kind AND entity_id = ANY(:ids)"),
-        {"kind": kind.value, "ids": ids},
+        text(f"DELETE FROM grid_membership WHERE kind = :kind AND entity_id = ANY(:ids) {only.format(col='layer_id')}"),
+        params,
     )
-    result = session.execute(
+    rows = session.execute(
         text(
             f"""
             INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id)
             SELECT DISTINCT ON (x.id, g.layer_id) CAST(:kind AS member_kind), x.id, g.layer_id, g.id
               FROM {table} x
-              JOIN grid g ON ST_Covers(g.geom, x.{column})
+              JOIN grid g ON ST_Covers(g.geom, x.{column}) {only.format(col="g.layer_id")}
              WHERE x.id = ANY(:ids)
              ORDER BY x.id, g.layer_id, g.code
+            RETURNING entity_id, layer_id, (SELECT code FROM grid WHERE id = grid_id)
             """
         ).bindparams(bindparam("ids")),
-        {"kind": kind.value, "ids": ids},
-    )
-    return result.rowcount
+        params,
+    ).all()
+    return {(r[0], r[1]): r[2] for r in rows}

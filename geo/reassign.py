@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assign import ENTITY_GEOMETRY
+from geo.assign import ENTITY_GEOMETRY, assign_entities
 from geo.models.membership import MemberKind
 
 Snapshot = dict[MemberKind, dict[int, str]]  # kind -> entity id -> grid code
@@ -48,21 +48,9 @@ def reassign(session: Session, layer_id: int, area_ewkb: bytes, before: Snapshot
     """Recompute the layer's membership of every entity under ``area``; returns the moves."""
     moves: list[Move] = []
     for kind in MemberKind:
-        table, column = ENTITY_GEOMETRY[kind]
         ids = list(before[kind])
-        if not ids:
-            continue
-        session.execute(text("DELETE FROM grid_membership WHERE kind = :k AND layer_id = :l AND entity_id = ANY(:ids)"),
-                        {"k": kind.value, "l": layer_id, "ids": ids})
-        rows = session.execute(text(f"""
-            INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id)
-            SELECT DISTINCT ON (x.id) CAST(:k AS member_kind), x.id, :l, g.id
-              FROM {table} x JOIN grid g ON g.layer_id = :l AND ST_Covers(g.geom, x.{column})
-             WHERE x.id = ANY(:ids)
-             ORDER BY x.id, g.code
-            RETURNING entity_id, (SELECT code FROM grid WHERE id = grid_id)"""),
-            {"k": kind.value, "l": layer_id, "ids": ids}).all()
-        after = {r[0]: r[1] for r in rows}
-        changes = Counter((before[kind][i], after.get(i)) for i in ids if before[kind][i] != after.get(i))
+        after = assign_entities(session, kind=kind, entity_ids=ids, layer_id=layer_id)
+        changes = Counter((before[kind][i], after.get((i, layer_id))) for i in ids
+                          if before[kind][i] != after.get((i, layer_id)))
         moves += [Move(kind.value, a, b, n) for (a, b), n in sorted(changes.items(), key=lambda kv: -kv[1])]
     return moves
