@@ -62,10 +62,7 @@ def locate(session: Session, lon: float, lat: float, crs: Crs = Crs.WGS84, *, sc
 
     A point outside the caller's territory is answered like a point outside the district.
     """
-    if Crs(crs) in (Crs.WGS84, Crs.CGCS2000):  # identical to centimetres; skip numpy on the hot path
-        wlon, wlat = float(lon), float(lat)
-    else:
-        wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
+    wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
     rows = _LOCATE.execute(session, {"lon": wlon, "lat": wlat}).all()
     divisions = {r.key: {"code": r.code, "name": r.name, "id": r.id} for r in rows if r.what == "division"}
     if "county" not in divisions:
