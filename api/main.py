@@ -7,7 +7,21 @@ from fastapi.staticfiles import StaticFiles
 
 from api import problems
 from api.limits import BodyLimit
-from api.routes import audit, auth, divisions, grid_edits, grids, layers, locate, points, residents, tiles, web
+from api.ratelimit import RateLimit
+from api.routes import (
+    audit,
+    auth,
+    divisions,
+    events,
+    grid_edits,
+    grids,
+    layers,
+    locate,
+    points,
+    residents,
+    tiles,
+    web,
+)
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
@@ -37,7 +51,10 @@ def create_app(
         refresh_hours=auth_settings.refresh_token_hours,
     )
     problems.install(app)
-    for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, points.households,
+    app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
+    # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
+    for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
+                   events.public, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router):
         app.include_router(router)

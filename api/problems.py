@@ -17,7 +17,15 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.errors import Conflict, GridmapError, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
+from geo.errors import (
+    Conflict,
+    GridmapError,
+    InvalidInput,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    TooManyRequests,
+)
 from geo.security import Forbidden, Unauthorized
 
 log = logging.getLogger("gridmap.api")
@@ -32,7 +40,18 @@ STATUS: dict[type[GridmapError], int] = {
     Forbidden: 403,
     PreconditionFailed: 412,
     PreconditionRequired: 428,
+    TooManyRequests: 429,
 }
+
+# Paths whose standard prescribes its own error format (Open311): prefix → (status, detail, request) → Response.
+ALTERNATE_FORMATS: dict[str, Any] = {}
+
+
+def _alternate(request: Request, status: int, detail: str) -> Any:
+    for prefix, render in ALTERNATE_FORMATS.items():
+        if request.url.path.startswith(prefix):
+            return render(request, status, detail)
+    return None
 
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None, **extra: Any) -> JSONResponse:
@@ -52,9 +71,14 @@ def _status_for(exc: GridmapError) -> int:
 
 async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
     status = _status_for(exc)
+    alternate = _alternate(request, status, exc.detail)
+    if alternate is not None:
+        return alternate
     response = problem(status, exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="gridmap"'
+    if status == 429:
+        response.headers["Retry-After"] = str(exc.extra.get("retry_after", 60))
     return response
 
 
@@ -71,6 +95,9 @@ async def _validation(request: Request, exc: RequestValidationError) -> JSONResp
         for e in exc.errors()
     ]
     detail = "; ".join(f"{e['where']}: {e['detail']}" for e in errors)
+    alternate = _alternate(request, 400, detail)
+    if alternate is not None:
+        return alternate
     return problem(422, "Invalid request", detail, instance=request.url.path, errors=errors)
 
 
@@ -80,6 +107,9 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else title
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}"
+    alternate = _alternate(request, exc.status_code, detail)
+    if alternate is not None:
+        return alternate
     return problem(exc.status_code, title, detail, instance=request.url.path)
 
 

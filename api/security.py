@@ -41,7 +41,16 @@ PUBLIC_ROUTES = {
     "/auth/token": "login",
     "/auth/refresh": "token refresh (needs a refresh token)",
     "/": "the map page shell: no data beyond the county extent and layer names; data needs a token",
+    "POST /events": "citizens report without an account (rate limited); staff send their token",
+    "/event-categories": "reporters need the category tree to file a report",
+    "/open311/v2/": "Open311 GeoReport v2 is a public interface by its standard; it shows no personal data",
 }
+
+
+def is_public(method: str, path: str) -> bool:
+    """Whether ``method path`` needs no token: listed by path, by 'METHOD path', or under a listed prefix/."""
+    return (path in PUBLIC_ROUTES or f"{method.upper()} {path}" in PUBLIC_ROUTES
+            or any(p.endswith("/") and path.startswith(p) for p in PUBLIC_ROUTES))
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,16 @@ def current_principal(
     client = request.client.host if request.client else None
     return Principal(user.id, user.username, user.role, allowed, scope,
                      Actor(user.id, user.username, request_id(request), client))
+
+
+def optional_principal(
+    request: Request, session: SessionDep, token: Annotated[str | None, Depends(oauth2)]
+) -> Principal | None:
+    """The caller if they sent a token (which must then be valid), else None: for public routes that
+    do more for signed-in staff. Declares no permission, so the route stays public in OpenAPI."""
+    if not token:
+        return None
+    return current_principal(SecurityScopes([]), request, session, token)
 
 
 def requires(permission: Permission) -> Principal:

@@ -46,3 +46,9 @@ class PreconditionRequired(GridmapError):
     """A write came without If-Match: it could silently overwrite someone else's edit."""
 
     title = "Precondition required"
+
+
+class TooManyRequests(GridmapError):
+    """The caller sent more than its share; ``retry_after`` says when to try again (seconds)."""
+
+    title = "Too many requests"

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.assign import ENTITY_GEOMETRY, assign_entities
+from geo.events.routing import reroute
 from geo.models.membership import MemberKind
 
 Snapshot = dict[MemberKind, dict[int, str]]  # kind -> entity id -> grid code
@@ -50,7 +51,14 @@ def reassign(session: Session, layer_id: int, area_ewkb: bytes, before: Snapshot
     for kind in MemberKind:
         ids = list(before[kind])
         after = assign_entities(session, kind=kind, entity_ids=ids, layer_id=layer_id)
-        changes = Counter((before[kind][i], after.get((i, layer_id))) for i in ids
-                          if before[kind][i] != after.get((i, layer_id)))
+        moved = {i: (before[kind][i], after.get((i, layer_id))) for i in ids if before[kind][i] != after.get((i, layer_id))}
+        changes = Counter(moved.values())
         moves += [Move(kind.value, a, b, n) for (a, b), n in sorted(changes.items(), key=lambda kv: -kv[1])]
+        if kind is MemberKind.EVENT and moved and _routes_events(session, layer_id):
+            reroute(session, moved)
     return moves
+
+
+def _routes_events(session: Session, layer_id: int) -> bool:
+    """Reports are routed by their comprehensive grid; moves in other layers change no one's work."""
+    return session.execute(text("SELECT code FROM grid_layer WHERE id = :l"), {"l": layer_id}).scalar() == "comprehensive"

@@ -55,6 +55,8 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     page_max: int = Field(default=1000, ge=1, description="Largest page a list endpoint serves.")
     page_default: int = Field(default=100, ge=1)
+    public_reports_per_minute: int = Field(
+        default=6, ge=1, description="Reports one client address may submit per minute without signing in.")
 
 
 class AuthSettings(BaseSettings):

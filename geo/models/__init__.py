@@ -1,7 +1,18 @@
 """All tables, one module per family. Importing this package registers them all."""
 
 from geo.models.divisions import Division, DivisionLevel
-from geo.models.events import Event, EventContact, EventStatus
+from geo.models.events import (
+    AssigneeKind,
+    Department,
+    Event,
+    EventCategory,
+    EventContact,
+    EventStatus,
+    EventTransition,
+    HandlerKind,
+    IdempotencyKey,
+    Triage,
+)
 from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridLineage, GridVersion
 from geo.models.membership import GridMembership, MemberKind
 from geo.models.people import Availability, Staff, StaffRole
@@ -9,6 +20,13 @@ from geo.models.points import Camera, Household, LinkedHouseholdGroup, Resident
 from geo.models.users import AppSecret, AppUser, AuditLog
 
 __all__ = [
+    "Triage",
+    "IdempotencyKey",
+    "HandlerKind",
+    "EventTransition",
+    "EventCategory",
+    "Department",
+    "AssigneeKind",
     "AppSecret",
     "AppUser",
     "AuditLog",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo.assign import assign_all
 from geo.bulk import copy_rows, hex_ewkb, sync_sequence
+from geo.events.routing import route
 from importers.boundary import county_name, load_county_wgs84
 from importers.demo import names, population
 from importers.demo.plan import DistrictPlan, PlanParams, build_plan
@@ -27,7 +28,8 @@ from importers.demo.territory import LocalProjection, reading_order
 Progress = Callable[[str], None]
 
 DATA_TABLES = (
-    "app_user", "grid_membership", "resident", "household", "linked_household_group", "camera", "event_contact", "event",
+    "app_user", "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
+    "linked_household_group", "camera",
     "staff",
     "grid_code_counter", "grid_version", "grid", "division",
 )
@@ -90,7 +92,13 @@ def load_demo(
     if assign:
         progress("assigning to grids")
         assign_all(session)
+        progress("routing events")
+        route(session, list(session.execute(text("SELECT id FROM event")).scalars()))
     return writer.summary()
+
+
+def _iso(t: datetime | None) -> str | None:
+    return t.isoformat() if t is not None else None
 
 
 def _degrees(proj: LocalProjection, geoms: list[MultiPolygon]) -> list[MultiPolygon]:
@@ -302,11 +310,14 @@ class _Writer:
         tel = names.phones(rng, n)
         copy_rows(
             self.s, "event",
-            ["id", "category", "description", "status", "source", "reported_at", "due_at", "closed_at", "geom"],
+            ["id", "category", "description", "status", "source", "reported_at", "handled_at", "closed_at", "geom"],
             ((i + 1, ev.category[i], ev.description[i], ev.status[i], ev.source[i], ev.reported_at[i].isoformat(),
-              ev.due_at[i].isoformat(), ev.closed_at[i].isoformat() if ev.closed_at[i] else None, ewkb[i])
-             for i in range(n)),
+              _iso(ev.handled_at[i]), _iso(ev.closed_at[i]), ewkb[i]) for i in range(n)),
         )
+        self.s.execute(text("""
+            UPDATE event e SET due_at = e.reported_at + make_interval(hours => c.deadline_hours),
+                               updated_at = COALESCE(e.closed_at, e.handled_at, e.reported_at)
+            FROM event_category c WHERE c.code = e.category"""))
         copy_rows(self.s, "event_contact", ["event_id", "name", "phone"],
                   ((i + 1, who[i], tel[i]) for i in range(n) if ev.with_reporter[i]))
         self.counts["events"] = n

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from api.security import PUBLIC_ROUTES
+from api.security import is_public
 from geo.permissions import Permission, Role, permissions_of
 
 ROLE_USERS = {Role.ADMIN: "admin", Role.AUDITOR: "auditor", Role.PLANNER: "planner", Role.VIEWER: "viewer",
@@ -36,10 +36,10 @@ def _permission(op: dict) -> str | None:
 
 
 def test_every_route_declares_one_permission_or_is_public(app) -> None:  # noqa: ANN001
-    undeclared = [(m, p) for p, m, op in _operations(app) if p not in PUBLIC_ROUTES and _permission(op) is None]
+    undeclared = [(m, p) for p, m, op in _operations(app) if not is_public(m, p) and _permission(op) is None]
     assert undeclared == []
-    for path, _, op in _operations(app):
-        if path not in PUBLIC_ROUTES:
+    for path, method, op in _operations(app):
+        if not is_public(method, path):
             Permission(_permission(op))  # a known permission name
 
 
@@ -79,7 +79,7 @@ def test_role_matrix(app, as_user, anonymous: TestClient, session: Session, role
     user = ROLE_USERS[role]
     granted = permissions_of(role)
     for path, method, op in _operations(app):
-        if path in PUBLIC_ROUTES:
+        if is_public(method, path):
             continue
         url = _url(path, values, session)
         body = BODIES.get(path)

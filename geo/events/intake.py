@@ -1,0 +1,100 @@
+"""Intake: a report from any channel becomes an event in the right grids, with
+the right person, a deadline and a list of possible duplicates — in one
+transaction, so a refused report leaves nothing behind."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import audit
+from geo.assign import assign_entities
+from geo.errors import InvalidInput
+from geo.events import duplicates
+from geo.events.categories import category
+from geo.events.location import Location, Where, resolve
+from geo.events.routing import route
+from geo.events.views import event_detail
+from geo.models.membership import MemberKind
+from geo.pii import validate_phone
+from geo.scope import Scope
+
+SOURCES = ("app", "wechat", "hotline", "patrol", "open311", "web")
+MAX_DESCRIPTION = 2000
+
+
+@dataclass(frozen=True)
+class Report:
+    category: str
+    where: Where
+    description: str = ""
+    source: str = "app"
+    media_url: str | None = None
+    contact_name: str = ""
+    contact_phone: str = ""
+
+
+def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope | None = None) -> dict[str, object]:
+    """Store ``report`` as a new event and return what the reporter and the dispatcher need to know.
+
+    ``scope`` is the submitting staff member's territory, for duplicate
+    suggestions; anonymous reporters get none (they may not see other reports).
+    """
+    cat = category(session, report.category)
+    _check(report)
+    phone = validate_phone(report.contact_phone, pointer="contact/phone") if report.contact_phone else ""
+    loc = resolve(session, report.where)
+    token = str(uuid.uuid4())
+    event_id = session.execute(text("""
+        INSERT INTO event (category, description, status, source, reported_at, due_at, media_url, address,
+                           household_id, public_token, geom)
+        VALUES (:c, :d, 'reported', :s, now(), now() + make_interval(hours => :h), :m, :a, :hh, :t,
+                ST_SetSRID(ST_MakePoint(:x, :y), 4326))
+        RETURNING id"""), {"c": cat.code, "d": report.description.strip(), "s": report.source,
+                           "h": cat.deadline_hours, "m": report.media_url, "a": report.where.address,
+                           "hh": loc.household_id, "t": token, "x": loc.lon, "y": loc.lat}).scalar_one()
+    if report.contact_name or phone:  # row-level security lets the reporter write this one contact
+        session.execute(text("SELECT set_config('gridmap.intake_event', :e, true)"), {"e": str(event_id)})
+        session.execute(text("INSERT INTO event_contact (event_id, name, phone) VALUES (:e, :n, :p)"),
+                        {"e": event_id, "n": report.contact_name.strip()[:100], "p": phone})
+    assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id])
+    routed = route(session, [event_id])[event_id]
+    session.execute(text("""
+        INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
+        VALUES (:e, 'report', NULL, 'reported', :who, '', CAST(:d AS jsonb))"""),
+                    {"e": event_id, "who": actor.username, "d": _json({"source": report.source, "located_by": loc.how,
+                                                                        "routed_to": routed["reason"]})})
+    audit.record(session, actor, action="event.report", entity="event", entity_id=event_id,
+                 detail={"source": report.source, "category": cat.code})
+    out = event_detail(session, event_id, scope=Scope.county())
+    out["token"] = token
+    out["location"] = {**out["location"], **_located(loc)}  # type: ignore[dict-item]
+    out["routed_to"] = routed["reason"]
+    out["possible_duplicates"] = duplicates.suggest(session, event_id, scope=scope) if scope else []
+    return out
+
+
+def _check(report: Report) -> None:
+    if report.source not in SOURCES:
+        raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", pointer="source")
+    if len(report.description) > MAX_DESCRIPTION:
+        raise InvalidInput(f"description is longer than {MAX_DESCRIPTION} characters", pointer="description")
+    if report.media_url and not report.media_url.startswith(("https://", "http://")):
+        raise InvalidInput("media_url must be an http(s) URL", pointer="media_url")
+
+
+def _located(loc: Location) -> dict[str, object]:
+    out: dict[str, object] = {"located_by": loc.how}
+    if loc.match is not None:
+        out["match"] = {"quality": loc.match.quality, "score": loc.match.score, "address": loc.match.address,
+                        "household_id": loc.match.household_id}
+    return out
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)

@@ -1,0 +1,207 @@
+"""The closed loop 闭环 as a state machine.
+
+    reported 上报 ─accept→ screened 甄别 ─assign→ assigned 交办 ─start→ in_progress 处置
+       │  └─duplicate→ duplicate         │            │   └─escalate→ escalated 吹哨 ─start→ in_progress
+       └─reject→ rejected            reopened ←─reopen─ feedback 反馈 ←─feedback─ in_progress
+                                                         └─close→ closed 办结 ─reopen→ reopened
+
+Every action names the states it may start from; anything else is a 409 that
+says what is allowed. The event row is locked for the step, so two people
+closing the same report at once cannot both succeed. Each step writes an
+``event_transition`` row (actor, time, note) and an audit row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo import audit
+from geo.errors import Conflict, InvalidInput, NotFound
+from geo.events.categories import category
+from geo.events.routing import route
+from geo.models.events import EventStatus as S
+from geo.permissions import Permission
+from geo.scope import Scope
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    sources: frozenset[S]
+    target: S
+    permission: Permission
+    needs_note: bool = False
+    summary: str = ""
+
+
+_H, _A = Permission.EVENTS_HANDLE, Permission.EVENTS_ASSIGN
+ACTIONS: dict[str, Action] = {a.name: a for a in (
+    Action("accept", frozenset({S.REPORTED}), S.SCREENED, _H, summary="screening: a valid report 甄别受理"),
+    Action("reject", frozenset({S.REPORTED}), S.REJECTED, _H, True, "screening: not a valid report"),
+    Action("duplicate", frozenset({S.REPORTED, S.SCREENED}), S.DUPLICATE, _H,
+           summary="screening: the same matter as an earlier report, whose reporter it now follows"),
+    Action("assign", frozenset({S.SCREENED, S.REOPENED, S.ASSIGNED}), S.ASSIGNED, _A,
+           summary="hand to a handler 交办 (default: the category's handler)"),
+    Action("start", frozenset({S.ASSIGNED, S.ESCALATED}), S.IN_PROGRESS, _H, summary="handling begins 处置"),
+    Action("escalate", frozenset({S.ASSIGNED, S.IN_PROGRESS}), S.ESCALATED, _A,
+           summary="吹哨: hand to a department, under its own deadline"),
+    Action("feedback", frozenset({S.IN_PROGRESS}), S.FEEDBACK, _H, True, "the handler reports the result 反馈"),
+    Action("close", frozenset({S.FEEDBACK}), S.CLOSED, _A, summary="confirm and close 办结"),
+    Action("reopen", frozenset({S.FEEDBACK, S.CLOSED}), S.REOPENED, _A, True,
+           "not resolved after all: back for assignment, with a new deadline"),
+)}
+
+
+@dataclass
+class Step:
+    """What the caller supplies with an action; which fields matter depends on the action."""
+
+    note: str = ""
+    department: str | None = None  # assign (override) and escalate
+    staff_id: int | None = None  # assign (override)
+    duplicate_of: int | None = None  # duplicate
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+def lock_event(session: Session, event_id: int, scope: Scope) -> dict[str, object]:
+    """The event row, locked for update; NotFound also when it lies outside ``scope``."""
+    clause, params = "", {"id": event_id}
+    if not scope.everything:
+        clause = """AND EXISTS (SELECT 1 FROM grid_membership m WHERE m.kind = 'event' AND m.entity_id = e.id
+                                AND m.layer_id = :sl AND m.grid_id = ANY(:sg))"""
+        params |= {"sl": scope.layer_id, "sg": list(scope.grids)}
+    row = session.execute(text(f"""
+        SELECT e.id, e.status::text AS status, e.category, e.duplicate_of, e.reported_at
+        FROM event e WHERE e.id = :id {clause} FOR UPDATE OF e"""), params).mappings().first()
+    if row is None:
+        raise NotFound(f"event {event_id} does not exist or lies outside your territory")
+    return dict(row)
+
+
+def perform(session: Session, event_id: int, action: str, step: Step, *, scope: Scope,
+            actor: audit.Actor) -> dict[str, object]:
+    """Apply ``action`` to the event; returns the transition written."""
+    act = ACTIONS.get(action)
+    if act is None:
+        raise NotFound(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    ev = lock_event(session, event_id, scope)
+    status = S(ev["status"])
+    if status not in act.sources:
+        raise Conflict(f"cannot {action} an event that is {status.value}; {action} is allowed from "
+                       f"{', '.join(sorted(s.value for s in act.sources))}", status=status.value,
+                       allowed=allowed_actions(status))
+    if act.needs_note and not step.note.strip():
+        raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
+    changes, detail = _EFFECTS[action](session, ev, step)
+    sets = ", ".join(f"{col} = {expr}" for col, expr in changes.items())
+    session.execute(text(f"UPDATE event SET status = CAST(:to AS event_status), updated_at = now()"
+                         f"{', ' + sets if sets else ''} WHERE id = :id"),
+                    {"to": act.target.value, "id": event_id, **detail.get("params", {})})
+    detail.pop("params", None)
+    at = session.execute(text("""
+        INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
+        VALUES (:e, :a, CAST(:f AS event_status), CAST(:t AS event_status), :who, :note, CAST(:d AS jsonb))
+        RETURNING at"""), {"e": event_id, "a": action, "f": status.value, "t": act.target.value,
+                           "who": actor.username, "note": step.note.strip(), "d": _json(detail)}).scalar_one()
+    audit.record(session, actor, action=f"event.{action}", entity="event", entity_id=event_id,
+                 detail={"from": status.value, "to": act.target.value})
+    return {"event_id": event_id, "action": action, "from": status.value, "to": act.target.value, "at": at,
+            "actor": actor.username, "note": step.note.strip(), "detail": detail}
+
+
+def allowed_actions(status: S) -> list[str]:
+    return [a.name for a in ACTIONS.values() if status in a.sources]
+
+
+# -- the effect of each action on the event row: (column → SQL expression, detail) --------------------
+Effect = tuple[dict[str, str], dict[str, object]]
+
+
+def _none(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+    return {}, {}
+
+
+def _duplicate(session: Session, ev: dict, step: Step) -> Effect:
+    if step.duplicate_of is None:
+        raise InvalidInput("duplicate needs duplicate_of: the id of the original report", pointer="duplicate_of")
+    root = session.execute(text("""
+        WITH RECURSIVE up AS (SELECT id, duplicate_of, status FROM event WHERE id = :d
+                              UNION ALL SELECT e.id, e.duplicate_of, e.status FROM event e JOIN up ON e.id = up.duplicate_of)
+        SELECT id, status::text FROM up WHERE duplicate_of IS NULL"""), {"d": step.duplicate_of}).first()
+    if root is None:
+        raise InvalidInput(f"event {step.duplicate_of} does not exist", pointer="duplicate_of")
+    if root[0] == ev["id"]:
+        raise InvalidInput("an event cannot be a duplicate of itself", pointer="duplicate_of")
+    if root[1] == "rejected":
+        raise InvalidInput(f"event {root[0]} was rejected as invalid; it cannot be the original",
+                           pointer="duplicate_of")
+    return {"duplicate_of": ":dup"}, {"duplicate_of": root[0], "params": {"dup": root[0]}}
+
+
+def _assign(session: Session, ev: dict, step: Step) -> Effect:
+    cat = category(session, ev["category"])
+    if step.staff_id is not None:
+        if session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": step.staff_id}).first() is None:
+            raise InvalidInput(f"staff {step.staff_id} does not exist", pointer="staff_id")
+        return ({"assignee_kind": "'staff'", "assignee_staff_id": ":s", "assignee_division_id": "NULL",
+                 "assignee_department": "NULL"}, {"handler": {"staff_id": step.staff_id}, "params": {"s": step.staff_id}})
+    department = step.department or (cat.department_code if cat.handler == "department" else None)
+    if department:
+        _department(session, department)
+        return ({"assignee_kind": "'department'", "assignee_department": ":dep", "assignee_staff_id": "NULL",
+                 "assignee_division_id": "NULL"}, {"handler": {"department": department}, "params": {"dep": department}})
+    if cat.handler == "village":
+        village = session.execute(text("""
+            SELECT g.division_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id
+            JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
+            WHERE m.kind = 'event' AND m.entity_id = :e"""), {"e": ev["id"]}).scalar()
+        if village is not None:
+            return ({"assignee_kind": "'division'", "assignee_division_id": ":v", "assignee_staff_id": "NULL",
+                     "assignee_department": "NULL"}, {"handler": {"village_committee": village}, "params": {"v": village}})
+    routed = route(session, [ev["id"]])[ev["id"]]  # the grid's own people
+    return {}, {"handler": {k: routed[k] for k in ("kind", "staff_id", "division_id", "reason")}}
+
+
+def _escalate(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+    if not step.department:
+        raise InvalidInput("escalate needs the department to hand the event to", pointer="department")
+    hours = _department(session, step.department)
+    return ({"escalated_to": ":dep", "assignee_kind": "'department'", "assignee_department": ":dep",
+             "assignee_staff_id": "NULL", "assignee_division_id": "NULL",
+             "due_at": "now() + make_interval(hours => :h)"},
+            {"department": step.department, "deadline_hours": hours, "params": {"dep": step.department, "h": hours}})
+
+
+def _feedback(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+    return {"handled_at": "now()"}, {}
+
+
+def _close(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+    return {"closed_at": "now()"}, {}
+
+
+def _reopen(session: Session, ev: dict, step: Step) -> Effect:
+    hours = category(session, ev["category"]).deadline_hours
+    return ({"closed_at": "NULL", "handled_at": "NULL", "escalated_to": "NULL",
+             "due_at": "now() + make_interval(hours => :h)"}, {"deadline_hours": hours, "params": {"h": hours}})
+
+
+def _department(session: Session, code: str) -> int:
+    hours = session.execute(text("SELECT escalation_hours FROM department WHERE code = :c"), {"c": code}).scalar()
+    if hours is None:
+        known = list(session.execute(text("SELECT code FROM department ORDER BY code")).scalars())
+        raise InvalidInput(f"unknown department {code!r}", pointer="department", choices=known)
+    return int(hours)
+
+
+_EFFECTS = {"accept": _none, "reject": _none, "duplicate": _duplicate, "assign": _assign, "start": _none,
+            "escalate": _escalate, "feedback": _feedback, "close": _close, "reopen": _reopen}
+
+
+def _json(value: object) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False, default=str)

@@ -1,0 +1,143 @@
+"""The figures a county reports upward, computed the way those reports mean them.
+
+Over the reports *received* in the window [from, to) — reported_at inside it —
+and judged as of ``to`` (or now, if ``to`` is later):
+
+- reported 上报: every report, from every channel;
+- rejected / duplicates: screened out as invalid, or merged into an earlier report;
+- received 受理: reported − rejected − duplicates (the "items" 信息条数 of a report);
+- handled 处置: received items whose handler has given feedback 反馈 (handled_at ≤ as-of);
+- handling rate 处置率 = handled / received;
+- closed 办结: received items closed (closed_at ≤ as-of);
+- on-time rate 按期办结率 = items closed no later than the deadline in force / closed;
+- time to close: median and 90th percentile of closed_at − reported_at, in hours, over closed items;
+- open overdue 超期未办结: received items not closed by as-of whose deadline is before as-of.
+
+An item belongs to the grid, village and township of its comprehensive grid
+(which tiles the villages exactly), and to its leaf category.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import InvalidInput
+from geo.events.views import scope_sql
+from geo.scope import Scope
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+GROUPS = {
+    "none": ("'all'", "'all'"),
+    "grid": ("grid_code", "grid_name"),
+    "village": ("village_code", "village_name"),
+    "township": ("township_code", "township_name"),
+    "category": ("category", "category_name"),
+}
+
+_BASE = """
+    SELECT e.*, c.name AS category_name, g.code AS grid_code, g.name AS grid_name,
+           v.code AS village_code, v.name AS village_name, t.code AS township_code, t.name AS township_name,
+           e.status::text NOT IN ('rejected', 'duplicate') AS received,
+           e.closed_at IS NOT NULL AND e.closed_at <= :asof AS is_closed
+    FROM event e
+    JOIN event_category c ON c.code = e.category
+    LEFT JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = e.id
+         AND m.layer_id = (SELECT id FROM grid_layer WHERE code = 'comprehensive')
+    LEFT JOIN grid g ON g.id = m.grid_id
+    LEFT JOIN division v ON v.id = g.division_id
+    LEFT JOIN division t ON t.id = v.parent_id
+    WHERE e.reported_at >= :from AND e.reported_at < :to {filters}
+"""
+
+_AGG = """
+    SELECT {key} AS key, {label} AS name,
+           count(*) AS reported,
+           count(*) FILTER (WHERE status::text = 'rejected') AS rejected,
+           count(*) FILTER (WHERE status::text = 'duplicate') AS duplicates,
+           count(*) FILTER (WHERE received) AS received,
+           count(*) FILTER (WHERE received AND handled_at <= :asof) AS handled,
+           count(*) FILTER (WHERE received AND is_closed) AS closed,
+           count(*) FILTER (WHERE received AND is_closed AND closed_at <= due_at) AS closed_on_time,
+           percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600)
+               FILTER (WHERE received AND is_closed) AS median_hours_to_close,
+           percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600)
+               FILTER (WHERE received AND is_closed) AS p90_hours_to_close,
+           count(*) FILTER (WHERE received AND NOT is_closed AND due_at < :asof) AS open_overdue
+    FROM base GROUP BY 1, 2 ORDER BY 1
+"""
+
+
+def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: datetime | None,
+                group_by: str = "none", division: str | None = None) -> dict[str, object]:
+    if group_by not in GROUPS:
+        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", pointer="group_by")
+    now = datetime.now(UTC)
+    end = _aware(end) or now
+    start = _aware(start) or end - timedelta(days=365)
+    if start >= end:
+        raise InvalidInput("from must be before to", pointer="from")
+    asof = min(end, now)
+    filters, params = scope_sql(scope)
+    params |= {"from": start, "to": end, "asof": asof}
+    if division is not None:
+        below = _villages_under(session, division)
+        filters += " AND v.id = ANY(:below)"
+        params["below"] = below
+    key, label = GROUPS[group_by]
+    sql = f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=key, label=label)}"
+    rows = [_rates(dict(r)) for r in session.execute(text(sql), params).mappings()]
+    if group_by == "none":
+        total = rows[0] if rows else _rates({"key": "all", "name": "all", **dict.fromkeys(
+            ("reported", "rejected", "duplicates", "received", "handled", "closed", "closed_on_time", "open_overdue"),
+            0), "median_hours_to_close": None, "p90_hours_to_close": None})
+        rows = []
+    else:
+        total = _rates(dict(session.execute(text(
+            f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=repr('all'), label=repr('all'))}"),
+            params).mappings().one()))
+    return {"from": start, "to": end, "as_of": asof, "division": division, "group_by": group_by,
+            "total": total, "groups": rows, "definitions": DEFINITIONS}
+
+
+def _aware(t: datetime | None) -> datetime | None:
+    """A date without a zone is Beijing time, as a county office means it."""
+    return t.replace(tzinfo=BEIJING) if t is not None and t.tzinfo is None else t
+
+
+def _rates(r: dict[str, object]) -> dict[str, object]:
+    received, closed = int(r["received"]), int(r["closed"])
+    r["handling_rate"] = round(int(r["handled"]) / received, 4) if received else None
+    r["on_time_rate"] = round(int(r["closed_on_time"]) / closed, 4) if closed else None
+    for k in ("median_hours_to_close", "p90_hours_to_close"):
+        r[k] = round(float(r[k]), 1) if r[k] is not None else None
+    return r
+
+
+def _villages_under(session: Session, division: str) -> list[int]:
+    ids = list(session.execute(text("""
+        WITH RECURSIVE down AS (SELECT id, level FROM division WHERE code = :d OR id::text = :d
+                                UNION ALL SELECT c.id, c.level FROM division c JOIN down ON c.parent_id = down.id)
+        SELECT id FROM down WHERE level = 'village'"""), {"d": division}).scalars())
+    if not ids:
+        raise InvalidInput(f"division {division!r} is not a known division code or id", pointer="division")
+    return ids
+
+
+DEFINITIONS = {
+    "reported": "every report whose reported_at is in [from, to), from every channel",
+    "rejected": "screened out as invalid",
+    "duplicates": "merged into an earlier report of the same matter",
+    "received": "reported − rejected − duplicates: the items 信息 a county counts",
+    "handled": "received items whose handler gave feedback 反馈 by as_of",
+    "handling_rate": "处置率 = handled / received",
+    "closed": "received items closed 办结 by as_of",
+    "on_time_rate": "按期办结率 = items closed by their deadline in force / closed",
+    "median_hours_to_close": "median of closed_at − reported_at over closed items, hours",
+    "p90_hours_to_close": "90th percentile of closed_at − reported_at over closed items, hours",
+    "open_overdue": "received items not closed by as_of whose deadline is before as_of",
+    "as_of": "min(to, now): states are judged at this instant",
+}

@@ -1,0 +1,95 @@
+"""Events as the API shows them: where, in which grids, with whom, how late."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from geo.errors import NotFound
+from geo.events.lifecycle import allowed_actions
+from geo.models.events import CLOSED_STATES, EventStatus
+from geo.scope import Scope
+
+OVERDUE = f"(e.status::text <> ALL(ARRAY{list(CLOSED_STATES)}) AND e.due_at < now())"
+
+_DETAIL = f"""
+    SELECT e.id, e.category, c.name AS category_name, c.triage::text AS triage, e.description,
+           e.status::text AS status, {OVERDUE} AS overdue, e.source, e.reported_at, e.due_at, e.handled_at,
+           e.closed_at, e.updated_at, e.media_url, e.address, e.household_id, e.duplicate_of, e.escalated_to,
+           ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat,
+           e.assignee_kind::text AS assignee_kind, s.id AS staff_id, s.name AS staff_name,
+           s.role::text AS staff_role, d.id AS division_id, d.name AS division_name,
+           p.code AS department_code, p.name AS department_name,
+           (SELECT jsonb_object_agg(l.code, g.code) FROM grid_membership m JOIN grid g ON g.id = m.grid_id
+            JOIN grid_layer l ON l.id = m.layer_id WHERE m.kind = 'event' AND m.entity_id = e.id) AS grids
+    FROM event e
+    JOIN event_category c ON c.code = e.category
+    LEFT JOIN staff s ON s.id = e.assignee_staff_id
+    LEFT JOIN division d ON d.id = e.assignee_division_id
+    LEFT JOIN department p ON p.code = e.assignee_department
+    WHERE e.id = :id {{scope}}
+"""
+
+
+def scope_sql(scope: Scope, alias: str = "e") -> tuple[str, dict[str, object]]:
+    """The territorial filter on events (their comprehensive-grid membership)."""
+    if scope.everything:
+        return "", {}
+    return (f"""AND EXISTS (SELECT 1 FROM grid_membership sm WHERE sm.kind = 'event' AND sm.entity_id = {alias}.id
+                            AND sm.layer_id = :s_layer AND sm.grid_id = ANY(:s_grids))""",
+            {"s_layer": scope.layer_id, "s_grids": list(scope.grids)})
+
+
+def event_detail(session: Session, event_id: int, *, scope: Scope, history: bool = False) -> dict[str, object]:
+    clause, params = scope_sql(scope)
+    row = session.execute(text(_DETAIL.format(scope=clause)), {"id": event_id, **params}).mappings().first()
+    if row is None:
+        raise NotFound(f"event {event_id} does not exist or lies outside your territory")
+    out = _shape(dict(row))
+    if history:
+        out["transitions"] = [dict(r) for r in session.execute(text("""
+            SELECT action, from_status::text AS "from", to_status::text AS "to", actor, at, note, detail
+            FROM event_transition WHERE event_id = :id ORDER BY at, id"""), {"id": event_id}).mappings()]
+    return out
+
+
+def _shape(r: dict[str, object]) -> dict[str, object]:
+    assignee: dict[str, object] | None = None
+    if r["assignee_kind"] == "staff":
+        assignee = {"kind": "staff", "id": r["staff_id"], "name": r["staff_name"], "role": r["staff_role"]}
+    elif r["assignee_kind"] == "division":
+        assignee = {"kind": "division", "id": r["division_id"], "name": r["division_name"]}
+    elif r["assignee_kind"] == "department":
+        assignee = {"kind": "department", "code": r["department_code"], "name": r["department_name"]}
+    return {
+        "id": r["id"],
+        "category": {"code": r["category"], "name": r["category_name"], "triage": r["triage"]},
+        "description": r["description"],
+        "status": r["status"],
+        "overdue": r["overdue"],
+        "allowed_actions": allowed_actions(EventStatus(r["status"])),
+        "source": r["source"],
+        "reported_at": r["reported_at"], "due_at": r["due_at"], "handled_at": r["handled_at"],
+        "closed_at": r["closed_at"], "updated_at": r["updated_at"],
+        "location": {"lon": r["lon"], "lat": r["lat"], "crs": "wgs84", "address": r["address"],
+                     "household_id": r["household_id"]},
+        "grids": r["grids"] or {},
+        "assignee": assignee,
+        "escalated_to": r["escalated_to"],
+        "duplicate_of": r["duplicate_of"],
+        "media_url": r["media_url"],
+    }
+
+
+def overdue(session: Session, *, scope: Scope, limit: int) -> dict[str, object]:
+    """Open events past their deadline, most overdue first, and how many there are in all."""
+    clause, params = scope_sql(scope)
+    count = session.execute(text(f"SELECT count(*) FROM event e WHERE {OVERDUE} {clause}"), params).scalar_one()
+    items = [dict(r) for r in session.execute(text(f"""
+        SELECT e.id, e.category, e.status::text AS status, e.reported_at, e.due_at,
+               round(extract(epoch FROM now() - e.due_at) / 3600)::int AS hours_overdue,
+               e.assignee_kind::text AS assignee_kind, e.assignee_staff_id, e.assignee_division_id,
+               e.assignee_department, ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
+        FROM event e WHERE {OVERDUE} {clause}
+        ORDER BY e.due_at, e.id LIMIT :n"""), {"n": limit, **params}).mappings()]
+    return {"count": count, "items": items}
