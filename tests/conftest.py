@@ -169,7 +169,7 @@ def session(connection: Connection) -> Iterator[Session]:
 def app(db_settings: DatabaseSettings):  # noqa: ANN201
     from api.main import create_app
 
-    return create_app(db_settings, ServerSettings())
+    return create_app(db_settings, ServerSettings(public_reports_per_minute=100_000))  # the limit has its own test
 
 
 @pytest.fixture

@@ -91,7 +91,7 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
     status = S(ev["status"])
     if status not in act.sources:
         raise Conflict(f"cannot {action} an event that is {status.value}; {action} is allowed from "
-                       f"{', '.join(sorted(s.value for s in act.sources))}", status=status.value,
+                       f"{', '.join(sorted(s.value for s in act.sources))}", current_status=status.value,
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
