@@ -17,6 +17,7 @@ from api.routes import (
     grids,
     layers,
     locate,
+    open311,
     points,
     residents,
     tiles,
@@ -56,7 +57,7 @@ def create_app(
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
                    events.public, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
-                   auth.router, residents.router, audit.router):
+                   auth.router, residents.router, audit.router, open311.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")

@@ -1,0 +1,64 @@
+"""Reports as the public sees them (Open311 GeoReport v2 reads).
+
+A public interface shows no personal data: no contact, no staff names (only the
+office or department responsible), the location coarsened to about 100 m, and
+the description withheld for residents' private matters (民事, e.g. neighbour
+disputes). A duplicate shows the state of the report it was merged into.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+PUBLIC_DECIMALS = 3  # ≈ 100 m at Guizhou's latitude
+
+_SQL = f"""
+    SELECT e.id, e.category, c.name AS service_name, c.triage::text AS triage, e.description, e.media_url,
+           e.status::text AS status, e.duplicate_of, COALESCE(o.status::text, e.status::text) AS effective_status,
+           e.reported_at, COALESCE(e.updated_at, e.reported_at) AS updated_at, e.due_at, e.address, e.household_id,
+           round(ST_X(e.geom)::numeric, {PUBLIC_DECIMALS})::float AS lon,
+           round(ST_Y(e.geom)::numeric, {PUBLIC_DECIMALS})::float AS lat,
+           CASE e.assignee_kind::text WHEN 'department' THEN p.name WHEN 'division' THEN d.name
+                WHEN 'staff' THEN COALESCE(v.name || ' ', '') || '网格服务站' END AS agency
+    FROM event e
+    JOIN event_category c ON c.code = e.category
+    LEFT JOIN event o ON o.id = e.duplicate_of
+    LEFT JOIN department p ON p.code = e.assignee_department
+    LEFT JOIN division d ON d.id = e.assignee_division_id
+    LEFT JOIN staff s ON s.id = e.assignee_staff_id
+    LEFT JOIN division v ON v.id = s.division_id
+"""
+
+CLOSED = ("closed", "rejected")
+
+
+def requests(session: Session, *, ids: list[int] | None = None, codes: list[str] | None = None,
+             start: datetime | None = None, end: datetime | None = None, status: list[str] | None = None,
+             limit: int = 1000) -> list[dict[str, object]]:
+    where, params = ["true"], {"n": limit, "closed": list(CLOSED)}
+    if ids is not None:
+        where.append("e.id = ANY(:ids)")
+        params["ids"] = ids
+    else:
+        if codes:
+            where.append("e.category = ANY(:codes)")
+            params["codes"] = codes
+        if start is not None:
+            where.append("e.reported_at >= :start")
+            params["start"] = start
+        if end is not None:
+            where.append("e.reported_at <= :end")
+            params["end"] = end
+        if status and set(status) != {"open", "closed"}:
+            op = "= ANY" if status == ["closed"] else "<> ALL"
+            where.append(f"COALESCE(o.status::text, e.status::text) {op}(:closed)")
+    rows = session.execute(text(f"{_SQL} WHERE {' AND '.join(where)} ORDER BY e.reported_at DESC, e.id DESC LIMIT :n"),
+                           params).mappings()
+    return [dict(r) for r in rows]
+
+
+def by_token(session: Session, token: str) -> int | None:
+    return session.execute(text("SELECT id FROM event WHERE public_token = :t"), {"t": token}).scalar()
