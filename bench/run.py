@@ -20,7 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from sqlalchemy import create_engine, text
@@ -232,8 +232,43 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None:
+@contextmanager
+def uvicorn_server(url: str, workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """The real server (``workers`` processes) on a free port, for wrk; yields its base URL."""
     port = _free_port()
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8", **(extra_env or {})}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                subprocess.run(["curl", "-sf", f"{base}/health"], check=True, capture_output=True)
+                break
+            except subprocess.CalledProcessError:
+                time.sleep(0.2)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def alternate_rounds(trivial: Callable[[], dict[str, float]], candidate: Callable[[], dict[str, float]]
+                     ) -> tuple[dict[str, float], dict[str, float], list[float]]:
+    """Alternate the two measurements over several rounds and keep each one's median round: on two
+    cores shared by wrk, uvicorn and PostgreSQL a single round varies by ±40%. Also returns the
+    per-round throughput ratios candidate/trivial, sorted."""
+    rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "candidate": []}
+    for _ in range(ROUNDS):
+        rounds["trivial"].append(trivial())
+        rounds["candidate"].append(candidate())
+    t, c = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2] for k in ("trivial", "candidate"))
+    ratios = sorted(b["rps"] / a["rps"] for a, b in zip(rounds["trivial"], rounds["candidate"], strict=True))
+    return t, c, ratios
+
+
+def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None:
     if not shutil.which("wrk"):
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, capture_output=True)
     if not shutil.which("wrk"):
@@ -247,31 +282,13 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(WRK_SCRIPT % ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in pts))
     script.close()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--log-level", "warning", "--no-access-log"], env=env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                subprocess.run(["curl", "-sf", f"{base}/health"], check=True, capture_output=True)
-                break
-            except subprocess.CalledProcessError:
-                time.sleep(0.2)
-        _wrk(f"{base}/health/db", None, 2, 16)  # warm up both workers and pools
-        _wrk(base, script.name, 2, 16, token)
-        # Alternate the two endpoints over several rounds and keep each one's median round: on
-        # two cores shared by wrk, uvicorn and PostgreSQL a single round varies by ±40%.
-        rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "locate": []}
-        for _ in range(ROUNDS):
-            rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
-            rounds["locate"].append(_wrk(base, script.name, seconds, 16, token))
-        trivial, locate = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2] for k in ("trivial", "locate"))
-        ratios = sorted(l["rps"] / t["rps"] for t, l in zip(rounds["trivial"], rounds["locate"], strict=True))
+        with uvicorn_server(url) as base:
+            _wrk(f"{base}/health/db", None, 2, 16)  # warm up both workers and pools
+            _wrk(base, script.name, 2, 16, token)
+            trivial, locate, ratios = alternate_rounds(lambda: _wrk(f"{base}/health/db", None, seconds, 16),
+                                                       lambda: _wrk(base, script.name, seconds, 16, token))
     finally:
-        server.terminate()
-        server.wait(10)
         os.unlink(script.name)
     for name, r in (("GET /health/db (SELECT 1)", trivial), ("GET /locate", locate)):
         print(f"  {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, non-2xx {r['errors']:.0f}")
