@@ -15,28 +15,31 @@ from sqlalchemy.orm import Session
 
 from geo.models.events import CLOSED_STATES
 
+# Each fallback is a CASE branch, so PostgreSQL only runs a subquery when the one before it
+# found nobody: the township's point-in-polygon test is skipped for nearly every report.
 _ROUTE = """
     WITH e AS (SELECT x.id, x.geom FROM event x WHERE x.id = ANY(:ids)),
-    c AS (SELECT e.id, e.geom, m.grid_id FROM e
+    c AS (SELECT e.id, e.geom, m.grid_id, g.division_id FROM e
           LEFT JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = e.id
-               AND m.layer_id = (SELECT id FROM grid_layer WHERE code = 'comprehensive'))
-    SELECT c.id, c.grid_id, w.id AS worker, h.id AS head,
-           COALESCE(t.id, (SELECT id FROM division WHERE level = 'county' ORDER BY code LIMIT 1)) AS office
-    FROM c
-    LEFT JOIN grid g ON g.id = c.grid_id
-    LEFT JOIN LATERAL (SELECT s.id FROM staff s WHERE s.grid_id = c.grid_id AND s.role = 'grid_worker'
-                       AND s.availability <> 'out_of_service' ORDER BY s.id LIMIT 1) w ON true
-    LEFT JOIN LATERAL (SELECT s.id FROM staff s WHERE s.division_id = g.division_id AND s.role = 'grid_head'
-                       AND s.availability <> 'out_of_service' ORDER BY s.id LIMIT 1) h ON true
-    LEFT JOIN LATERAL (SELECT d.id FROM division d WHERE d.level = 'township' AND ST_Covers(d.geom, c.geom)
-                       ORDER BY d.code LIMIT 1) t ON true
+               AND m.layer_id = (SELECT id FROM grid_layer WHERE code = 'comprehensive')
+          LEFT JOIN grid g ON g.id = m.grid_id),
+    w AS (SELECT c.*, (SELECT s.id FROM staff s WHERE s.grid_id = c.grid_id AND s.role = 'grid_worker'
+                       AND s.availability <> 'out_of_service' ORDER BY s.id LIMIT 1) AS worker FROM c),
+    h AS (SELECT w.*, CASE WHEN worker IS NULL THEN
+                  (SELECT s.id FROM staff s WHERE s.division_id = w.division_id AND s.role = 'grid_head'
+                   AND s.availability <> 'out_of_service' ORDER BY s.id LIMIT 1) END AS head FROM w)
+    SELECT h.id, h.grid_id, h.worker, h.head,
+           CASE WHEN worker IS NULL AND head IS NULL THEN COALESCE(
+               (SELECT d.id FROM division d WHERE d.level = 'township' AND ST_Covers(d.geom, h.geom)
+                ORDER BY d.code LIMIT 1),
+               (SELECT id FROM division WHERE level = 'county' ORDER BY code LIMIT 1)) END AS office
+    FROM h
 """
 
 ROUTED = """
     SELECT id, grid_id,
            CASE WHEN COALESCE(worker, head) IS NOT NULL THEN 'staff' ELSE 'division' END AS kind,
-           COALESCE(worker, head) AS staff_id,
-           CASE WHEN COALESCE(worker, head) IS NULL THEN office END AS division_id,
+           COALESCE(worker, head) AS staff_id, office AS division_id,
            CASE WHEN worker IS NOT NULL THEN 'grid_worker' WHEN head IS NOT NULL THEN 'grid_head'
                 ELSE 'office' END AS reason
     FROM ({route}) r
