@@ -8,6 +8,7 @@ one transaction and fail together.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -40,8 +41,8 @@ class PreparedStatement:
 
     def prepare_sql(self) -> str:
         body = self.sql
-        for i, (param, _) in enumerate(self.params, start=1):
-            body = body.replace(f":{param}", f"${i}")
+        for i, (param, _) in enumerate(self.params, start=1):  # ":n" but not "::numeric" or ":name"
+            body = re.sub(rf"(?<!:):{param}\b", f"${i}", body)
         types = ", ".join(t for _, t in self.params)
         return f"PREPARE {self.name}({types}) AS {body}"
 
