@@ -22,6 +22,7 @@ from collections.abc import Iterable, Sequence
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
+from geo.db import PreparedStatement, register_prepared
 from geo.models.membership import MemberKind
 
 # Table and geometry column that place each kind of entity on the map.
@@ -76,6 +77,26 @@ def assign_all(
     return counts
 
 
+def _insert_sql(kind: MemberKind, only: str) -> str:
+    table, column = ENTITY_GEOMETRY[kind]
+    return f"""
+        INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id)
+        SELECT DISTINCT ON (x.id, g.layer_id) CAST('{kind.value}' AS member_kind), x.id, g.layer_id, g.id
+          FROM {table} x
+          JOIN grid g ON ST_Covers(g.geom, x.{column}) {only}
+         WHERE x.id = ANY(:ids)
+         ORDER BY x.id, g.layer_id, g.code
+        RETURNING entity_id, layer_id, (SELECT code FROM grid WHERE id = grid_id)
+    """
+
+
+# Every layer, prepared per kind: a new report is assigned on each intake, and planning this join
+# took longer than running it for one point.
+_ASSIGN_EVERY_LAYER = {kind: register_prepared(PreparedStatement(
+    name=f"gridmap_assign_{kind.value}", params=(("ids", "int[]"),), sql=_insert_sql(kind, "")))
+    for kind in MemberKind}
+
+
 def assign_entities(
     session: Session, *, kind: MemberKind, entity_ids: Sequence[int], layer_id: int | None = None
 ) -> dict[tuple[int, int], str]:
@@ -83,7 +104,6 @@ def assign_entities(
     everything under a grid edit (geo/reassign.py). Returns {(entity, layer): grid code}."""
     if not entity_ids:
         return {}
-    table, column = ENTITY_GEOMETRY[kind]
     params = {"kind": kind.value, "ids": list(entity_ids), "layer": layer_id}
     # A literal layer condition rather than "(:layer IS NULL OR layer_id = :layer)", which the
     # planner cannot use to narrow the join (a split measured 175 ms with it, 60 ms without).
@@ -92,18 +112,9 @@ def assign_entities(
         text(f"DELETE FROM grid_membership WHERE kind = :kind AND entity_id = ANY(:ids) {only.format(col='layer_id')}"),
         params,
     )
-    rows = session.execute(
-        text(
-            f"""
-            INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id)
-            SELECT DISTINCT ON (x.id, g.layer_id) CAST(:kind AS member_kind), x.id, g.layer_id, g.id
-              FROM {table} x
-              JOIN grid g ON ST_Covers(g.geom, x.{column}) {only.format(col="g.layer_id")}
-             WHERE x.id = ANY(:ids)
-             ORDER BY x.id, g.layer_id, g.code
-            RETURNING entity_id, layer_id, (SELECT code FROM grid WHERE id = grid_id)
-            """
-        ).bindparams(bindparam("ids")),
-        params,
-    ).all()
+    if layer_id is None:
+        rows = _ASSIGN_EVERY_LAYER[kind].execute(session, {"ids": list(entity_ids)}).all()
+    else:
+        rows = session.execute(text(_insert_sql(kind, only.format(col="g.layer_id"))).bindparams(bindparam("ids")),
+                               params).all()
     return {(r[0], r[1]): r[2] for r in rows}

@@ -64,6 +64,12 @@ def register_prepared(statement: PreparedStatement) -> PreparedStatement:
 
 
 def _prepare_on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+    """Prepare every registered statement on a new connection. Their plans do not depend on the
+    parameter values (one event, one point), so the generic plan is forced: otherwise PostgreSQL
+    may keep re-planning custom plans and the point of preparing is lost (routing: 0.5 ms each time)."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET plan_cache_mode = force_generic_plan")
+    dbapi_connection.commit()
     done = set()
     for statement in PREPARED:
         cursor = dbapi_connection.cursor()

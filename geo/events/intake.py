@@ -12,10 +12,10 @@ from sqlalchemy.orm import Session
 
 from geo import audit
 from geo.assign import assign_entities
-from geo.errors import InvalidInput
+from geo.errors import Conflict, InvalidInput
 from geo.events import duplicates
 from geo.events.categories import category
-from geo.events.location import Location, Where, resolve
+from geo.events.location import COUNTY_COVERS, Location, Where, ensure_inside_county, resolve
 from geo.events.routing import route
 from geo.events.views import event_detail
 from geo.models.membership import MemberKind
@@ -43,19 +43,27 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     ``scope`` is the submitting staff member's territory, for duplicate
     suggestions; anonymous reporters get none (they may not see other reports).
     """
-    cat = category(session, report.category)
     _check(report)
     phone = validate_phone(report.contact_phone, pointer="contact/phone") if report.contact_phone else ""
-    loc = resolve(session, report.where)
+    loc = resolve(session, report.where, check_county=False)
     token = str(uuid.uuid4())
-    event_id = session.execute(text("""
+    # One statement checks the category (a known leaf) and the county and inserts: the happy path
+    # pays one round trip; the reasons for a refusal are looked up only when it happens.
+    event_id = session.execute(text(f"""
         INSERT INTO event (category, description, status, source, reported_at, due_at, media_url, address,
                            household_id, public_token, geom)
-        VALUES (:c, :d, 'reported', :s, now(), now() + make_interval(hours => :h), :m, :a, :hh, :t,
-                ST_SetSRID(ST_MakePoint(:x, :y), 4326))
-        RETURNING id"""), {"c": cat.code, "d": report.description.strip(), "s": report.source,
-                           "h": cat.deadline_hours, "m": report.media_url, "a": report.where.address,
-                           "hh": loc.household_id, "t": token, "x": loc.lon, "y": loc.lat}).scalar_one()
+        SELECT c.code, :d, 'reported', :s, now(), now() + make_interval(hours => c.deadline_hours), :m, :a, :hh, :t,
+               ST_SetSRID(ST_MakePoint(:x, :y), 4326)
+        FROM event_category c
+        WHERE c.code = :c AND NOT EXISTS (SELECT 1 FROM event_category k WHERE k.parent_code = c.code)
+          AND {COUNTY_COVERS}
+        RETURNING id"""), {"c": report.category, "d": report.description.strip(), "s": report.source,
+                           "m": report.media_url, "a": report.where.address, "hh": loc.household_id, "t": token,
+                           "x": loc.lon, "y": loc.lat}).scalar()
+    if event_id is None:
+        category(session, report.category)  # raises with the choices
+        ensure_inside_county(session, loc)  # raises saying where
+        raise Conflict("the category or the county boundary changed during the submission; submit again")
     if report.contact_name or phone:  # row-level security lets the reporter write this one contact
         session.execute(text("SELECT set_config('gridmap.intake_event', :e, true)"), {"e": str(event_id)})
         session.execute(text("INSERT INTO event_contact (event_id, name, phone) VALUES (:e, :n, :p)"),
@@ -68,7 +76,7 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
                     {"e": event_id, "who": actor.username, "d": _json({"source": report.source, "located_by": loc.how,
                                                                         "routed_to": routed["reason"]})})
     audit.record(session, actor, action="event.report", entity="event", entity_id=event_id,
-                 detail={"source": report.source, "category": cat.code})
+                 detail={"source": report.source, "category": report.category})
     out = event_detail(session, event_id, scope=Scope.county())
     out["token"] = token
     out["location"] = {**out["location"], **_located(loc)}  # type: ignore[dict-item]

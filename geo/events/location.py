@@ -34,8 +34,9 @@ class Location:
     match: AddressMatch | None = None
 
 
-def resolve(session: Session, where: Where, *, pointer: str = "") -> Location:
-    """One WGS-84 point for ``where``, checked to lie inside the county."""
+def resolve(session: Session, where: Where, *, pointer: str = "", check_county: bool = True) -> Location:
+    """One WGS-84 point for ``where``, checked to lie inside the county (unless the caller checks
+    that itself, as intake does within its INSERT, saving a round trip)."""
     given = [name for name, present in (("lon/lat", where.lon is not None or where.lat is not None),
                                         ("address", bool(where.address)),
                                         ("household_id", where.household_id is not None)) if present]
@@ -53,7 +54,8 @@ def resolve(session: Session, where: Where, *, pointer: str = "") -> Location:
         loc = Location(row[0], row[1], "household", where.household_id)
     else:
         loc = _point(where, pointer)
-    _inside_county(session, loc, pointer)
+    if check_county:
+        ensure_inside_county(session, loc, pointer)
     return loc
 
 
@@ -68,11 +70,12 @@ def _point(where: Where, pointer: str) -> Location:
     return Location(float(lon), float(lat), "point")
 
 
-def _inside_county(session: Session, loc: Location, pointer: str) -> None:
-    inside = session.execute(text("""
-        SELECT EXISTS (SELECT 1 FROM division WHERE level = 'county'
-                       AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)))"""),
-                             {"x": loc.lon, "y": loc.lat}).scalar_one()
+COUNTY_COVERS = """EXISTS (SELECT 1 FROM division WHERE level = 'county'
+                       AND ST_Covers(geom, ST_SetSRID(ST_MakePoint(:x, :y), 4326)))"""
+
+
+def ensure_inside_county(session: Session, loc: Location, pointer: str = "") -> None:
+    inside = session.execute(text(f"SELECT {COUNTY_COVERS}"), {"x": loc.lon, "y": loc.lat}).scalar_one()
     if not inside:
         raise InvalidInput(f"the location ({loc.lon:.6f}, {loc.lat:.6f} WGS-84) lies outside the county this service "
                            "covers", pointer=pointer or "location")
