@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from geo import audit
 from geo.assign import assign_entities
+from geo.db import PreparedStatement, register_prepared
 from geo.errors import Conflict, InvalidInput
 from geo.events import duplicates
 from geo.events.categories import category
@@ -37,6 +38,22 @@ class Report:
     contact_phone: str = ""
 
 
+_INSERT = register_prepared(PreparedStatement(
+    name="gridmap_report_event",
+    params=(("c", "text"), ("d", "text"), ("s", "text"), ("m", "text"), ("a", "text"), ("hh", "int"), ("t", "text"),
+            ("x", "float8"), ("y", "float8")),
+    sql=f"""
+        INSERT INTO event (category, description, status, source, reported_at, due_at, media_url, address,
+                           household_id, public_token, geom)
+        SELECT c.code, :d, 'reported', :s, now(), now() + make_interval(hours => c.deadline_hours), :m, :a, :hh, :t,
+               ST_SetSRID(ST_MakePoint(:x, :y), 4326)
+        FROM event_category c
+        WHERE c.code = :c AND NOT EXISTS (SELECT 1 FROM event_category k WHERE k.parent_code = c.code)
+          AND {COUNTY_COVERS}
+        RETURNING id""",
+))
+
+
 def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope | None = None) -> dict[str, object]:
     """Store ``report`` as a new event and return what the reporter and the dispatcher need to know.
 
@@ -49,17 +66,9 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     token = str(uuid.uuid4())
     # One statement checks the category (a known leaf) and the county and inserts: the happy path
     # pays one round trip; the reasons for a refusal are looked up only when it happens.
-    event_id = session.execute(text(f"""
-        INSERT INTO event (category, description, status, source, reported_at, due_at, media_url, address,
-                           household_id, public_token, geom)
-        SELECT c.code, :d, 'reported', :s, now(), now() + make_interval(hours => c.deadline_hours), :m, :a, :hh, :t,
-               ST_SetSRID(ST_MakePoint(:x, :y), 4326)
-        FROM event_category c
-        WHERE c.code = :c AND NOT EXISTS (SELECT 1 FROM event_category k WHERE k.parent_code = c.code)
-          AND {COUNTY_COVERS}
-        RETURNING id"""), {"c": report.category, "d": report.description.strip(), "s": report.source,
-                           "m": report.media_url, "a": report.where.address, "hh": loc.household_id, "t": token,
-                           "x": loc.lon, "y": loc.lat}).scalar()
+    event_id = _INSERT.execute(session, {
+        "c": report.category, "d": report.description.strip(), "s": report.source, "m": report.media_url,
+        "a": report.where.address, "hh": loc.household_id, "t": token, "x": loc.lon, "y": loc.lat}).scalar()
     if event_id is None:
         category(session, report.category)  # raises with the choices
         ensure_inside_county(session, loc)  # raises saying where
