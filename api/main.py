@@ -8,16 +8,19 @@ from fastapi.staticfiles import StaticFiles
 from api import problems
 from api.limits import BodyLimit
 from api.routes import audit, auth, divisions, grid_edits, grids, layers, locate, points, residents, tiles, web
+from api.routes.positions import router as positions_router
+from api.routes.responders import router as responders_router
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
-from geo.settings import AuthSettings, DatabaseSettings, ServerSettings
+from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
 
 
 def create_app(
     db_settings: DatabaseSettings | None = None,
     server_settings: ServerSettings | None = None,
     auth_settings: AuthSettings | None = None,
+    position_settings: PositionSettings | None = None,
 ) -> FastAPI:
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
@@ -31,6 +34,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
+    app.state.position_settings = position_settings or PositionSettings()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,
@@ -39,7 +43,7 @@ def create_app(
     problems.install(app)
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
-                   auth.router, residents.router, audit.router):
+                   auth.router, residents.router, audit.router, positions_router, responders_router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
