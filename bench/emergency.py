@@ -128,8 +128,8 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
         times = []
         for lon, lat in pts:
             t = time.perf_counter()
-            cur.execute("EXECUTE gridmap_responders_knn(%s, %s, %s, 30, false, %s, '{}', true, 0, '{}')",
-                        (lon, lat, n, ["available", "on_duty"]))
+            cur.execute("EXECUTE gridmap_responders_knn(%s, %s, %s, 30, false, '{}', true, 0, '{}')",
+                        (lon, lat, n))
             cur.fetchall()
             times.append((time.perf_counter() - t) * 1000)
         raw.rollback()

@@ -39,7 +39,7 @@ the stale age is excluded, or listed with ``stale: true`` when asked.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import text
@@ -87,7 +87,6 @@ class Search:
     stale_minutes: int = 30
     grid_ids: tuple[int, ...] | None = None  # only responders serving one of these grids
     exclude: tuple[int, ...] = ()
-    availability: tuple[Availability, ...] = field(default=DISPATCHABLE)
 
 
 # One index walk: the KNN scan yields rows in sphere-distance order, the filters drop rows as it
@@ -103,7 +102,7 @@ SELECT s.id, s.name, s.role, s.phone, s.availability, s.grid_id,
        ST_Distance(s.position::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography) AS geodesic_m
   FROM staff s
  WHERE s.position IS NOT NULL
-   AND s.availability = ANY(CAST(:avail AS availability[]))
+   AND s.availability IN ('available', 'on_duty')  -- DISPATCHABLE; matches the partial index (0005)
    AND (:allow_stale OR s.position_at >= now() - make_interval(mins => :stale_min))
    AND (cardinality(CAST(:roles AS staff_role[])) = 0 OR s.role = ANY(CAST(:roles AS staff_role[])))
    AND (:everywhere OR s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'
@@ -114,7 +113,7 @@ SELECT s.id, s.name, s.role, s.phone, s.availability, s.grid_id,
 _KNN = register_prepared(PreparedStatement(
     name="gridmap_responders_knn",
     params=(("lon", "float8"), ("lat", "float8"), ("lim", "int"), ("stale_min", "int"), ("allow_stale", "bool"),
-            ("avail", "text[]"), ("roles", "text[]"), ("everywhere", "bool"), ("s_layer", "int"),
+            ("roles", "text[]"), ("everywhere", "bool"), ("s_layer", "int"),
             ("s_grids", "int[]")),
     sql=_SELECT.format(extra=""),
 ))
@@ -122,7 +121,7 @@ _KNN = register_prepared(PreparedStatement(
 
 def _params(search: Search, scope: Scope, n: int) -> dict[str, Any]:
     return {"lon": search.lon, "lat": search.lat, "lim": n, "stale_min": search.stale_minutes,
-            "allow_stale": search.include_stale, "avail": [Availability(a).value for a in search.availability],
+            "allow_stale": search.include_stale,
             "roles": [StaffRole(r).value for r in search.roles], "everywhere": scope.everything,
             "s_layer": scope.layer_id or 0, "s_grids": list(scope.grids)}
 

@@ -53,8 +53,8 @@ class Staff(Base):
     position_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     position_accuracy_m: Mapped[float | None] = mapped_column(Float)
     availability_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Migration 0005 also indexes ``position::geography`` (GiST): the nearest-responder KNN
-    # walks it with the geography <-> operator (geo/responders.py).
+    # Migration 0005 also indexes ``position::geography`` (GiST) of the dispatchable (available,
+    # on duty): the nearest-responder KNN walks it with the geography <-> operator (geo/responders.py).
 
 
 class StaffPosition(Base):
