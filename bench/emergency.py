@@ -7,6 +7,7 @@
 2. Over HTTP with wrk: ``GET /responders/nearest?k=10`` (bearer token, scope,
    coarsening, JSON) against the trivial ``GET /health/db`` (SELECT 1) on the same
    server and pool, alternating rounds in one run; medians kept (bench/run.py).
+   ``/locate`` runs in the same rounds as a reference for how loaded the machine is.
 
 Own throw-away database: ``gridmap_bench_emergency``.
 """
@@ -25,6 +26,7 @@ from typing import Any
 from sqlalchemy import text
 
 from bench.run import ROUNDS, _free_port, _wrk, fresh_database
+from bench.run import WRK_SCRIPT as LOCATE_SCRIPT
 from geo import responders
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.scope import Scope
@@ -160,9 +162,13 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
         print("  wrk is not installed (apt-get install wrk); skipping the HTTP benchmark")
         return
     token = _dispatcher_token(url)
+    points = ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in _points(url, 2000))
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(WRK_SCRIPT % ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in _points(url, 2000)))
+    script.write(WRK_SCRIPT % points)
     script.close()
+    locate = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # reference: /locate, same run
+    locate.write(LOCATE_SCRIPT % points)
+    locate.close()
     port = _free_port()
     env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8"}
     server = subprocess.Popen(
@@ -176,21 +182,26 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
             time.sleep(0.2)
         _wrk(f"{base}/health/db", None, 2, 16)
         _wrk(base, script.name, 2, 16, token)
-        rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "nearest": []}
+        rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "nearest": [], "locate": []}
         for _ in range(ROUNDS):
             rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
             rounds["nearest"].append(_wrk(base, script.name, seconds, 16, token))
-        trivial, nearest = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2] for k in ("trivial", "nearest"))
+            rounds["locate"].append(_wrk(base, locate.name, seconds, 16, token))
+        trivial, nearest, located = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2]
+                                     for k in ("trivial", "nearest", "locate"))
         ratios = sorted(n["rps"] / t["rps"] for t, n in zip(rounds["trivial"], rounds["nearest"], strict=True))
     finally:
         server.terminate()
         server.wait(10)
         os.unlink(script.name)
-    for name, r in (("GET /health/db (SELECT 1)", trivial), ("GET /responders/nearest?k=10", nearest)):
+        os.unlink(locate.name)
+    for name, r in (("GET /health/db (SELECT 1)", trivial), ("GET /responders/nearest?k=10", nearest),
+                    ("GET /locate (reference)", located)):
         print(f"  {name}: {r['rps']:.0f} req/s, p50 {r['p50']:.2f} ms, p99 {r['p99']:.2f} ms, non-2xx {r['errors']:.0f}")
         results[f"{name} req/s"] = r["rps"]
     print(f"  /responders/nearest throughput = {nearest['rps'] / trivial['rps']:.0%} of the trivial endpoint (median"
-          f" rounds; per-round ratios {', '.join(f'{x:.0%}' for x in ratios)})", flush=True)
+          f" rounds; per-round ratios {', '.join(f'{x:.0%}' for x in ratios)}); /locate in the same run:"
+          f" {located['rps'] / trivial['rps']:.0%}", flush=True)
 
 
 def run(results: dict[str, float]) -> None:
