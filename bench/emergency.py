@@ -28,6 +28,7 @@ from sqlalchemy import text
 from bench.run import ROUNDS, _free_port, _wrk, fresh_database
 from bench.run import WRK_SCRIPT as LOCATE_SCRIPT
 from geo import responders
+from geo.around import around
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.scope import Scope
 from geo.settings import DatabaseSettings
@@ -139,6 +140,16 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
         raw.close()
     print(f"  its prepared candidate SQL alone on a psycopg2 cursor ({n} rows): p50 {statistics.median(times):.2f} ms,"
           f" p99 {_pct(times, 0.99):.2f} ms", flush=True)
+
+    times = []
+    with sm() as s:
+        s.execute(text("SELECT set_config('gridmap.scope_all', 'on', true)"))
+        for lon, lat in pts[:300]:
+            t = time.perf_counter()
+            around(s, lon, lat, 200, scope=Scope.county(), limit=50)
+            times.append((time.perf_counter() - t) * 1000)
+    print(f"  geo.around.around (200 m: households, cameras by field of view, grids and heads, open events):"
+          f" p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f} ms", flush=True)
     engine.dispose()
 
 

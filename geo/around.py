@@ -67,30 +67,37 @@ def _contact(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def households(session: Session, p: dict[str, Any], scope: Scope, limit: int) -> dict[str, Any]:
-    """Households within the radius: totals, the nearest ``limit``, and every one flagged as needing help."""
+    """Households within the radius: totals, the nearest ``limit``, and the nearest ``limit`` flagged
+    as needing help — one statement, each household's geodesic distance computed once."""
     clause, sp = _scoped("household", scope, "h")
-    select = f"""
-        SELECT h.id, h.address, h.residents, h.needs_help::text[] AS needs_help, {_DIST.format(a='h')} AS distance_m,
-               r.name AS contact_name, r.phone AS contact_phone{{extra}}
-          FROM household h
-          LEFT JOIN LATERAL (SELECT name, phone FROM resident WHERE household_id = h.id ORDER BY id LIMIT 1) r ON true
-         WHERE {_near('h')}{clause}{{where}}
-         ORDER BY distance_m, h.id LIMIT :limit"""
-    extra = (", count(*) OVER () AS total, sum(h.residents) OVER () AS residents_total,"
-             " count(*) FILTER (WHERE cardinality(h.needs_help) > 0) OVER () AS flagged")
-    rows = [dict(r) for r in session.execute(text(select.format(extra=extra, where="")),
-                                             {**p, **sp, "limit": limit}).mappings()]
-    total = rows[0]["total"] if rows else 0
-    residents = rows[0]["residents_total"] if rows else 0
-    flagged = rows[0]["flagged"] if rows else 0
-    for r in rows:
-        del r["total"], r["residents_total"], r["flagged"]
-    needing = [dict(r) for r in session.execute(
-        text(select.format(extra="", where=" AND cardinality(h.needs_help) > 0")), {**p, **sp, "limit": limit}
-    ).mappings()]
-    return {"count": total, "residents": int(residents or 0), "needs_help_count": flagged,
-            "items": [_contact(r) for r in rows], "truncated": total > len(rows),
-            "needs_help": [_contact(r) for r in needing]}
+    rows = [dict(r) for r in session.execute(text(f"""
+        WITH inside AS MATERIALIZED (
+            SELECT h.id, h.address, h.residents, h.needs_help::text[] AS needs_help, d.distance_m
+              FROM household h,
+                   LATERAL (SELECT {_DIST.format(a='h')} AS distance_m) d
+             WHERE h.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AND d.distance_m <= :r{clause}),
+        totals AS (SELECT count(*) AS total, coalesce(sum(residents), 0) AS residents_total,
+                          count(*) FILTER (WHERE cardinality(needs_help) > 0) AS flagged FROM inside),
+        listed AS ((SELECT *, false AS help_list FROM inside ORDER BY distance_m, id LIMIT :limit)
+                   UNION ALL
+                   (SELECT *, true FROM inside WHERE cardinality(needs_help) > 0 ORDER BY distance_m, id LIMIT :limit))
+        -- contacts are looked up for the listed households only
+        SELECT l.*, t.*, r.name AS contact_name, r.phone AS contact_phone
+          FROM totals t LEFT JOIN listed l ON true
+          LEFT JOIN LATERAL (SELECT name, phone FROM resident WHERE household_id = l.id ORDER BY id LIMIT 1) r ON true
+         ORDER BY l.help_list, l.distance_m, l.id"""), {**p, **sp, "limit": limit}).mappings()]
+    totals = dict(rows[0])
+    listed = [r for r in rows if r["id"] is not None]
+    for r in listed:
+        for key in ("total", "residents_total", "flagged"):
+            del r[key]
+    lists: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
+    for r in listed:
+        lists[r.pop("help_list")].append(_contact(r))
+    items, needing = lists[False], lists[True]
+    return {"count": totals["total"], "residents": int(totals["residents_total"]),
+            "needs_help_count": totals["flagged"], "items": items, "truncated": totals["total"] > len(items),
+            "needs_help": needing}
 
 
 def cameras_seeing(session: Session, lon: float, lat: float, scope: Scope) -> list[dict[str, Any]]:
