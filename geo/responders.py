@@ -86,7 +86,6 @@ class Search:
     include_stale: bool = False
     stale_minutes: int = 30
     grid_ids: tuple[int, ...] | None = None  # only responders serving one of these grids
-    exclude: tuple[int, ...] = ()
 
 
 # One index walk: the KNN scan yields rows in sphere-distance order, the filters drop rows as it
@@ -139,9 +138,6 @@ def candidates(session: Session, search: Search, scope: Scope, n: int) -> list[C
     if search.grid_ids is not None:
         extra.append("s.grid_id = ANY(:grid_ids)")
         params["grid_ids"] = list(search.grid_ids)
-    if search.exclude:
-        extra.append("s.id <> ALL(:exclude)")
-        params["exclude"] = list(search.exclude)
     if extra:
         rows = [dict(r) for r in session.execute(
             text(_SELECT.format(extra="".join(f"\n   AND {e}" for e in extra))), params).mappings()]
