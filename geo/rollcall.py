@@ -3,7 +3,8 @@
 Responders are found by their current position (not their home): everyone
 inside the grid (distance 0) or within ``within_m`` geodesic metres of its
 boundary, whatever their state, with the state and whether the fix is stale —
-a roll call is about who is there, dispatchable or not. Households and cameras
+a roll call is about who is there, dispatchable or not. Without ``pii:read`` their
+positions are coarsened to ~100 m and phones masked. Households and cameras
 inside come from the stored grid membership (one B-tree lookup, no spatial scan).
 """
 
@@ -60,7 +61,10 @@ def rollcall(
         {"g": grid_id, "stale": stale_minutes, "w": within_m, "limit": limit, **box, **sp}).mappings()]
     for r in responders:
         r["inside"] = r["distance_m"] == 0
-        r["phone"] = r["phone"] if unmasked_staff else mask_phone(r["phone"])
+        if not unmasked_staff:  # as in nearest-responder answers: ~100 m, distances stay exact
+            r["phone"] = mask_phone(r["phone"])
+            r["lon"], r["lat"] = round(r["lon"], 3), round(r["lat"], 3)
+            r["position_coarsened"] = True
     hh = session.execute(text("""
         SELECT count(*) AS count, coalesce(sum(h.residents), 0) AS residents,
                count(*) FILTER (WHERE cardinality(h.needs_help) > 0) AS needs_help_count

@@ -129,6 +129,7 @@ def test_rollcall(as_user, worker: dict, session: Session) -> None:  # noqa: ANN
     body = as_user("emergency").get(f"/grids/{grid}/rollcall?within_m=500").json()
     me = next(r for r in body["responders"] if r["id"] == worker["id"])
     assert me["distance_m"] == 0 and me["inside"] and not me["stale"]
+    assert me["position_coarsened"] and "****" in me["phone"]  # emergency has no pii:read
     assert [r["distance_m"] for r in body["responders"]] == sorted(r["distance_m"] for r in body["responders"])
     assert all(r["distance_m"] <= 500 for r in body["responders"])
     hh = session.execute(text("SELECT count(*) FROM grid_membership WHERE grid_id = :g AND kind = 'household'"),

@@ -166,3 +166,18 @@ def test_scope_limits_responders(session: Session) -> None:
         {"l": scope.layer_id, "g": list(scope.grids)}).scalars())
     assert got and {r["id"] for r in got} <= inside
     assert {r["id"] for r in everyone} - inside  # others exist nearby but are not shown
+
+
+def test_a_tight_ring_needs_a_second_fetch_and_stays_exact(session: Session, monkeypatch) -> None:  # noqa: ANN001
+    """Thirty responders at almost the same distance in every direction: the first candidates cannot
+    prove the order on the spheroid, so the search fetches more — and still equals brute force."""
+    calls = []
+    original = responders.candidates
+    monkeypatch.setattr(responders, "candidates", lambda *a, **kw: calls.append(a[-1]) or original(*a, **kw))
+    for i in range(30):
+        b = math.radians(i * 12)
+        add_staff(session, 60 + 1.0 * math.sin(b) / math.cos(math.radians(45)), 45 + 1.0 * math.cos(b))
+    s = Search(60.0, 45.0, k=5)
+    got = [r["id"] for r in responders.nearest(session, s, scope=COUNTY)]
+    assert got == [i for i, _ in brute_force(session, s)]
+    assert len(calls) >= 2 and calls[1] == 4 * calls[0]
