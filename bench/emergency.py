@@ -131,7 +131,7 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
         times = []
         for lon, lat in pts:
             t = time.perf_counter()
-            cur.execute("EXECUTE gridmap_responders_knn(%s, %s, %s, 30, false, '{}', true, 0, '{}')",
+            cur.execute("EXECUTE gridmap_responders_knn(%s, %s, %s, 30, false, '{}')",
                         (lon, lat, n))
             cur.fetchall()
             times.append((time.perf_counter() - t) * 1000)

@@ -90,10 +90,11 @@ class Search:
 
 # One index walk: the KNN scan yields rows in sphere-distance order, the filters drop rows as it
 # goes, and LIMIT stops it; the geodesic is computed for the returned rows only. Filters that every
-# query has are parameters (an OR on a boolean parameter folds away when the plan is made for the
-# actual values), so this common form is a prepared statement: parsed once per connection, planned
-# per call with the values (a generic plan was 0.07 ms faster but scans grid_membership for scoped
-# callers). Preparing it took the query from 1.09 to ~0.75 ms in process (bench/README.md).
+# query has are parameters, so the common form — county-wide, no radius — is a prepared statement
+# (the first cut took 1.09 ms in process, this ~0.45 ms; bench/README.md). Its plan does not depend
+# on the values (a KNN walk of the partial index), so a generic plan is as good as a custom one.
+# Territory, radius and grid filters are added as SQL and planned with their actual values: a
+# generic plan cannot know how many grids a territory has (one seen here scanned grid_membership).
 _SELECT = """
 SELECT s.id, s.name, s.role, s.phone, s.availability, s.grid_id,
        (SELECT code FROM grid WHERE id = s.grid_id) AS grid_code, s.position_at,
@@ -105,31 +106,27 @@ SELECT s.id, s.name, s.role, s.phone, s.availability, s.grid_id,
  WHERE s.position IS NOT NULL
    AND s.availability IN ('available', 'on_duty')  -- DISPATCHABLE; matches the partial index (0005)
    AND (:allow_stale OR s.position_at >= now() - make_interval(mins => :stale_min))
-   AND (cardinality(CAST(:roles AS staff_role[])) = 0 OR s.role = ANY(CAST(:roles AS staff_role[])))
-   AND (:everywhere OR s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'
-                                 AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))){extra}
+   AND (cardinality(CAST(:roles AS staff_role[])) = 0 OR s.role = ANY(CAST(:roles AS staff_role[]))){extra}
  ORDER BY s.position::geography <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography
  LIMIT :lim
 """
 _KNN = register_prepared(PreparedStatement(
     name="gridmap_responders_knn",
     params=(("lon", "float8"), ("lat", "float8"), ("lim", "int"), ("stale_min", "int"), ("allow_stale", "bool"),
-            ("roles", "text[]"), ("everywhere", "bool"), ("s_layer", "int"),
-            ("s_grids", "int[]")),
+            ("roles", "text[]")),
     sql=_SELECT.format(extra=""),
 ))
 
 
-def _params(search: Search, scope: Scope, n: int) -> dict[str, Any]:
+def _params(search: Search, n: int) -> dict[str, Any]:
     return {"lon": search.lon, "lat": search.lat, "lim": n, "stale_min": search.stale_minutes,
             "allow_stale": search.include_stale,
-            "roles": [StaffRole(r).value for r in search.roles], "everywhere": scope.everything,
-            "s_layer": scope.layer_id or 0, "s_grids": list(scope.grids)}
+            "roles": [StaffRole(r).value for r in search.roles]}
 
 
 def candidates(session: Session, search: Search, scope: Scope, n: int) -> list[Candidate]:
     """The first ``n`` responders passing the filters, in sphere-distance order (index KNN)."""
-    params = _params(search, scope, n)
+    params = _params(search, n)
     extra = []
     if search.max_m is not None:
         # Index-assisted radius on the sphere, widened so no responder within max_m on the spheroid is lost;
@@ -140,6 +137,10 @@ def candidates(session: Session, search: Search, scope: Scope, n: int) -> list[C
     if search.grid_ids is not None:
         extra.append("s.grid_id = ANY(:grid_ids)")
         params["grid_ids"] = list(search.grid_ids)
+    if not scope.everything:
+        extra.append("s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'"
+                     " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))")
+        params.update(s_layer=scope.layer_id, s_grids=list(scope.grids))
     if extra:
         rows = [dict(r) for r in session.execute(
             text(_SELECT.format(extra="".join(f"\n   AND {e}" for e in extra))), params).mappings()]
