@@ -19,20 +19,23 @@ from api.routes import (
     locate,
     open311,
     points,
+    positions,
     residents,
+    responders,
     tiles,
     web,
 )
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
-from geo.settings import AuthSettings, DatabaseSettings, ServerSettings
+from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
 
 
 def create_app(
     db_settings: DatabaseSettings | None = None,
     server_settings: ServerSettings | None = None,
     auth_settings: AuthSettings | None = None,
+    position_settings: PositionSettings | None = None,
 ) -> FastAPI:
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
@@ -46,6 +49,7 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
+    app.state.position_settings = position_settings or PositionSettings()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,
@@ -57,7 +61,8 @@ def create_app(
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
                    events.public, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
-                   auth.router, residents.router, audit.router, open311.router):
+                   auth.router, residents.router, audit.router, open311.router,
+                   positions.router, responders.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")

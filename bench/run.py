@@ -313,6 +313,9 @@ def main() -> None:
         bench_assignment(url, results)
     print("[3] HTTP /locate vs SELECT 1 (1M households, 3 x 10k grids)")
     bench_http(url, results)
+    from bench import emergency  # its own database; imports this module's helpers
+
+    emergency.run(results)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,8 @@ class Permission(str, enum.Enum):
     RESIDENTS_WRITE = "residents:write"
     EVENTS_HANDLE = "events:handle"  # screen, start, give feedback on reports
     EVENTS_ASSIGN = "events:assign"  # hand reports to handlers, escalate 吹哨, close 办结, reopen
+    POSITIONS_REPORT = "positions:report"  # a responder reports their own position and availability
+    STAFF_DISPATCH = "staff:dispatch"  # set another responder's availability (dispatch 调度)
     PII_READ = "pii:read"  # unmasked personal data, with a stated purpose, audited
     PII_EXPORT = "pii:export"  # bulk export of personal data, audited
     USERS_ADMIN = "users:admin"
@@ -46,11 +48,12 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(set(Permission) - {P.AUDIT_READ, P.PII_EXPORT}),
     Role.PLANNER: frozenset({P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ,
                              P.GRIDS_EDIT}),
-    Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE}),
+    Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.POSITIONS_REPORT}),
     Role.GRID_HEAD: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.EVENTS_ASSIGN,
-                                        P.PII_EXPORT}),
-    Role.DEPARTMENT: frozenset({P.SELF_READ, P.MAP_READ, P.EVENTS_READ, P.CAMERAS_READ, P.EVENTS_HANDLE}),
-    Role.EMERGENCY: frozenset(_FIELD),
+                                        P.PII_EXPORT, P.POSITIONS_REPORT, P.STAFF_DISPATCH}),
+    Role.DEPARTMENT: frozenset({P.SELF_READ, P.MAP_READ, P.EVENTS_READ, P.CAMERAS_READ, P.EVENTS_HANDLE,
+                                P.POSITIONS_REPORT}),
+    Role.EMERGENCY: frozenset(_FIELD | {P.POSITIONS_REPORT, P.STAFF_DISPATCH}),
     Role.VIEWER: frozenset({P.SELF_READ, P.MAP_READ, P.CAMERAS_READ}),
     Role.AUDITOR: frozenset({P.SELF_READ, P.AUDIT_READ}),
 }

@@ -67,3 +67,17 @@ class AuthSettings(BaseSettings):
     token_key: str | None = Field(default=None, min_length=32, repr=False)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)
+
+
+class PositionSettings(BaseSettings):
+    """Responders' positions: when a fix is stale, how long the history is kept (PIPL), input limits."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    position_stale_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                        description="A fix older than this is stale: not used to dispatch.")
+    position_retention_days: int = Field(default=30, ge=1, le=3650,
+                                         description="Position history older than this is purged (行踪轨迹, PIPL).")
+    position_batch_max: int = Field(default=500, ge=1, le=10_000, description="Most fixes in one batch upload.")
+    position_future_skew_s: int = Field(default=120, ge=0, le=3600,
+                                        description="How far ahead of the server clock a fix's time may be.")

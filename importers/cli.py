@@ -196,6 +196,28 @@ def user_disable(username: str, enable: bool = typer.Option(False, "--enable", h
     console.print(f"{username} {'enabled' if enable else 'disabled'}")
 
 
+positions_app = typer.Typer(help="Responders' position history (personal data: 行踪轨迹).", no_args_is_help=True)
+app.add_typer(positions_app, name="positions")
+
+
+@positions_app.command("purge")
+def positions_purge(
+    days: int = typer.Option(None, help="Keep this many days (default GRIDMAP_POSITION_RETENTION_DAYS, 30)."),
+) -> None:
+    """Delete position history older than the retention period (PIPL); run it daily, e.g. from cron."""
+    from geo.positions import purge
+    from geo.settings import PositionSettings
+
+    retention = days if days is not None else PositionSettings().position_retention_days
+    if retention < 1:
+        console.print("[red]--days must be at least 1[/red]")
+        raise typer.Exit(2)
+    with transaction(make_sessionmaker(make_engine(DatabaseSettings()))) as session:
+        done = purge(session, retention_days=retention, actor=_cli_actor())
+    console.print(f"purged {done.history_rows} position fixes older than {done.cutoff:%Y-%m-%d %H:%M %Z}"
+                  f" ({retention} days); cleared {done.current_cleared} current positions that old")
+
+
 @app.command()
 def serve(
     host: str = typer.Option(None, help="Default GRIDMAP_HOST or 127.0.0.1."),

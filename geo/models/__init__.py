@@ -15,8 +15,8 @@ from geo.models.events import (
 )
 from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridLineage, GridVersion
 from geo.models.membership import GridMembership, MemberKind
-from geo.models.people import Availability, Staff, StaffRole
-from geo.models.points import Camera, Household, LinkedHouseholdGroup, Resident
+from geo.models.people import Availability, Staff, StaffPosition, StaffRole
+from geo.models.points import Camera, HelpNeed, Household, LinkedHouseholdGroup, Resident
 from geo.models.users import AppSecret, AppUser, AuditLog
 
 __all__ = [
@@ -43,10 +43,12 @@ __all__ = [
     "GridLineage",
     "GridMembership",
     "GridVersion",
+    "HelpNeed",
     "Household",
     "LinkedHouseholdGroup",
     "MemberKind",
     "Resident",
     "Staff",
+    "StaffPosition",
     "StaffRole",
 ]

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 
 from geoalchemy2 import Geometry
-from sqlalchemy import DateTime, Enum, ForeignKey, String
+from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, Float, ForeignKey, Index, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
@@ -51,3 +51,29 @@ class Staff(Base):
     home = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
     position = mapped_column(Geometry("POINT", srid=4326, spatial_index=True))
     position_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    position_accuracy_m: Mapped[float | None] = mapped_column(Float)
+    availability_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Migration 0005 also indexes ``position::geography`` (GiST) of the dispatchable (available,
+    # on duty): the nearest-responder KNN walks it with the geography <-> operator (geo/responders.py).
+
+
+class StaffPosition(Base):
+    """One fix from a responder's phone: their movements 行踪轨迹, PIPL-sensitive personal data.
+
+    Kept for GRIDMAP_POSITION_RETENTION_DAYS, then purged (geo/positions.py); shown to roles
+    without ``pii:read`` only coarsened to ~100 m cells and with no order (no track).
+    """
+
+    __tablename__ = "staff_position"
+    __table_args__ = (
+        CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="staff_position_accuracy_nonnegative"),
+        Index("ix_staff_position_staff_at", "staff_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, doc="When the phone took the fix.")
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    crs: Mapped[str] = mapped_column(String(8), doc="The datum the fix arrived in (stored as WGS84).")
+    geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=False), nullable=False)

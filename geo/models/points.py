@@ -6,7 +6,8 @@ from __future__ import annotations
 import enum
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Integer, String
+from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Integer, String, text
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
@@ -25,6 +26,13 @@ class LinkedHouseholdGroup(Base):
     head_household_id: Mapped[int | None] = mapped_column(Integer)
 
 
+class HelpNeed(str, enum.Enum):
+    """Why a household needs checking first in an emergency."""
+
+    ELDERLY_ALONE = "elderly_alone"  # 独居老人
+    DISABLED = "disabled"  # 残疾人
+
+
 class Household(Base):
     """A household at a point with its standard address. Personal data of its
     members lives in ``resident``, never here."""
@@ -37,6 +45,9 @@ class Household(Base):
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("linked_household_group.id"), index=True)
     residents: Mapped[int] = mapped_column(Integer, default=1)
+    needs_help: Mapped[list[HelpNeed]] = mapped_column(
+        ARRAY(Enum(HelpNeed, name="help_need", values_callable=lambda e: [m.value for m in e])),
+        server_default=text("'{}'"), default=list, doc="Vulnerable household flags (emergency check first).")
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
 
 

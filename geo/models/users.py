@@ -28,6 +28,8 @@ class AppUser(Base):
     role: Mapped[Role] = mapped_column(Enum(Role, name="user_role", values_callable=lambda e: [m.value for m in e]))
     division_id: Mapped[int | None] = mapped_column(ForeignKey("division.id"))
     grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"))
+    # The staff record this account acts as for /staff/me/... (a responder's own phone).
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id", ondelete="SET NULL"), unique=True)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

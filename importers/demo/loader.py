@@ -267,9 +267,10 @@ class _Writer:
         copy_rows(self.s, "linked_household_group", ["id", "code", "division_id", "head_household_id"],
                   ((g + 1, f"{self.village_code[group_village[g]]}LH{g + 1:05d}", self.village_id[int(group_village[g])],
                     int(heads[g]) + 1) for g in range(n_groups)))
-        copy_rows(self.s, "household", ["id", "address", "division_id", "group_id", "residents", "geom"],
-                  ((i + 1, addresses[i], self.village_id[int(village[i])], int(group[i]) + 1, int(residents[i]), ewkb[i])
-                   for i in range(len(xy))))
+        needs = population.help_needs(residents, rng.spawn(1)[0])  # spawn: the main stream is not advanced
+        copy_rows(self.s, "household", ["id", "address", "division_id", "group_id", "residents", "needs_help", "geom"],
+                  ((i + 1, addresses[i], self.village_id[int(village[i])], int(group[i]) + 1, int(residents[i]),
+                    needs[i], ewkb[i]) for i in range(len(xy))))
         total = int(residents.sum())
         self.counts.update(households=len(xy), residents=total if with_residents else 0)
         self.household_xy = xy

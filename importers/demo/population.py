@@ -109,3 +109,14 @@ def events(
         closed_at=closed,
         with_reporter=rng.random(n) < 0.7,
     )
+
+
+def help_needs(residents: np.ndarray, rng: np.random.Generator) -> list[str]:
+    """Vulnerable-household flags as PostgreSQL array literals (COPY text): about a third of
+    one-person households are an elderly person living alone 独居老人; ~3% of households have a
+    disabled member 残疾人. Drawn from their own generator so the rest of the demo is unchanged."""
+    alone = (residents == 1) & (rng.random(len(residents)) < 0.33)
+    disabled = rng.random(len(residents)) < 0.03
+    flags = np.where(alone & disabled, "{elderly_alone,disabled}",
+                     np.where(alone, "{elderly_alone}", np.where(disabled, "{disabled}", "{}")))
+    return flags.tolist()

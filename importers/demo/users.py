@@ -48,4 +48,20 @@ def create_demo_users(session: Session, password: str) -> list[DemoUser]:
         audit.record(session, Actor(None, "demo generator"), action="user.create", entity="user",
                      entity_id=user.id, detail={"role": role.value})
         users.append(DemoUser(username, role, label))
+    link_demo_staff(session)
     return users
+
+
+def link_demo_staff(session: Session) -> None:
+    """Let the field accounts act as a responder (``/staff/me/...``): worker1 is the grid worker of
+    their grid, head1 the grid head of their village, emergency the first emergency team member of
+    their township."""
+    session.execute(text("""
+        UPDATE app_user u SET staff_id = pick.staff_id FROM (
+            SELECT u.id AS user_id, (SELECT s.id FROM staff s
+                WHERE (u.username = 'worker1' AND s.role = 'grid_worker' AND s.grid_id = u.grid_id)
+                   OR (u.username = 'head1' AND s.role = 'grid_head' AND s.division_id = u.division_id)
+                   OR (u.username = 'emergency' AND s.role = 'emergency_team' AND s.division_id = u.division_id)
+                ORDER BY s.id LIMIT 1) AS staff_id
+              FROM app_user u WHERE u.username IN ('worker1', 'head1', 'emergency')) pick
+         WHERE u.id = pick.user_id"""))

@@ -59,7 +59,7 @@ def _url(path: str, values: dict[str, object], session: Session) -> str:
     fill = {"division_id": 1, "camera_id": 1, "staff_id": 1, "code": "comprehensive", "source": "grids",
             "layer": "comprehensive", "z": 10, "x": 815, "y": 434, **values}
     url = re.sub(r"\{(\w+)\}", lambda m: str(fill[m.group(1)]), path)
-    if path == "/locate":
+    if path in ("/locate", "/responders/nearest", "/around"):
         lon, lat = session.execute(text("""
             SELECT ST_X(ST_PointOnSurface(g.geom)), ST_Y(ST_PointOnSurface(g.geom)) FROM grid g
             WHERE g.id = (SELECT grid_id FROM app_user WHERE username = 'worker1')""")).one()
@@ -70,7 +70,11 @@ def _url(path: str, values: dict[str, object], session: Session) -> str:
 
 
 BODIES = {"/households/{household_id}/residents": {"name": "测试", "id_number": "11010519491231002X",
-                                                   "phone": "13800138000"}}
+                                                   "phone": "13800138000"},
+          "/staff/me/position": {"lon": 106.65, "lat": 26.43, "crs": "gcj02", "accuracy_m": 10},
+          "/staff/me/positions": {"fixes": [{"lon": 106.65, "lat": 26.43}]},
+          "/staff/me/availability": {"availability": "on_duty"},
+          "/staff/{staff_id}/availability": {"availability": "busy"}}
 
 
 @pytest.mark.parametrize("role", list(Role))

@@ -9,9 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+from test_intake import interior_point
 
 from geo.settings import DatabaseSettings, ServerSettings
-from test_intake import interior_point
 
 
 def _body(session: Session, note: str) -> dict:

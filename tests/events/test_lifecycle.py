@@ -9,10 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from test_intake import interior_point, report
 
 from geo.events.lifecycle import ACTIONS
 from geo.models.events import EventStatus
-from test_intake import interior_point, report
 
 BODIES = {"reject": {"note": "not a real problem"}, "feedback": {"note": "cleared the rubbish"},
           "reopen": {"note": "it is back"}, "escalate": {"department": "urban_management", "note": "needs a truck"}}

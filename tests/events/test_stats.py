@@ -8,10 +8,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
+from test_intake import interior_point
 
 from geo.assign import assign_entities
 from geo.models import MemberKind
-from test_intake import interior_point
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)
 H = timedelta(hours=1)
