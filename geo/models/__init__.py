@@ -2,6 +2,7 @@
 
 from geo.models.divisions import Division, DivisionLevel
 from geo.models.events import Event, EventContact, EventStatus
+from geo.models.fusion import FusionRule
 from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridLineage, GridVersion
 from geo.models.membership import GridMembership, MemberKind
 from geo.models.people import Availability, Staff, StaffRole
@@ -19,6 +20,7 @@ __all__ = [
     "Event",
     "EventContact",
     "EventStatus",
+    "FusionRule",
     "Grid",
     "GridCodeCounter",
     "GridLayer",
