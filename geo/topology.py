@@ -18,9 +18,9 @@ get the exact ST_Difference. The same statement serves the fusion analysis
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -121,7 +121,7 @@ def layer_problems(session: Session, layer: dict[str, Any], division_id: int, re
     return [{"kind": r["kind"], "layer": layer["code"], "grids": list(r["codes"]), "division_id": r["division_id"],
              "area_m2": round(r["area_m2"], 2), "households": r["households"],
              **({"thinness": round(r["thinness"], 4)} if r["thinness"] is not None else {}),
-             "geometry": json.loads(r["geometry"])} for r in rows]
+             "geometry": orjson.loads(r["geometry"])} for r in rows]
 
 
 def get_layer_row(session: Session, layer_code: str) -> dict[str, Any]:

@@ -17,17 +17,17 @@ own connection, because its uncommitted rows are invisible to any other.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.errors import InvalidInput
+from geo.errors import InvalidInput, NotFound
 from geo.fusion import suggest
 from geo.fusion.pairs import Piece, pair_pieces
 from geo.fusion.rules import Rule, list_rules
@@ -81,7 +81,10 @@ def _resolve_layers(session: Session, layer_codes: list[str] | None) -> list[dic
     codes = layer_codes or list(DEFAULT_LAYERS)
     if len(set(codes)) != len(codes):
         raise InvalidInput("a layer is named twice", pointer="layers")
-    return [get_layer_row(session, c) for c in codes]
+    try:
+        return [get_layer_row(session, c) for c in codes]
+    except NotFound as exc:
+        raise InvalidInput(exc.detail, pointer="layers") from None
 
 
 def _applicable(rules: list[Rule], layer_ids: set[int]) -> list[Rule]:
@@ -96,7 +99,7 @@ def _run(session: Session, tasks: list[Callable[[Session], T]], workers: int) ->
     if workers < 2 or len(tasks) < 2 or wrote:
         return [task(session) for task in tasks]
     snapshot = session.execute(text("SELECT pg_export_snapshot()")).scalar_one()
-    engine = session.get_bind()
+    engine = session.get_bind().engine  # the session may be bound to a connection (tests) or an engine
 
     def on_snapshot(task: Callable[[Session], T]) -> T:
         with engine.connect().execution_options(isolation_level="REPEATABLE READ") as conn:
@@ -134,10 +137,13 @@ def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
         found = per_layer[layer["code"]]
         tally_layer(tallies, found, places.totals, places.township_of)
         problems += found
+    misaligned: dict[int, list[dict[str, Any]]] = {}
     for rule in rules:
         tally_rule(tallies, rule, pieces[rule.id], places.township_of)
-        problems += [_misalignment(rule, p) for p in pieces[rule.id] if rule.min_share < p.share < rule.max_share]
-    suggestions = _suggestions(session, rules, pieces, per_layer, layers)
+        misaligned[rule.id] = [_misalignment(rule, p) for p in pieces[rule.id]
+                               if rule.min_share < p.share < rule.max_share]
+        problems += misaligned[rule.id]
+    suggestions = _suggestions(session, rules, pieces, misaligned, per_layer, layers)
     for p in problems:
         township = places.township_of.get(p.pop("division_id"))
         p["township"] = places.names[township][0] if township is not None else None
@@ -166,7 +172,7 @@ def _misalignment(rule: Rule, p: Piece) -> dict[str, Any]:
 
 
 def _json(geometry: str | None) -> Any:
-    return json.loads(geometry) if geometry else None
+    return orjson.loads(geometry) if geometry else None
 
 
 def _containment(rule: Rule, pieces: list[Piece]) -> dict[str, Any]:
@@ -179,16 +185,26 @@ def _containment(rule: Rule, pieces: list[Piece]) -> dict[str, Any]:
 
 
 def _suggestions(session: Session, rules: list[Rule], pieces: dict[int, list[Piece]],
-                 per_layer: dict[str, list[dict[str, Any]]], layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                 misaligned: dict[int, list[dict[str, Any]]], per_layer: dict[str, list[dict[str, Any]]],
+                 layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every suggested fix; each problem it fixes gets its id under ``suggestion``."""
     out: list[dict[str, Any]] = []
     for rule in rules:
         codes = {p.fine_id: p.fine_code for p in pieces[rule.id]}
-        out += [g.as_dict(codes) for g in suggest.regroups(rule, pieces[rule.id])]
+        fixes = [g.as_dict(codes) for g in suggest.regroups(rule, pieces[rule.id])]
+        out += fixes
+        by_grid = {fix["grid"]: fix["id"] for fix in fixes}
+        for p in misaligned[rule.id]:
+            p["suggestion"] = by_grid.get(p["grids"][0])
     for layer in layers:
         found = per_layer[layer["code"]]
-        out += suggest.merges(session, [p for p in found if p["kind"] == "sliver"])
+        slivers = {p["grids"][0]: p for p in found if p["kind"] == "sliver"}
+        for fix in suggest.merges(session, list(slivers.values())):
+            slivers[fix["grid"]]["suggestion"] = fix["id"]
+            out.append(fix)
         for gap in (p for p in found if p["kind"] == "gap" and p["area_m2"] <= suggest.SMALL_GAP_M2):
             fix = suggest.fill(session, layer["id"], gap)
             if fix:
+                gap["suggestion"] = fix["id"]
                 out.append(fix)
     return out
