@@ -51,8 +51,7 @@ class Places:
     totals: dict[int, tuple[float, int]]  # township -> (area m², households)
 
 
-def _places(session: Session, root: int) -> Places:
-    region = region_of(session, root)
+def _places(session: Session, root: int, region: list[int]) -> Places:
     rows = session.execute(text("""
         SELECT d.id, d.code, d.name, d.level::text AS level, d.parent_id FROM division d WHERE d.id = ANY(:r)"""),
         {"r": region}).all()
@@ -118,35 +117,70 @@ def _run(session: Session, tasks: list[Callable[[Session], T]], workers: int) ->
         return list(pool.map(on_snapshot, tasks))
 
 
+@dataclass
+class _Findings:
+    """What one check found: its problems and the fixes for them (and for a rule, its pieces)."""
+
+    problems: list[dict[str, Any]]
+    suggestions: list[dict[str, Any]]
+    pieces: list[Piece] | None = None
+
+
+def _check_rule(session: Session, rule: Rule, region: list[int]) -> _Findings:
+    pieces = pair_pieces(session, rule, region)
+    problems = [_misalignment(rule, p) for p in pieces if rule.min_share < p.share < rule.max_share]
+    codes = {p.fine_id: p.fine_code for p in pieces}
+    fixes = [g.as_dict(codes) for g in suggest.regroups(rule, pieces)]
+    by_grid = {fix["grid"]: fix["id"] for fix in fixes}
+    for p in problems:
+        p["suggestion"] = by_grid.get(p["grids"][0])
+    return _Findings(problems, fixes, pieces)
+
+
+def _check_layer(session: Session, layer: dict[str, Any], root: int, region: list[int]) -> _Findings:
+    found = layer_problems(session, layer, root, region)
+    fixes = []
+    slivers = {p["grids"][0]: p for p in found if p["kind"] == "sliver"}
+    for fix in suggest.merges(session, list(slivers.values())):
+        slivers[fix["grid"]]["suggestion"] = fix["id"]
+        fixes.append(fix)
+    for gap in (p for p in found if p["kind"] == "gap" and p["area_m2"] <= suggest.SMALL_GAP_M2):
+        fix = suggest.fill(session, layer["id"], gap)
+        if fix:
+            gap["suggestion"] = fix["id"]
+            fixes.append(fix)
+    return _Findings(found, fixes)
+
+
 def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
             layer_codes: list[str] | None = None, workers: int = 2) -> dict[str, Any]:
     """Problems inside each layer and between layers, scores per township, and suggested fixes."""
     root = resolve_division(session, division_code, scope)
     layers = _resolve_layers(session, layer_codes)
     rules = _applicable(list_rules(session), {layer["id"] for layer in layers})
-    places = _places(session, root)
-    # Longest first, so two workers finish together.
+    region = region_of(session, root)
+    # Each task also builds its own problems and fixes, so Python work overlaps the other
+    # connection's query. Coarser layers last in the default order cost most: started first.
     tasks: list[Callable[[Session], Any]] = [
-        *(lambda s, r=r: pair_pieces(s, r, places.region) for r in rules),
-        *(lambda s, layer=layer: layer_problems(s, layer, root, places.region) for layer in layers),
+        *(lambda s, r=r: _check_rule(s, r, region) for r in rules),
+        *(lambda s, layer=layer: _check_layer(s, layer, root, region) for layer in reversed(layers)),
+        lambda s: _places(s, root, region),
     ]
     results = _run(session, tasks, workers)
-    pieces: dict[int, list[Piece]] = {r.id: results[i] for i, r in enumerate(rules)}
-    per_layer = dict(zip((layer["code"] for layer in layers), results[len(rules):], strict=True))
+    by_rule: dict[int, _Findings] = {r.id: results[i] for i, r in enumerate(rules)}
+    by_layer: list[_Findings] = results[len(rules):-1]
+    places: Places = results[-1]
 
     tallies: dict[int | None, Tally] = defaultdict(Tally)
     problems: list[dict[str, Any]] = []
-    for layer in layers:
-        found = per_layer[layer["code"]]
-        tally_layer(tallies, found, places.totals, places.township_of)
-        problems += found
-    misaligned: dict[int, list[dict[str, Any]]] = {}
+    suggestions: list[dict[str, Any]] = []
+    for found in (*by_rule.values(), *by_layer):
+        problems += found.problems
+        suggestions += found.suggestions
+    for found in by_layer:
+        tally_layer(tallies, found.problems, places.totals, places.township_of)
     for rule in rules:
-        tally_rule(tallies, rule, pieces[rule.id], places.township_of)
-        misaligned[rule.id] = [_misalignment(rule, p) for p in pieces[rule.id]
-                               if rule.min_share < p.share < rule.max_share]
-        problems += misaligned[rule.id]
-    suggestions = _suggestions(session, rules, pieces, misaligned, per_layer, layers)
+        tally_rule(tallies, rule, by_rule[rule.id].pieces or [], places.township_of)
     for p in problems:
         township = places.township_of.get(p.pop("division_id"))
         p["township"] = places.names[township][0] if township is not None else None
@@ -160,7 +194,7 @@ def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
         "rules": [r.as_dict() for r in rules],
         "score": county,
         "townships": townships,
-        "containment": [_containment(r, pieces[r.id]) for r in rules],
+        "containment": [_containment(r, by_rule[r.id].pieces or []) for r in rules],
         "summary": summarise(problems),
         "problems": problems,
         "suggestions": suggestions,
@@ -185,29 +219,3 @@ def _containment(rule: Rule, pieces: list[Piece]) -> dict[str, Any]:
     cut = sum(1 for s in best.values() if s < rule.max_share)
     return {"rule": rule.id, "fine": rule.fine.name, "coarse": rule.coarse.name, "units": len(best),
             "nested": len(best) - cut, "cut": cut, "nests": cut == 0}
-
-
-def _suggestions(session: Session, rules: list[Rule], pieces: dict[int, list[Piece]],
-                 misaligned: dict[int, list[dict[str, Any]]], per_layer: dict[str, list[dict[str, Any]]],
-                 layers: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every suggested fix; each problem it fixes gets its id under ``suggestion``."""
-    out: list[dict[str, Any]] = []
-    for rule in rules:
-        codes = {p.fine_id: p.fine_code for p in pieces[rule.id]}
-        fixes = [g.as_dict(codes) for g in suggest.regroups(rule, pieces[rule.id])]
-        out += fixes
-        by_grid = {fix["grid"]: fix["id"] for fix in fixes}
-        for p in misaligned[rule.id]:
-            p["suggestion"] = by_grid.get(p["grids"][0])
-    for layer in layers:
-        found = per_layer[layer["code"]]
-        slivers = {p["grids"][0]: p for p in found if p["kind"] == "sliver"}
-        for fix in suggest.merges(session, list(slivers.values())):
-            slivers[fix["grid"]]["suggestion"] = fix["id"]
-            out.append(fix)
-        for gap in (p for p in found if p["kind"] == "gap" and p["area_m2"] <= suggest.SMALL_GAP_M2):
-            fix = suggest.fill(session, layer["id"], gap)
-            if fix:
-                gap["suggestion"] = fix["id"]
-                out.append(fix)
-    return out

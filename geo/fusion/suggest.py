@@ -52,9 +52,9 @@ class Regroup:
 
     @property
     def id(self) -> str:
-        plan = json.dumps([self.rule.id, self.rule.min_share, self.rule.max_share, sorted(self.owners.items()),
-                           sorted(self.affected.items()), self.whole])
-        digest = hashlib.sha256(plan.encode()).hexdigest()[:12]
+        plan = repr((self.rule.id, self.rule.min_share, self.rule.max_share, sorted(self.owners.items()),
+                     sorted((g, v) for g, (_, v) in self.affected.items()), self.whole))
+        digest = hashlib.blake2b(plan.encode(), digest_size=6).hexdigest()
         return f"regroup-r{self.rule.id}-g{self.grid.coarse_id}v{self.grid.coarse_version}-{digest}"
 
     def as_dict(self, codes: dict[int, str]) -> dict[str, Any]:
