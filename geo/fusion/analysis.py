@@ -183,7 +183,7 @@ def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
         tally_rule(tallies, rule, by_rule[rule.id].pieces or [], places.township_of)
     for p in problems:
         township = places.township_of.get(p.pop("division_id"))
-        p["township"] = places.names[township][0] if township is not None else None
+        p["township"], p["township_name"] = places.names[township] if township is not None else (None, None)
     problems.sort(key=lambda p: (-p["households"], -p["area_m2"]))
     for rank, p in enumerate(problems, start=1):
         p["rank"] = rank

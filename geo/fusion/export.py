@@ -45,7 +45,8 @@ def as_csv(report: dict[str, Any]) -> str:
     it = iter(points)
     for p, g in zip(report["problems"], geoms, strict=True):
         pt = next(it) if g is not None else None
-        writer.writerow([p["rank"], p.get("township") or "", KIND_LABELS.get(p["kind"], p["kind"]), p["layer"],
+        writer.writerow([p["rank"], " ".join(filter(None, (p.get("township"), p.get("township_name")))),
+                         KIND_LABELS.get(p["kind"], p["kind"]), p["layer"],
                          " / ".join(p["grids"]), f"{p['area_m2']:.2f}", p["households"],
                          f"{p['share_area']:.4f}" if "share_area" in p else "",
                          f"{pt.x:.6f}" if pt is not None else "", f"{pt.y:.6f}" if pt is not None else "",
