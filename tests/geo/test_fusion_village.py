@@ -171,3 +171,17 @@ def test_nothing_is_reported_on_a_perfectly_fused_village(session: Session) -> N
     assert report["problems"] == [] and report["suggestions"] == []
     assert report["score"]["area_score"] == 1 and report["score"]["household_score"] == 1
     assert report["containment"][0]["nests"] and report["containment"][0]["units"] == 3
+
+
+def test_the_score_is_the_share_of_area_where_the_nets_agree(session: Session, broken: Village) -> None:
+    report = analyse(session, Scope.county(), division_code=broken.code, layer_codes=["comprehensive", "party"])
+    fine = {"C1": C1, "C2": C2, "C3": C3, "C4": C4}
+    # Looked at: the village once per layer, and every comprehensive grid for the rule.
+    looked = 2 * VILLAGE.area + sum(g.area for g in fine.values())
+    # Wrong: the comprehensive layer's problems, and for each cut grid what lies outside its largest piece.
+    wrong = C1.intersection(C2).area + GAP.area + C4.area + C2.difference(VILLAGE).area
+    for g in (C2, C3):
+        wrong += g.area - max(g.intersection(P1).area, g.intersection(P2).area)
+    assert abs(report["score"]["area_score"] - (1 - wrong / looked)) < 1e-4
+    (place,) = report["townships"]  # the village itself, when the village is what was asked for
+    assert place["code"] == broken.code and place["area_score"] == report["score"]["area_score"]
