@@ -28,10 +28,13 @@ from bench.run import SCALE, fresh_database
 from geo.assign import assign_all
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.fusion.analysis import analyse
+from geo.fusion.pairs import pair_pieces
+from geo.fusion.rules import list_rules
 from geo.migrate import upgrade
 from geo.models import MemberKind
 from geo.scope import Scope
 from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings
+from geo.topology import get_layer_row, layer_problems, region_of
 from importers.demo import clear_district, load_demo
 
 DATABASE = "gridmap_bench_fusion"
@@ -111,6 +114,18 @@ def bench_ours(url: str, results: dict[str, float], repeats: int = 3) -> None:
         results[f"ours, {workers} connection(s) s"] = t
         print(f"  ours, whole county, 3 layers, {len(report['rules'])} rules, {workers} connection(s):"
               f" median {t:.2f} s of {repeats}", flush=True)
+    with sm() as s:  # where the time goes, one check at a time on one connection
+        region = region_of(s, s.execute(text("SELECT id FROM division WHERE level = 'county'")).scalar_one())
+        parts = []
+        for rule in (r for r in list_rules(s) if r.enabled and r.fine.layer_code != "micro"):
+            start = time.perf_counter()
+            pair_pieces(s, rule, region)
+            parts.append(f"{rule.fine.name} in {rule.coarse.name} {time.perf_counter() - start:.2f} s")
+        for code in ("comprehensive", "party", "emergency"):
+            start = time.perf_counter()
+            layer_problems(s, get_layer_row(s, code), region[0], region)
+            parts.append(f"{code} topology {time.perf_counter() - start:.2f} s")
+    print("  one by one: " + "; ".join(parts))
     print(f"  found: {report['summary']}; {len(report['suggestions'])} suggestions;"
           f" county area score {report['score']['area_score']:.4f}")
     party = [p for p in report["problems"] if p["kind"] == "misalignment" and p["layer"] == "layer:party"]
