@@ -42,7 +42,9 @@ overlap_pairs AS MATERIALIZED (
     SELECT 'overlap' AS kind, ARRAY[a.code, b.code] AS codes, a.division_id, a.id AS a_id, b.id AS b_id,
            ST_CollectionExtract(ST_Intersection(a.geom, b.geom), 3) AS geom
       FROM grids a JOIN grid b ON b.layer_id = :layer AND a.id < b.id AND a.geom && b.geom
-     WHERE NOT :allow_overlap AND ST_Relate(a.geom, b.geom, '2********')),  -- b from the table: its GiST index
+     -- b from the table: its GiST index. ST_Intersects first: with a prepared once per outer row it drops
+     -- the pairs whose boxes overlap but which do not touch (a third of the cost, measured).
+     WHERE NOT :allow_overlap AND ST_Intersects(a.geom, b.geom) AND ST_Relate(a.geom, b.geom, '2********')),
 outside AS MATERIALIZED (  -- sorted by parent so that each parent is prepared once (PostGIS caches it)
     SELECT 'outside_parent' AS kind, ARRAY[s.code] AS codes, s.division_id, s.id,
            ST_CollectionExtract(ST_Difference(s.geom, s.parent), 3) AS geom
