@@ -157,10 +157,12 @@ def _regroup(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: s
 def _merge(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: str, parts: tuple[str, ...],
            reason: str) -> None:
     grid_id, version, into_id, into_version = (int(p) for p in parts)
-    affected = _current(session, [grid_id, into_id], scope) if not ({grid_id, into_id} & batch.changed) else {
-        grid_id: ("", version), into_id: ("", into_version)}
-    if not _check(batch, sid, affected, {grid_id: version, into_id: into_version}):
+    if {grid_id, into_id} & batch.changed:
+        batch.results.append({"id": sid, "status": "superseded",
+                              "detail": "an earlier suggestion in this batch changed these grids"})
         return
+    affected = _current(session, [grid_id, into_id], scope)
+    _check(batch, sid, affected, {grid_id: version, into_id: into_version})
     result = editing.retire_grid(session, actor, scope, grid_id, version, absorber_code=affected[into_id][0],
                                  reason=reason)
     _record(batch, sid, result)
@@ -171,9 +173,11 @@ def _fill(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: str,
           reason: str) -> None:
     grid_id, version = int(parts[0]), int(parts[1])
     x, y = float(parts[2]), float(parts[3])
-    affected = _current(session, [grid_id], scope) if grid_id not in batch.changed else {grid_id: ("", version)}
-    if not _check(batch, sid, affected, {grid_id: version}):
+    if grid_id in batch.changed:
+        batch.results.append({"id": sid, "status": "superseded",
+                              "detail": "an earlier suggestion in this batch changed this grid"})
         return
+    _check(batch, sid, _current(session, [grid_id], scope), {grid_id: version})
     row = session.execute(text("""
         WITH n AS (SELECT g.* FROM grid g WHERE g.id = :g),
         parent AS (SELECT d.geom FROM division d, n WHERE d.id = n.division_id),

@@ -185,3 +185,26 @@ def test_the_score_is_the_share_of_area_where_the_nets_agree(session: Session, b
     assert abs(report["score"]["area_score"] - (1 - wrong / looked)) < 1e-4
     (place,) = report["townships"]  # the village itself, when the village is what was asked for
     assert place["code"] == broken.code and place["area_score"] == report["score"]["area_score"]
+
+
+def test_the_sliver_merge_and_the_gap_fill_apply_and_leave_nothing_behind(session: Session, broken: Village) -> None:
+    from geo.audit import Actor
+    from geo.errors import PreconditionFailed
+    from geo.fusion.apply import apply_suggestions
+
+    layers = ["comprehensive", "party"]
+    report = analyse(session, Scope.county(), division_code=broken.code, layer_codes=layers)
+    fixes = [s for s in report["suggestions"] if s["kind"] in ("merge", "fill")]
+    expected = {a["id"]: int(a["etag"].split("v")[1].rstrip('"')) for s in fixes for a in s["affected"]}
+    stale = {**expected, fixes[0]["affected"][0]["id"]: 7}
+    with pytest.raises(PreconditionFailed):
+        apply_suggestions(session, Actor(None, "test"), Scope.county(), [s["id"] for s in fixes], stale)
+    results = apply_suggestions(session, Actor(None, "test"), Scope.county(), [s["id"] for s in fixes], expected)
+    assert [r["status"] for r in results] == ["applied", "applied"]
+    after = analyse(session, Scope.county(), division_code=broken.code, layer_codes=layers)
+    kinds = {p["kind"] for p in after["problems"]}
+    assert "sliver" not in kinds and "gap" not in kinds
+    assert len([p for p in after["problems"] if p["kind"] == "overlap"]) == 1  # the old one, no new one
+    code = {name: c for name, (_, c) in broken.grids.items()}
+    c3 = session.execute(text("SELECT ST_Area(geom::geography) FROM grid WHERE code = :c"), {"c": code["C3"]}).scalar()
+    assert _close(c3, C3.area + GAP.area)
