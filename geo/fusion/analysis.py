@@ -155,6 +155,11 @@ def _check_layer(session: Session, layer: dict[str, Any], root: int, region: lis
 def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
             layer_codes: list[str] | None = None, workers: int = 2) -> dict[str, Any]:
     """Problems inside each layer and between layers, scores per township, and suggested fixes."""
+    if division_code is None and not scope.everything and scope.own_divisions:
+        # Default to the caller's own jurisdiction: the one division of it whose parent lies outside it.
+        division_code = session.execute(text("""
+            SELECT code FROM division WHERE id = ANY(:own) AND (parent_id IS NULL OR NOT parent_id = ANY(:own))
+             LIMIT 1"""), {"own": list(scope.own_divisions)}).scalar()
     root = resolve_division(session, division_code, scope)
     layers = _resolve_layers(session, layer_codes)
     rules = _applicable(list_rules(session), {layer["id"] for layer in layers})

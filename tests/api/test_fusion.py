@@ -176,5 +176,10 @@ def test_bad_input_is_a_clear_422(as_user) -> None:  # noqa: ANN001
     assert r.status_code == 422
 
 
-def test_fusion_is_scoped(as_user) -> None:  # noqa: ANN001
-    assert as_user("worker1").get("/fusion").status_code == 404
+def test_fusion_is_scoped(as_user, session: Session) -> None:  # noqa: ANN001
+    assert as_user("worker1").get("/fusion").status_code == 404  # a grid is no division to analyse
+    village = session.execute(text(
+        "SELECT d.code FROM app_user u JOIN division d ON d.id = u.division_id WHERE u.username = 'head1'")).scalar_one()
+    r = as_user("head1").get("/fusion")  # defaults to the caller's own village
+    assert r.status_code == 200 and r.json()["division"] == village
+    assert as_user("head1").get("/fusion", params={"division": village[:9] + "000"}).status_code == 404
