@@ -13,6 +13,7 @@ from api.routes import (
     auth,
     divisions,
     events,
+    fusion,
     grid_edits,
     grids,
     layers,
@@ -62,7 +63,7 @@ def create_app(
                    events.public, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router):
+                   positions.router, responders.router, fusion.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")

@@ -8,6 +8,7 @@
    compared row by row.
 3. /locate over HTTP against a trivial SELECT 1 endpoint on the same server
    and pool, with wrk: throughput and p50/p99 latency.
+4. The multi-net fusion analysis of the three layers (bench/fusion.py).
 Figures go to stdout; record them in bench/README.md with the core count.
 """
 
@@ -313,9 +314,16 @@ def main() -> None:
         bench_assignment(url, results)
     print("[3] HTTP /locate vs SELECT 1 (1M households, 3 x 10k grids)")
     bench_http(url, results)
-    from bench import emergency  # its own database; imports this module's helpers
+    from bench.fusion import bench_fusion  # imports this module: load it only when needed
 
+    print("[4] multi-net fusion analysis (same database)")
+    bench_fusion(url, results)
+    from bench import emergency, intake  # each has its own database; both import this module's helpers
+
+    print("[5] emergency response")
     emergency.run(results)
+    print("[6] report intake")
+    intake.run(results)
 
 
 if __name__ == "__main__":

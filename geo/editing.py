@@ -34,7 +34,7 @@ from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
 from geo.reassign import Move, reassign, snapshot
 from geo.scope import Scope
-from geo.shaping import area_m2, cut, exact_pieces, fit_to_layer, union_area
+from geo.shaping import TINY_M2, area_m2, cut, exact_pieces, fit_to_layer, union_area
 
 ParentMode = Literal["strict", "clip"]
 OverlapMode = Literal["reject", "trim"]
@@ -379,3 +379,44 @@ def _layer_of(session: Session, grid_id: int, scope: Scope) -> int:
     if layer_id is None or not (scope.everything or grid_id in scope.visible_grids):
         raise NotFound(f"no grid with id {grid_id}", pointer="id")
     return layer_id
+
+
+def reshape_grids(
+    session: Session, actor: Actor, scope: Scope, expected: dict[int, int], shapes: dict[int, bytes], *,
+    action: str = "grid.regroup", reason: str = "",
+) -> EditResult:
+    """Reshape several grids of one layer together (EWKB ``shapes``), e.g. to hand whole grids of another
+    layer from one to another (多网融合 regroup).
+
+    One at a time would not do: the grid that grows would overlap the one that has not shrunk yet. So
+    each new shape is fitted against the rest of the layer only, the new shapes are checked against
+    each other, and all are written in one step: one history version per grid, one reassignment.
+    """
+    ids = sorted(expected)
+    layer_id = _layer_of(session, ids[0], scope)
+    _lock_layer(session, layer_id)
+    grids = _load(session, ids, scope)
+    _check_versions(grids, expected)
+    if {g.layer_id for g in grids} != {layer_id}:
+        raise Conflict("grids reshaped together must belong to one layer", pointer="grids")
+    layer = _layer(session, layer_id=layer_id)
+    fitted = {g.id: fit_to_layer(session, shapes[g.id], layer=layer, exclude=ids, options=EditOptions(),
+                                 parent=_parent_geom(session, layer, g.division_id, g.parent_grid_id)) for g in grids}
+    clash = session.execute(text("""
+        SELECT coalesce(sum(ST_Area(ST_Intersection(ST_GeomFromEWKB(a), ST_GeomFromEWKB(b))::geography)), 0)
+          FROM unnest(CAST(:gs AS bytea[])) WITH ORDINALITY x(a, i)
+          JOIN unnest(CAST(:gs AS bytea[])) WITH ORDINALITY y(b, j) ON x.i < y.j
+         WHERE ST_Relate(ST_GeomFromEWKB(a), ST_GeomFromEWKB(b), '2********')"""),
+        {"gs": list(fitted.values())}).scalar()
+    if not layer["allow_overlap"] and clash > TINY_M2:
+        raise Conflict(f"the new shapes overlap each other by {clash:.1f} m²", pointer="grids")
+    area = union_area(session, [g.geom for g in grids] + list(fitted.values()))
+    before = snapshot(session, layer_id, area)
+    _set_actor(session, actor, reason or action)
+    result = EditResult()
+    for g in grids:
+        result.grids.append(dict(session.execute(text(
+            "UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :id RETURNING id, code, name, version"),
+            {"g": fitted[g.id], "id": g.id}).mappings().one()))
+    return _finish(session, actor, result, action=action, entity_id=",".join(map(str, ids)), layer_id=layer_id,
+                   area=area, before=before, reason=reason)

@@ -64,6 +64,8 @@ class _GridmapMap(folium.Map):
         self.default_js = [
             ("leaflet", f"{static_prefix}/vendor/leaflet/leaflet.js"),
             ("gridmap", f"{static_prefix}/gridmap.js"),
+            # After gridmap.js: it registers itself in gridmap.plugins (the fusion overlay and panel).
+            ("gridmap_fusion", f"{static_prefix}/gridmap-fusion.js"),
         ]
         self.default_css = [
             ("leaflet_css", f"{static_prefix}/vendor/leaflet/leaflet.css"),

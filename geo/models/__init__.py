@@ -13,6 +13,7 @@ from geo.models.events import (
     IdempotencyKey,
     Triage,
 )
+from geo.models.fusion import FusionRule
 from geo.models.grids import Grid, GridCodeCounter, GridLayer, GridLineage, GridVersion
 from geo.models.membership import GridMembership, MemberKind
 from geo.models.people import Availability, Staff, StaffPosition, StaffRole
@@ -37,6 +38,7 @@ __all__ = [
     "Event",
     "EventContact",
     "EventStatus",
+    "FusionRule",
     "Grid",
     "GridCodeCounter",
     "GridLayer",

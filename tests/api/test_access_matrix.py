@@ -57,7 +57,8 @@ def _sample_values(session: Session) -> dict[str, object]:
 
 def _url(path: str, values: dict[str, object], session: Session) -> str:
     fill = {"division_id": 1, "camera_id": 1, "staff_id": 1, "code": "comprehensive", "source": "grids",
-            "layer": "comprehensive", "z": 10, "x": 815, "y": 434, **values}
+            "layer": "comprehensive", "z": 10, "x": 815, "y": 434, "rule_id": 1,
+            "suggestion_id": "merge-g1v1-g2v1", **values}
     url = re.sub(r"\{(\w+)\}", lambda m: str(fill[m.group(1)]), path)
     if path in ("/locate", "/responders/nearest", "/around"):
         lon, lat = session.execute(text("""
@@ -74,7 +75,10 @@ BODIES = {"/households/{household_id}/residents": {"name": "测试", "id_number"
           "/staff/me/position": {"lon": 106.65, "lat": 26.43, "crs": "gcj02", "accuracy_m": 10},
           "/staff/me/positions": {"fixes": [{"lon": 106.65, "lat": 26.43}]},
           "/staff/me/availability": {"availability": "on_duty"},
-          "/staff/{staff_id}/availability": {"availability": "busy"}}
+          "/staff/{staff_id}/availability": {"availability": "busy"},
+          "/fusion/rules": {"fine": "layer:dedicated", "coarse": "level:village"},
+          "/fusion/rules/{rule_id}": {"enabled": True},
+          "/fusion/suggestions/apply": {"suggestions": ["merge-g1v1-g2v1"]}}
 
 
 @pytest.mark.parametrize("role", list(Role))

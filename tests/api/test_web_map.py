@@ -65,7 +65,7 @@ def _init_config(page: str) -> dict:
 def test_loads_local_leaflet_and_gridmap(refs):
     scripts = [v for tag, attr, v in refs.refs if tag == "script" and attr == "src"]
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
-    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js"]
+    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js", "/static/gridmap-fusion.js"]
     assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/gridmap.css"]
 
 
@@ -350,4 +350,31 @@ def test_js_edit_ui_uses_no_html_strings(js):
 
 def test_css_styles_edit_ui(css):
     for selector in (".gm-edit-toggle", ".gm-edit-panel", ".gm-edit-button", ".gm-edit-conflict"):
+        assert selector in css
+
+
+@pytest.fixture(scope="module")
+def fusion_js() -> str:
+    return (STATIC_DIR / "gridmap-fusion.js").read_text(encoding="utf-8")
+
+
+def test_fusion_js_uses_the_shared_transport_and_text_only(fusion_js):
+    assert "gridmap.plugins.push(createFusion)" in fusion_js
+    assert not re.search(r"(?<![\w.])fetch\(", fusion_js)  # every request through apiFetch (bearer, refresh)
+    for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console."):
+        assert needle not in fusion_js
+
+
+def test_fusion_js_overlay_panel_apply_and_exports(fusion_js):
+    assert "addOverlay(overlay" in fusion_js  # the problems are a layer of their own
+    for kind in ("overlap", "gap", "sliver", "outside_parent", "misalignment"):
+        assert f"{kind}: {{ label:" in fusion_js  # one colour per kind
+    assert "/fusion/suggestions/${encodeURIComponent(fix.id)}/apply" in fusion_js
+    assert "'If-Match': etags" in fusion_js and "ctx.canEdit(auth.user())" in fusion_js
+    assert "download('geojson'" in fusion_js and "download('csv'" in fusion_js
+    assert "err.status === 412" in fusion_js
+
+
+def test_css_styles_fusion_panel(css):
+    for selector in (".gm-fusion ", ".gm-fusion-list", ".gm-fusion-apply"):
         assert selector in css

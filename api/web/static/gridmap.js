@@ -419,14 +419,15 @@
   // * anything else not ok: HttpError with the server's problem text (and
   //   its problem+json body as err.problem).
   //
-  // options: {signal, method, headers, json, withEtag}. `json` is sent as a
+  // options: {signal, method, headers, json, withEtag, raw}. `json` is sent as a
   // JSON body (writes: method POST/PATCH and an If-Match header); with
-  // `withEtag` the answer is {data, etag} (the ETag header, for a write).
+  // `withEtag` the answer is {data, etag} (the ETag header, for a write); with
+  // `raw` it is the body as a Blob (an export to download).
   async function apiFetch(url, options) {
     const opts = options || {};
     const signal = opts.signal;
     let request = null;
-    if (opts.method || opts.json !== undefined || opts.withEtag) {
+    if (opts.method || opts.json !== undefined || opts.withEtag || opts.headers) {
       const headers = Object.assign({}, opts.headers);
       if (opts.json !== undefined) headers['Content-Type'] = 'application/json';
       request = {
@@ -452,6 +453,7 @@
     if (resp.status === 403) throw new ForbiddenError(await describeErrorResponse(resp));
     if (!resp.ok) throw await problemError(resp);
     if (opts.withEtag) return { data: await readJson(resp), etag: resp.headers.get('ETag') };
+    if (opts.raw) return resp.blob();
     return resp.json();
   }
 
@@ -1950,6 +1952,14 @@
       }
     });
 
+    // Modules loaded after this file (gridmap-fusion.js) get what they need to add their own
+    // overlay and panel; they never reach into this closure otherwise.
+    const context = {
+      map, ui, control, layers, auth, apiFetch, el, canEdit, overlayLabel,
+      reloadGrids: () => gridLoaders.forEach((loader) => loader.reload()),
+    };
+    global.gridmap.plugins.forEach((plugin) => plugin(context));
+
     if (auth.signedIn()) {
       badge.update(auth.user());
       ui.editor.update(auth.user());
@@ -1961,5 +1971,5 @@
     return { refresh: refreshAll };
   }
 
-  global.gridmap = { init };
+  global.gridmap = { init, plugins: [] };
 })(window);

@@ -1,0 +1,143 @@
+"""Multi-net fusion 多网融合: the analysis (JSON, GeoJSON, CSV), the rules, and applying suggested fixes."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from api.deps import SessionDep
+from api.security import MapReader, Principal, requires
+from geo.errors import InvalidInput, PreconditionRequired
+from geo.fusion import apply, export, rules
+from geo.fusion.analysis import analyse
+from geo.fusion.pairs import pair_pieces
+from geo.permissions import Permission
+from geo.topology import region_of, resolve_division
+
+router = APIRouter(prefix="/fusion", tags=["fusion"])
+Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]
+Division = Annotated[str | None, Query(pattern=r"^\d{12}$", description="Default: the county.")]
+Layers = Annotated[str | None, Query(pattern=r"^[a-z0-9_]{1,32}(,[a-z0-9_]{1,32}){0,9}$",
+                                     description="Layer codes, comma-separated. Default: comprehensive,party,emergency.")]
+Format = Annotated[Literal["json", "geojson", "csv"] | None, Query(description="Or ask by Accept header.")]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description='ETags of every affected grid: "g12v3", "g14v1"')]
+GEOJSON = "application/geo+json"
+
+
+def _json(body: Any, media_type: str = "application/json") -> Response:
+    return Response(orjson.dumps(body), media_type=media_type)
+
+
+def _format(request: Request, f: str | None) -> str:
+    if f:
+        return f
+    accept = request.headers.get("accept", "")
+    return "geojson" if GEOJSON in accept else "csv" if "text/csv" in accept else "json"
+
+
+@router.get("", summary="Where the nets disagree: problems, scores per township, suggested fixes")
+def fusion(request: Request, session: SessionDep, principal: MapReader, division: Division = None,
+           layers: Layers = None, f: Format = None) -> Response:
+    """Inside each layer: overlaps, gaps, slivers, grids outside their parent. Between layers: every
+    enabled rule (GET /fusion/rules) whose sides are among ``layers``. Problems are ranked by
+    households, then area; townships by score, worst first."""
+    report = analyse(session, principal.scope, division_code=division,
+                     layer_codes=layers.split(",") if layers else None)
+    fmt = _format(request, f)
+    if fmt == "geojson":
+        return _json(export.as_geojson(report), GEOJSON)
+    if fmt == "csv":
+        name = f"fusion-{report['division']}.csv"
+        return Response(export.as_csv(report).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return _json(report)
+
+
+@router.get("/pairs", summary="For every grid of one net, the grids of another it touches, with shares")
+def pairs(session: SessionDep, principal: MapReader,
+          a: Annotated[str, Query(max_length=40, description="The coarse side: layer:<code> or level:village|township")],
+          b: Annotated[str, Query(max_length=40, description="The fine side, same form")],
+          division: Division = None) -> Response:
+    """Area and households of each piece, as shares of the fine grid (share_area, share_households)."""
+    root = resolve_division(session, division, principal.scope)
+    rule = rules.Rule(0, rules.parse_side(session, b, "b"), rules.parse_side(session, a, "a"), 0.02, 0.98, True, "")
+    if rule.fine == rule.coarse:
+        raise InvalidInput("a and b must differ", pointer="b")
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for p in pair_pieces(session, rule, region_of(session, root)):
+        grouped.setdefault(p.coarse_code, []).append(p.as_dict())
+    return _json({"a": a, "b": b, "grids": [{"code": k, "touches": v} for k, v in sorted(grouped.items())]})
+
+
+class NewRule(BaseModel):
+    fine: str = Field(max_length=40, description="layer:<code> or level:village|township; nests in coarse")
+    coarse: str = Field(max_length=40)
+    min_share: float = Field(0.02, ge=0, le=1)
+    max_share: float = Field(0.98, ge=0, le=1)
+    enabled: bool = True
+    description: str = Field("", max_length=500)
+
+
+class RuleChange(BaseModel):
+    min_share: float | None = Field(None, ge=0, le=1)
+    max_share: float | None = Field(None, ge=0, le=1)
+    enabled: bool | None = None
+    description: str | None = Field(None, max_length=500)
+
+
+@router.get("/rules", summary="Which net must nest in which (configuration)")
+def list_rules(session: SessionDep, principal: MapReader) -> list[dict[str, Any]]:
+    return [r.as_dict() for r in rules.list_rules(session)]
+
+
+@router.post("/rules", status_code=201, summary="Add a fusion rule")
+def create_rule(session: SessionDep, principal: Editor, body: NewRule) -> dict[str, Any]:
+    return rules.create_rule(session, principal.actor, **body.model_dump()).as_dict()
+
+
+@router.patch("/rules/{rule_id}", summary="Change a rule's thresholds, switch it on or off")
+def update_rule(session: SessionDep, principal: Editor, rule_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+                body: RuleChange) -> dict[str, Any]:
+    return rules.update_rule(session, principal.actor, rule_id, **body.model_dump()).as_dict()
+
+
+class Batch(BaseModel):
+    suggestions: list[str] = Field(min_length=1, max_length=apply.MAX_BATCH)
+    reason: str = Field("", max_length=500)
+
+
+class Reason(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+_ETAG = re.compile(r'"g(\d+)v(\d+)"')
+
+
+def _versions(if_match: str | None) -> dict[int, int]:
+    """Every ETag in If-Match, by grid id; which ones are needed is known once the suggestion is read."""
+    tags = {int(g): int(v) for g, v in _ETAG.findall(if_match or "")}
+    if not tags:
+        raise PreconditionRequired("send If-Match with the ETags listed under the suggestion's 'affected'",
+                                   pointer="If-Match")
+    return tags
+
+
+@router.post("/suggestions/apply", summary="Apply several suggestions in one transaction (all or nothing)")
+def apply_batch(session: SessionDep, principal: Editor, body: Batch, if_match: IfMatch = None) -> Response:
+    results = apply.apply_suggestions(session, principal.actor, principal.scope, body.suggestions,
+                                      _versions(if_match), reason=body.reason)
+    return _json({"results": results})
+
+
+@router.post("/suggestions/{suggestion_id}/apply", summary="Apply one suggested fix (If-Match of affected grids)")
+def apply_one(session: SessionDep, principal: Editor,
+              suggestion_id: Annotated[str, Path(max_length=120)], body: Reason | None = None,
+              if_match: IfMatch = None) -> Response:
+    results = apply.apply_suggestions(session, principal.actor, principal.scope, [suggestion_id],
+                                      _versions(if_match), reason=body.reason if body else "")
+    return _json(results[0])
