@@ -17,7 +17,6 @@ from __future__ import annotations
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.run import ROUNDS, _free_port, _wrk, fresh_database
+from bench.run import ROUNDS, _bench_token, _wrk, fresh_database, uvicorn_server
 from bench.run import WRK_SCRIPT as LOCATE_SCRIPT
 from geo import responders
 from geo.around import around
@@ -153,26 +152,12 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
     engine.dispose()
 
 
-def _dispatcher_token(url: str) -> str:
-    """A county-wide ``emergency`` account (no pii:read: positions come back coarsened, as in production)."""
-    from sqlalchemy import select
-
-    from geo.models.users import AppUser
-    from geo.permissions import Role
-    from geo.security import TokenSettings, create_user, issue_tokens, signing_key
-
-    sm = make_sessionmaker(make_engine(DatabaseSettings(database_url=url)))
-    with transaction(sm) as s:
-        user = s.execute(select(AppUser).where(AppUser.username == "bench_dispatch")).scalar_one_or_none()
-        user = user or create_user(s, username="bench_dispatch", password="bench-password-0", role=Role.EMERGENCY)
-        return str(issue_tokens(user, TokenSettings(key=signing_key(s), access_minutes=60))["access_token"])
-
-
 def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None:
     if not shutil.which("wrk"):
         print("  wrk is not installed (apt-get install wrk); skipping the HTTP benchmark")
         return
-    token = _dispatcher_token(url)
+    # A county-wide ``emergency`` account (no pii:read: positions come back coarsened, as in production).
+    token = _bench_token(url, "bench_dispatch", "emergency")
     points = ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in _points(url, 2000))
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(WRK_SCRIPT % points)
@@ -180,30 +165,19 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
     locate = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)  # reference: /locate, same run
     locate.write(LOCATE_SCRIPT % points)
     locate.close()
-    port = _free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8"}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "2", "--log-level", "warning", "--no-access-log"], env=env)
     try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            if subprocess.run(["curl", "-sf", f"{base}/health"], capture_output=True).returncode == 0:
-                break
-            time.sleep(0.2)
-        _wrk(f"{base}/health/db", None, 2, 16)
-        _wrk(base, script.name, 2, 16, token)
-        rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "nearest": [], "locate": []}
-        for _ in range(ROUNDS):
-            rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
-            rounds["nearest"].append(_wrk(base, script.name, seconds, 16, token))
-            rounds["locate"].append(_wrk(base, locate.name, seconds, 16, token))
-        trivial, nearest, located = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2]
-                                     for k in ("trivial", "nearest", "locate"))
-        ratios = sorted(n["rps"] / t["rps"] for t, n in zip(rounds["trivial"], rounds["nearest"], strict=True))
+        with uvicorn_server(url) as base:
+            _wrk(f"{base}/health/db", None, 2, 16)
+            _wrk(base, script.name, 2, 16, token)
+            rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "nearest": [], "locate": []}
+            for _ in range(ROUNDS):
+                rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
+                rounds["nearest"].append(_wrk(base, script.name, seconds, 16, token))
+                rounds["locate"].append(_wrk(base, locate.name, seconds, 16, token))
+            trivial, nearest, located = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2]
+                                         for k in ("trivial", "nearest", "locate"))
+            ratios = sorted(n["rps"] / t["rps"] for t, n in zip(rounds["trivial"], rounds["nearest"], strict=True))
     finally:
-        server.terminate()
-        server.wait(10)
         os.unlink(script.name)
         os.unlink(locate.name)
     for name, r in (("GET /health/db (SELECT 1)", trivial), ("GET /responders/nearest?k=10", nearest),

@@ -210,8 +210,9 @@ def _wrk(url: str, script: str | None, seconds: int, connections: int, token: st
 ROUNDS = 5
 
 
-def _bench_token(url: str) -> str:
-    """A county-wide viewer's access token: /locate is measured with authentication and scoping on."""
+def _bench_token(url: str, username: str = "bench", role: str = "viewer") -> str:
+    """An access token of a county-wide account (created on first use): the HTTP benchmarks run with
+    authentication and scoping on, as production does."""
     from sqlalchemy import select
 
     from geo.models.users import AppUser
@@ -220,8 +221,8 @@ def _bench_token(url: str) -> str:
 
     sm = make_sessionmaker(make_engine(DatabaseSettings(database_url=url)))
     with transaction(sm) as s:
-        user = s.execute(select(AppUser).where(AppUser.username == "bench")).scalar_one_or_none()
-        user = user or create_user(s, username="bench", password="bench-password-0", role=Role.VIEWER)
+        user = s.execute(select(AppUser).where(AppUser.username == username)).scalar_one_or_none()
+        user = user or create_user(s, username=username, password="bench-password-0", role=Role(role))
         return str(issue_tokens(user, TokenSettings(key=signing_key(s), access_minutes=60))["access_token"])
 
 
