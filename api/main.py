@@ -60,7 +60,7 @@ def create_app(
     app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
-                   events.public, points.households,
+                   events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router):

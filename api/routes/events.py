@@ -23,7 +23,7 @@ from geo.events.location import Where
 from geo.permissions import Permission
 
 router = APIRouter(prefix="/events", tags=["events"])
-public = APIRouter(tags=["events"])
+catalogue = APIRouter(tags=["events"])  # categories, departments, statistics
 Id = Annotated[int, Path(ge=1, le=2**62)]
 EventReader = Annotated[Principal, requires(Permission.EVENTS_READ)]
 Caller = Annotated[Principal | None, Depends(optional_principal)]
@@ -141,18 +141,18 @@ for _action in lifecycle.ACTIONS.values():
     _action_route(_action)
 
 
-@public.get("/event-categories", summary="The category tree: triage 三事分流, default handler, deadline")
+@catalogue.get("/event-categories", summary="The category tree: triage 三事分流, default handler, deadline")
 def category_tree(session: SessionDep) -> JSONResponse:
     return JSONResponse(jsonable_encoder(categories.tree(session)))
 
 
-@public.get("/departments", summary="Departments that take government matters and escalations 吹哨")
+@catalogue.get("/departments", summary="Departments that take government matters and escalations 吹哨")
 def departments(session: SessionDep, principal: EventReader) -> JSONResponse:
     rows = session.execute(text("SELECT code, name, escalation_hours FROM department ORDER BY code")).mappings()
     return JSONResponse([dict(r) for r in rows])
 
 
-@public.get("/stats/events", summary="Received, handled, closed, handling and on-time rates, time to close")
+@catalogue.get("/stats/events", summary="Received, handled, closed, handling and on-time rates, time to close")
 def event_statistics(
     session: SessionDep,
     principal: EventReader,
