@@ -98,20 +98,24 @@ _ASSIGN_EVERY_LAYER = {kind: register_prepared(PreparedStatement(
 
 
 def assign_entities(
-    session: Session, *, kind: MemberKind, entity_ids: Sequence[int], layer_id: int | None = None
+    session: Session, *, kind: MemberKind, entity_ids: Sequence[int], layer_id: int | None = None,
+    new: bool = False,
 ) -> dict[tuple[int, int], str]:
     """(Re)assign a few entities in every layer, or in one: a new report, a moved camera, or
-    everything under a grid edit (geo/reassign.py). Returns {(entity, layer): grid code}."""
+    everything under a grid edit (geo/reassign.py). Returns {(entity, layer): grid code}.
+    ``new``: the entities were just created and have no membership to clear (one round trip less)."""
     if not entity_ids:
         return {}
     params = {"kind": kind.value, "ids": list(entity_ids), "layer": layer_id}
     # A literal layer condition rather than "(:layer IS NULL OR layer_id = :layer)", which the
     # planner cannot use to narrow the join (a split measured 175 ms with it, 60 ms without).
     only = "AND {col} = :layer" if layer_id is not None else ""
-    session.execute(
-        text(f"DELETE FROM grid_membership WHERE kind = :kind AND entity_id = ANY(:ids) {only.format(col='layer_id')}"),
-        params,
-    )
+    if not new:
+        session.execute(
+            text(f"DELETE FROM grid_membership WHERE kind = :kind AND entity_id = ANY(:ids) "
+                 f"{only.format(col='layer_id')}"),
+            params,
+        )
     if layer_id is None:
         rows = _ASSIGN_EVERY_LAYER[kind].execute(session, {"ids": list(entity_ids)}).all()
     else:

@@ -77,7 +77,7 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
         session.execute(text("SELECT set_config('gridmap.intake_event', :e, true)"), {"e": str(event_id)})
         session.execute(text("INSERT INTO event_contact (event_id, name, phone) VALUES (:e, :n, :p)"),
                         {"e": event_id, "n": report.contact_name.strip()[:100], "p": phone})
-    assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id])
+    assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id], new=True)
     routed = route(session, [event_id])[event_id]
     session.execute(text("""
         INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
