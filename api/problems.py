@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.errors import (
@@ -113,15 +114,48 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     return problem(exc.status_code, title, detail, instance=request.url.path)
 
 
+# PostgreSQL SQLSTATEs that mean "the request's data" or "try again", never a server fault:
+# class 22 (data exception: a NUL in a string, a number out of range for the column) → 422;
+# deadlock and serialisation failure (two requests crossed on the same rows) → 409, retry.
+_RETRY_STATES = {"40P01", "40001"}
+
+
+def _database_error(request: Request, exc: DBAPIError) -> JSONResponse | None:
+    code = getattr(exc.orig, "pgcode", None) or ""
+    if code.startswith("22"):
+        reason = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or "invalid value")
+        return _alternate(request, 422, reason) or problem(
+            422, "Invalid input", f"a value in the request is not acceptable: {reason}", instance=request.url.path)
+    if code in _RETRY_STATES:
+        detail = "another request changed the same records at the same moment; retry"
+        return _alternate(request, 409, detail) or problem(409, "Conflict", detail, instance=request.url.path)
+    return None
+
+
+async def _value(request: Request, exc: ValueError) -> JSONResponse:
+    """psycopg2 refuses a string with a NUL byte before sending it (PostgreSQL text cannot hold one):
+    that is the request's fault, whatever route it reached. Any other ValueError is a bug."""
+    if "NUL (0x00)" in str(exc):
+        detail = "a value in the request contains a NUL character"
+        return _alternate(request, 422, detail) or problem(422, "Invalid input", detail, instance=request.url.path)
+    return await _unexpected(request, exc)
+
+
+async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+    return _database_error(request, exc) or await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     incident = uuid.uuid4().hex[:12]
-    log.exception("unhandled error %s on %s %s", incident, request.method, request.url.path)
-    return problem(500, "Internal error", f"an unexpected error occurred; incident {incident}",
-                   instance=request.url.path)
+    log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
+    detail = f"an unexpected error occurred; incident {incident}"
+    return _alternate(request, 500, detail) or problem(500, "Internal error", detail, instance=request.url.path)
 
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(GridmapError, _domain)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]
+    app.add_exception_handler(DBAPIError, _database)  # type: ignore[arg-type]
+    app.add_exception_handler(ValueError, _value)  # type: ignore[arg-type]
     app.add_exception_handler(Exception, _unexpected)

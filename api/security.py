@@ -43,14 +43,17 @@ PUBLIC_ROUTES = {
     "/": "the map page shell: no data beyond the county extent and layer names; data needs a token",
     "POST /events": "citizens report without an account (rate limited); staff send their token",
     "/event-categories": "reporters need the category tree to file a report",
+}
+# Whole trees anyone may call, with the reason.
+PUBLIC_PREFIXES = {
     "/open311/v2/": "Open311 GeoReport v2 is a public interface by its standard; it shows no personal data",
 }
 
 
 def is_public(method: str, path: str) -> bool:
-    """Whether ``method path`` needs no token: listed by path, by 'METHOD path', or under a listed prefix/."""
+    """Whether ``method path`` needs no token: listed by path, by 'METHOD path', or under a public prefix."""
     return (path in PUBLIC_ROUTES or f"{method.upper()} {path}" in PUBLIC_ROUTES
-            or any(p.endswith("/") and path.startswith(p) for p in PUBLIC_ROUTES))
+            or any(path.startswith(p) for p in PUBLIC_PREFIXES))
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def _insert_sql(kind: MemberKind, only: str) -> str:
 # Every layer, prepared per kind: a new report is assigned on each intake, and planning this join
 # took longer than running it for one point.
 _ASSIGN_EVERY_LAYER = {kind: register_prepared(PreparedStatement(
-    name=f"gridmap_assign_{kind.value}", params=(("ids", "int[]"),), sql=_insert_sql(kind, "")))
+    name=f"gridmap_assign_{kind.value}", params=(("ids", "bigint[]"),), sql=_insert_sql(kind, "")))
     for kind in MemberKind}
 
 

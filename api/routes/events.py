@@ -89,7 +89,7 @@ def submit_event(
         request.app.state.report_limit.hit(client)
     key = digest = None
     if idempotency_key is not None:
-        key = idempotency.scoped_key(f"user{caller.user_id}" if caller else "public", idempotency_key)
+        key = idempotency.scoped_key(f"user{caller.user_id}" if caller else f"public@{client}", idempotency_key)
         digest = idempotency.fingerprint(body.model_dump(mode="json"))
         stored = idempotency.claim(session, key, digest)
         if stored is not None:

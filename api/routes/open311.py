@@ -12,6 +12,7 @@ submissions are rate limited like POST /events.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 from xml.etree import ElementTree as ET
@@ -38,6 +39,8 @@ STATUS_NOTES = {"reported": "已上报 reported", "screened": "已受理 accepte
 
 
 # -- rendering ------------------------------------------------------------------------------------
+_XML_INVALID = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")  # not allowed in XML 1.0 at all
+
 def _xml(root: str, item: str | None, data: Any) -> bytes:
     def fill(el: ET.Element, value: Any) -> None:
         if isinstance(value, dict):
@@ -48,7 +51,7 @@ def _xml(root: str, item: str | None, data: Any) -> bytes:
             for v in value:
                 fill(ET.SubElement(el, singular), v)
         elif value is not None:
-            el.text = str(value).lower() if isinstance(value, bool) else str(value)
+            el.text = _XML_INVALID.sub("", str(value).lower() if isinstance(value, bool) else str(value))
 
     top = ET.Element(root)
     for entry in (data if item else [data]):
@@ -89,8 +92,7 @@ def _request(r: dict[str, Any]) -> dict[str, Any]:
         "description": None if r["triage"] == "civil" else r["description"],
         "agency_responsible": r["agency"], "service_notice": None,
         "requested_datetime": _time(r["reported_at"]), "updated_datetime": _time(r["updated_at"]),
-        "expected_datetime": _time(r["due_at"]), "address": r["address"],
-        "address_id": str(r["household_id"]) if r["household_id"] else None, "zipcode": None,
+        "expected_datetime": _time(r["due_at"]), "address": r["village"], "address_id": None, "zipcode": None,
         "lat": r["lat"], "long": r["lon"], "media_url": r["media_url"],
     }
 
@@ -118,7 +120,10 @@ def services(s: SessionDep, fmt: Fmt) -> Response:
 
 @router.get("/services/{service_code}.{fmt}", summary="Open311 service definition")
 def service_definition(s: SessionDep, service_code: str, fmt: Fmt) -> Response:
-    cat = categories.category(s, service_code, pointer="service_code")
+    try:
+        cat = categories.category(s, service_code, pointer="service_code")
+    except InvalidInput as exc:  # an unknown or group code is simply not a service here
+        raise NotFound(f"service {service_code} does not exist") from exc
     return render(fmt, {"service_code": cat.code, "attributes": []}, "service_definition", None)
 
 
@@ -145,7 +150,7 @@ def create_request(
                            contact_name=(last_name + first_name).strip(), contact_phone=phone)
     key = digest = None
     if idempotency_key is not None:
-        key = idempotency.scoped_key("open311", idempotency_key)
+        key = idempotency.scoped_key(f"open311@{client}", idempotency_key)
         digest = idempotency.fingerprint({**report.__dict__, "where": report.where.__dict__})
         stored = idempotency.claim(s, key, digest)
         if stored is not None:
@@ -173,7 +178,10 @@ def list_requests(
         rows = public.requests(s, ids=_ids(service_request_id))
     else:
         end = end_date or datetime.now(UTC)
-        start = start_date or end - timedelta(days=90)  # the spec's default window
+        try:
+            start = start_date or end - timedelta(days=90)  # the spec's default window
+        except OverflowError:
+            raise InvalidInput("end_date is too early", pointer="end_date") from None
         rows = public.requests(s, codes=service_code.split(",") if service_code else None, start=start, end=end,
                                status=status.split(",") if status else None)
     return render(fmt, [_request(r) for r in rows], "service_requests", "request")

@@ -79,8 +79,11 @@ def _match(row, quality: str) -> AddressMatch:  # noqa: ANN001
 _SELECT = "SELECT h.id, h.address, ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat"
 
 
-def match_address(session: Session, address: str, *, pointer: str = "address") -> AddressMatch:
-    """The one household ``address`` designates, or InvalidInput naming the candidates."""
+def match_address(session: Session, address: str, *, pointer: str = "address",
+                  reveal_candidates: bool = True) -> AddressMatch:
+    """The one household ``address`` designates, or InvalidInput naming the candidates — listed for
+    staff; for the public only counted, so the register cannot be read out by guessing."""
+    shown = _candidates if reveal_candidates else (lambda rows: [])
     query = address.strip()
     if not query:
         raise InvalidInput("address is empty", pointer=pointer)
@@ -101,7 +104,7 @@ def match_address(session: Session, address: str, *, pointer: str = "address") -
     if exact:
         raise InvalidInput(f"address {query!r} matches {len(exact) if len(exact) <= CANDIDATES else 'more than 10'}"
                            " households; give more of it (village, group 组, number 号)", pointer=pointer,
-                           candidates=_candidates(exact[:CANDIDATES]))
+                           candidates=shown(exact[:CANDIDATES]))
     fuzzy = session.execute(text(f"""
         {_SELECT}, similarity(gridmap_address_key(h.address), :k) AS score FROM household h
         WHERE gridmap_address_key(h.address) % :k
@@ -109,6 +112,7 @@ def match_address(session: Session, address: str, *, pointer: str = "address") -
     if fuzzy and fuzzy[0].score >= FUZZY_MIN and (len(fuzzy) == 1 or fuzzy[0].score - fuzzy[1].score >= FUZZY_MARGIN):
         return _match(fuzzy[0], "fuzzy")
     if fuzzy:
-        raise InvalidInput(f"address {query!r} is not in the household register; closest matches are listed",
-                           pointer=pointer, candidates=_candidates(fuzzy))
+        raise InvalidInput(f"address {query!r} is not in the household register"
+                           + ("; closest matches are listed" if reveal_candidates else "; check it and give more of it"),
+                           pointer=pointer, candidates=shown(fuzzy))
     raise InvalidInput(f"address {query!r} matches no household in the register", pointer=pointer, candidates=[])

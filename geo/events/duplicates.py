@@ -36,7 +36,7 @@ _SQL = """
 # Prepared: planning took 0.36 ms of a 0.57 ms query (measured at intake).
 _SUGGEST = register_prepared(PreparedStatement(
     name="gridmap_duplicates",
-    params=(("id", "int"), ("n", "int"), ("s_all", "bool"), ("s_layer", "int"), ("s_grids", "int[]")),
+    params=(("id", "bigint"), ("n", "int"), ("s_all", "bool"), ("s_layer", "int"), ("s_grids", "int[]")),
     sql=_SQL,
 ))
 

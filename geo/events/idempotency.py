@@ -29,7 +29,10 @@ class Stored:
 
 
 def scoped_key(caller: str, key: str) -> str:
-    """Keys are per caller: two users who happen to pick the same key do not collide."""
+    """Keys are per caller: two users who happen to pick the same key do not collide, and nobody can
+    replay another's answer. Anonymous callers are told apart by their address, so a phone whose
+    retry comes from a new address makes a second report (which duplicate detection then flags)
+    rather than anyone reading another reporter's receipt."""
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidInput(f"Idempotency-Key must be 1–{MAX_KEY_LENGTH} printable characters",

@@ -4,6 +4,7 @@ transaction, so a refused report leaves nothing behind."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass
 
@@ -14,7 +15,7 @@ from geo import audit
 from geo.assign import assign_entities
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import Conflict, InvalidInput
-from geo.events import duplicates
+from geo.events import duplicates, public
 from geo.events.categories import category
 from geo.events.location import COUNTY_COVERS, Location, Where, ensure_inside_county, resolve
 from geo.events.routing import route
@@ -23,6 +24,7 @@ from geo.models.membership import MemberKind
 from geo.pii import validate_phone
 from geo.scope import Scope
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, CR and LF are text; the rest is not
 SOURCES = ("app", "wechat", "hotline", "patrol", "open311", "web")
 MAX_DESCRIPTION = 2000
 
@@ -61,8 +63,12 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     suggestions; anonymous reporters get none (they may not see other reports).
     """
     _check(report)
+    anonymous = scope is None
+    if anonymous and report.where.household_id is not None:
+        raise InvalidInput("locating by household_id needs a signed-in caller; give lon/lat or the address",
+                           pointer="location/household_id")
     phone = validate_phone(report.contact_phone, pointer="contact/phone") if report.contact_phone else ""
-    loc = resolve(session, report.where, check_county=False)
+    loc = resolve(session, report.where, check_county=False, reveal_register=not anonymous)
     token = str(uuid.uuid4())
     # One statement checks the category (a known leaf) and the county and inserts: the happy path
     # pays one round trip; the reasons for a refusal are looked up only when it happens.
@@ -90,11 +96,18 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     out["token"] = token
     out["location"] = {**out["location"], **_located(loc)}  # type: ignore[dict-item]
     out["routed_to"] = routed["reason"]
-    out["possible_duplicates"] = duplicates.suggest(session, event_id, scope=scope) if scope else []
+    if anonymous:
+        return public.receipt(session, out)
+    out["possible_duplicates"] = duplicates.suggest(session, event_id, scope=scope)
     return out
 
 
 def _check(report: Report) -> None:
+    for pointer, value in (("category", report.category), ("description", report.description),
+                           ("location/address", report.where.address or ""), ("media_url", report.media_url or ""),
+                           ("contact/name", report.contact_name), ("contact/phone", report.contact_phone)):
+        if _CONTROL.search(value):
+            raise InvalidInput(f"{pointer} contains control characters", pointer=pointer)
     if report.source not in SOURCES:
         raise InvalidInput(f"source must be one of {', '.join(SOURCES)}", pointer="source")
     if len(report.description) > MAX_DESCRIPTION:

@@ -66,13 +66,19 @@ class Step:
     extra: dict[str, object] = field(default_factory=dict)
 
 
+def _in_scope(scope: Scope, kind: str, alias: str) -> tuple[str, dict[str, object]]:
+    """SQL (AND …) keeping ``alias`` rows of member ``kind`` inside ``scope``; empty for the whole county."""
+    if scope.everything:
+        return "", {}
+    return (f"""AND EXISTS (SELECT 1 FROM grid_membership m WHERE m.kind = '{kind}' AND m.entity_id = {alias}.id
+                            AND m.layer_id = :sl AND m.grid_id = ANY(:sg))""",
+            {"sl": scope.layer_id, "sg": list(scope.grids)})
+
+
 def lock_event(session: Session, event_id: int, scope: Scope) -> dict[str, object]:
     """The event row, locked for update; NotFound also when it lies outside ``scope``."""
-    clause, params = "", {"id": event_id}
-    if not scope.everything:
-        clause = """AND EXISTS (SELECT 1 FROM grid_membership m WHERE m.kind = 'event' AND m.entity_id = e.id
-                                AND m.layer_id = :sl AND m.grid_id = ANY(:sg))"""
-        params |= {"sl": scope.layer_id, "sg": list(scope.grids)}
+    clause, params = _in_scope(scope, "event", "e")
+    params["id"] = event_id
     row = session.execute(text(f"""
         SELECT e.id, e.status::text AS status, e.category, e.duplicate_of, e.reported_at
         FROM event e WHERE e.id = :id {clause} FOR UPDATE OF e"""), params).mappings().first()
@@ -87,6 +93,10 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
     act = ACTIONS.get(action)
     if act is None:
         raise NotFound(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    if action == "duplicate" and step.duplicate_of is not None:
+        # Both rows, in id order: two reports merged into each other at once must queue, not deadlock.
+        session.execute(text("SELECT id FROM event WHERE id IN (:a, :b) ORDER BY id FOR UPDATE"),
+                        {"a": event_id, "b": step.duplicate_of})
     ev = lock_event(session, event_id, scope)
     status = S(ev["status"])
     if status not in act.sources:
@@ -95,7 +105,7 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
-    changes, detail = _EFFECTS[action](session, ev, step)
+    changes, detail = _EFFECTS[action](session, ev, step, scope)
     sets = ", ".join(f"{col} = {expr}" for col, expr in changes.items())
     session.execute(text(f"UPDATE event SET status = CAST(:to AS event_status), updated_at = now()"
                          f"{', ' + sets if sets else ''} WHERE id = :id"),
@@ -120,32 +130,43 @@ def allowed_actions(status: S) -> list[str]:
 Effect = tuple[dict[str, str], dict[str, object]]
 
 
-def _none(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+def _none(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     return {}, {}
 
 
-def _duplicate(session: Session, ev: dict, step: Step) -> Effect:
+def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
     if step.duplicate_of is None:
         raise InvalidInput("duplicate needs duplicate_of: the id of the original report", pointer="duplicate_of")
-    root = session.execute(text("""
+    clause, params = _in_scope(scope, "event", "r")
+    root = session.execute(text(f"""
         WITH RECURSIVE up AS (SELECT id, duplicate_of, status FROM event WHERE id = :d
                               UNION ALL SELECT e.id, e.duplicate_of, e.status FROM event e JOIN up ON e.id = up.duplicate_of)
-        SELECT id, status::text FROM up WHERE duplicate_of IS NULL"""), {"d": step.duplicate_of}).first()
+        SELECT r.id, r.status::text FROM up r WHERE r.duplicate_of IS NULL {clause}"""),
+                           {"d": step.duplicate_of, **params}).first()
     if root is None:
-        raise InvalidInput(f"event {step.duplicate_of} does not exist", pointer="duplicate_of")
+        raise InvalidInput(f"event {step.duplicate_of} does not exist or lies outside your territory",
+                           pointer="duplicate_of")
     if root[0] == ev["id"]:
         raise InvalidInput("an event cannot be a duplicate of itself", pointer="duplicate_of")
     if root[1] == "rejected":
         raise InvalidInput(f"event {root[0]} was rejected as invalid; it cannot be the original",
                            pointer="duplicate_of")
+    # Reports already merged into this one follow it to the root, so nobody is left following a duplicate.
+    session.execute(text("UPDATE event SET duplicate_of = :root, updated_at = now() WHERE duplicate_of = :me"),
+                    {"root": root[0], "me": ev["id"]})
     return {"duplicate_of": ":dup"}, {"duplicate_of": root[0], "params": {"dup": root[0]}}
 
 
-def _assign(session: Session, ev: dict, step: Step) -> Effect:
+def _assign(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
     cat = category(session, ev["category"])
     if step.staff_id is not None:
-        if session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": step.staff_id}).first() is None:
-            raise InvalidInput(f"staff {step.staff_id} does not exist", pointer="staff_id")
+        clause, params = _in_scope(scope, "staff", "x")
+        found = session.execute(text(f"""SELECT 1 FROM staff x WHERE x.id = :s
+                                         AND x.availability <> 'out_of_service' {clause}"""),
+                                {"s": step.staff_id, **params}).first()
+        if found is None:
+            raise InvalidInput(f"staff {step.staff_id} does not exist, is out of service or lies outside your "
+                               "territory", pointer="staff_id")
         return ({"assignee_kind": "'staff'", "assignee_staff_id": ":s", "assignee_division_id": "NULL",
                  "assignee_department": "NULL"}, {"handler": {"staff_id": step.staff_id}, "params": {"s": step.staff_id}})
     department = step.department or (cat.department_code if cat.handler == "department" else None)
@@ -165,7 +186,7 @@ def _assign(session: Session, ev: dict, step: Step) -> Effect:
     return {}, {"handler": {k: routed[k] for k in ("kind", "staff_id", "division_id", "reason")}}
 
 
-def _escalate(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+def _escalate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     if not step.department:
         raise InvalidInput("escalate needs the department to hand the event to", pointer="department")
     hours = _department(session, step.department)
@@ -175,15 +196,15 @@ def _escalate(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
             {"department": step.department, "deadline_hours": hours, "params": {"dep": step.department, "h": hours}})
 
 
-def _feedback(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+def _feedback(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     return {"handled_at": "now()"}, {}
 
 
-def _close(session: Session, ev: dict, step: Step) -> Effect:  # noqa: ARG001
+def _close(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     return {"closed_at": "now()"}, {}
 
 
-def _reopen(session: Session, ev: dict, step: Step) -> Effect:
+def _reopen(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     hours = category(session, ev["category"]).deadline_hours
     return ({"closed_at": "NULL", "handled_at": "NULL", "escalated_to": "NULL",
              "due_at": "now() + make_interval(hours => :h)"}, {"deadline_hours": hours, "params": {"h": hours}})

@@ -34,9 +34,11 @@ class Location:
     match: AddressMatch | None = None
 
 
-def resolve(session: Session, where: Where, *, pointer: str = "", check_county: bool = True) -> Location:
+def resolve(session: Session, where: Where, *, pointer: str = "", check_county: bool = True,
+            reveal_register: bool = True) -> Location:
     """One WGS-84 point for ``where``, checked to lie inside the county (unless the caller checks
-    that itself, as intake does within its INSERT, saving a round trip)."""
+    that itself, as intake does within its INSERT, saving a round trip). ``reveal_register``:
+    whether a refused address may list the register's candidates (staff) or only count them (public)."""
     given = [name for name, present in (("lon/lat", where.lon is not None or where.lat is not None),
                                         ("address", bool(where.address)),
                                         ("household_id", where.household_id is not None)) if present]
@@ -44,7 +46,8 @@ def resolve(session: Session, where: Where, *, pointer: str = "", check_county: 
         raise InvalidInput("give the location exactly one way: lon and lat (with crs), address, or household_id"
                            + (f"; got {' and '.join(given)}" if given else ""), pointer=pointer or "location")
     if where.address:
-        m = match_address(session, where.address, pointer=f"{pointer}address" if pointer else "address")
+        m = match_address(session, where.address, pointer=f"{pointer}address" if pointer else "address",
+                          reveal_candidates=reveal_register)
         loc = Location(m.lon, m.lat, "address", m.household_id, m)
     elif where.household_id is not None:
         row = session.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM household WHERE id = :h"),

@@ -1,9 +1,11 @@
 """Reports as the public sees them (Open311 GeoReport v2 reads).
 
 A public interface shows no personal data: no contact, no staff names (only the
-office or department responsible), the location coarsened to about 100 m, and
-the description withheld for residents' private matters (民事, e.g. neighbour
-disputes). A duplicate shows the state of the report it was merged into.
+office or department responsible), the location coarsened to about 100 m, the
+address only as its village or community (a house number would name the
+household), no household id, and the description withheld for residents'
+private matters (民事, e.g. neighbour disputes). A duplicate shows the state of
+the report it was merged into.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ PUBLIC_DECIMALS = 3  # ≈ 100 m at Guizhou's latitude
 _SQL = f"""
     SELECT e.id, e.category, c.name AS service_name, c.triage::text AS triage, e.description, e.media_url,
            e.status::text AS status, e.duplicate_of, COALESCE(o.status::text, e.status::text) AS effective_status,
-           e.reported_at, COALESCE(e.updated_at, e.reported_at) AS updated_at, e.due_at, e.address, e.household_id,
+           e.reported_at, COALESCE(e.updated_at, e.reported_at) AS updated_at, e.due_at,
+           (SELECT vd.name FROM grid_membership vm JOIN grid vg ON vg.id = vm.grid_id
+              JOIN grid_layer vl ON vl.id = vm.layer_id AND vl.code = 'comprehensive'
+              JOIN division vd ON vd.id = vg.division_id
+             WHERE vm.kind = 'event' AND vm.entity_id = e.id) AS village,
            round(ST_X(e.geom)::numeric, {PUBLIC_DECIMALS})::float AS lon,
            round(ST_Y(e.geom)::numeric, {PUBLIC_DECIMALS})::float AS lat,
            CASE e.assignee_kind::text WHEN 'department' THEN p.name WHEN 'division' THEN d.name
@@ -62,3 +68,20 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
 
 def by_token(session: Session, token: str) -> int | None:
     return session.execute(text("SELECT id FROM event WHERE public_token = :t"), {"t": token}).scalar()
+
+
+def receipt(session: Session, staff_receipt: dict[str, object]) -> dict[str, object]:
+    """What an anonymous reporter gets back: their report's id, token, state, deadline and grids,
+    who is responsible as an office (no staff names), and the location as coarse as the public feed."""
+    row = requests(session, ids=[int(staff_receipt["id"])])[0]  # type: ignore[arg-type]
+    located = staff_receipt["location"]
+    match = located.get("match") if isinstance(located, dict) else None
+    return {
+        "id": staff_receipt["id"], "token": staff_receipt["token"], "status": staff_receipt["status"],
+        "category": staff_receipt["category"], "reported_at": staff_receipt["reported_at"],
+        "due_at": staff_receipt["due_at"], "grids": staff_receipt["grids"],
+        "agency_responsible": row["agency"],
+        "location": {"lon": row["lon"], "lat": row["lat"], "crs": "wgs84", "precision_m": 100,
+                     "located_by": located.get("located_by") if isinstance(located, dict) else None,
+                     "match_quality": match["quality"] if match else None},
+    }

@@ -15,6 +15,11 @@ and judged as of ``to`` (or now, if ``to`` is later):
 
 An item belongs to the grid, village and township of its comprehensive grid
 (which tiles the villages exactly), and to its leaf category.
+
+Limitation: rejection and duplicate marks are read as they are now, and a
+reopening clears the handled and closed times, so a report rejected or
+reopened after ``to`` changes that past window's figures. ``event_transition``
+keeps every step, from which a frozen monthly report could be rebuilt.
 """
 
 from __future__ import annotations
@@ -77,7 +82,10 @@ def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: 
         raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", pointer="group_by")
     now = datetime.now(UTC)
     end = _aware(end) or now
-    start = _aware(start) or end - timedelta(days=365)
+    try:
+        start = _aware(start) or end - timedelta(days=365)
+    except OverflowError:
+        raise InvalidInput("to is too early: the default window reaches before year 1", pointer="to") from None
     if start >= end:
         raise InvalidInput("from must be before to", pointer="from")
     asof = min(end, now)

@@ -35,7 +35,7 @@ _DETAIL = f"""
 # Prepared: the joins and the grids sub-select took longer to plan than to run.
 _DETAIL_STATEMENT = register_prepared(PreparedStatement(
     name="gridmap_event_detail",
-    params=(("id", "int"), ("s_all", "bool"), ("s_layer", "int"), ("s_grids", "int[]")),
+    params=(("id", "bigint"), ("s_all", "bool"), ("s_layer", "int"), ("s_grids", "int[]")),
     sql=_DETAIL,
 ))
 

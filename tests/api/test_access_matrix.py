@@ -35,6 +35,12 @@ def _permission(op: dict) -> str | None:
     return scopes[0] if len(scopes) == 1 else None
 
 
+def test_only_the_listed_routes_are_public() -> None:
+    assert is_public("POST", "/events") and is_public("GET", "/open311/v2/services.json")
+    assert not is_public("GET", "/events") and not is_public("GET", "/grids") and not is_public("DELETE", "/x/1")
+    assert is_public("GET", "/") and not is_public("GET", "/audit")
+
+
 def test_every_route_declares_one_permission_or_is_public(app) -> None:  # noqa: ANN001
     undeclared = [(m, p) for p, m, op in _operations(app) if not is_public(m, p) and _permission(op) is None]
     assert undeclared == []

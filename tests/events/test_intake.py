@@ -30,10 +30,10 @@ def report(client: TestClient, location: dict, **extra: object):  # noqa: ANN201
 
 @pytest.mark.parametrize("crs", list(Crs))
 def test_a_point_in_any_datum_lands_in_the_same_grid_with_its_worker(
-        anonymous: TestClient, session: Session, crs: Crs) -> None:
+        client: TestClient, session: Session, crs: Crs) -> None:
     p = interior_point(session)
     x, y = from_wgs84(p["lon"], p["lat"], crs)
-    r = report(anonymous, {"lon": float(x), "lat": float(y), "crs": crs.value})
+    r = report(client, {"lon": float(x), "lat": float(y), "crs": crs.value})
     assert r.status_code == 201, r.text
     ev = r.json()
     assert ev["grids"]["comprehensive"] == p["code"]
@@ -69,7 +69,8 @@ def _household(session: Session) -> dict:
                                         ORDER BY h.id OFFSET 77 LIMIT 1""")).mappings().one())
 
 
-def test_address_exact_normalised_and_fuzzy(anonymous: TestClient, session: Session) -> None:
+def test_address_exact_normalised_and_fuzzy(client: TestClient, session: Session) -> None:
+    anonymous = client  # staff see the match in full; the public receipt is tested below
     h = _household(session)
     ev = report(anonymous, {"address": h["address"]}).json()
     assert ev["location"]["match"]["quality"] == "exact" and ev["location"]["household_id"] == h["id"]
@@ -106,21 +107,55 @@ def _chinese(n: int) -> str:
     return ("" if tens == 1 else digits[tens]) + "十" + (digits[ones] if ones else "")
 
 
-def test_ambiguous_and_unknown_addresses_are_refused_with_candidates(anonymous: TestClient, session: Session) -> None:
+def test_ambiguous_and_unknown_addresses_are_refused_with_candidates(as_user, session: Session) -> None:  # noqa: ANN001
     before = session.execute(text("SELECT count(*) FROM event")).scalar_one()
-    r = report(anonymous, {"address": "1组1号"})  # in every village
+    staff = as_user("admin")
+    r = report(staff, {"address": "1组1号"})  # in every village
     assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json"
     assert len(r.json()["candidates"]) == 10 and r.json()["pointer"] == "address"
-    r = report(anonymous, {"address": "火星基地七号楼"})
+    staff.headers.pop("Authorization")
+    r = report(staff, {"address": "1组1号"})  # the public: counted, never listed (the register stays private)
+    assert r.status_code == 422 and r.json()["candidates"] == []
+    r = report(staff, {"address": "火星基地七号楼"})
     assert r.status_code == 422 and "register" in r.json()["detail"]
     assert session.execute(text("SELECT count(*) FROM event")).scalar_one() == before  # nothing stored
 
 
-def test_household_id_locates_at_the_household(anonymous: TestClient, session: Session) -> None:
+def test_household_id_locates_at_the_household(as_user, session: Session) -> None:  # noqa: ANN001
     h = _household(session)
-    ev = report(anonymous, {"household_id": h["id"]}).json()
+    staff = as_user("admin")
+    ev = report(staff, {"household_id": h["id"]}).json()
     assert ev["location"]["household_id"] == h["id"] and ev["location"]["located_by"] == "household"
-    assert report(anonymous, {"household_id": 10**9}).status_code == 422
+    assert report(staff, {"household_id": 10**9}).status_code == 422
+    staff.headers.pop("Authorization")
+    r = report(staff, {"household_id": h["id"]})  # the public may not geocode the register by id
+    assert r.status_code == 422 and r.json()["pointer"] == "location/household_id"
+
+
+def test_the_public_receipt_names_no_one(anonymous: TestClient, session: Session) -> None:
+    h = _household(session)
+    r = report(anonymous, {"address": h["address"]})
+    assert r.status_code == 201
+    ev = r.json()
+    assert set(ev) == {"id", "token", "status", "category", "reported_at", "due_at", "grids", "agency_responsible",
+                       "location"}
+    assert ev["agency_responsible"].endswith("网格服务站") and ev["location"]["match_quality"] == "exact"
+    assert ev["location"]["lon"] == round(h["lon"], 3) and "household_id" not in ev["location"]
+    names = session.execute(text("SELECT name FROM staff WHERE id IN (SELECT assignee_staff_id FROM event"
+                                 " WHERE id = :e)"), {"e": ev["id"]}).scalars().all()
+    assert names and all(n not in r.text for n in names)
+
+
+def test_control_characters_and_nul_are_422_not_500(client: TestClient, session: Session) -> None:
+    p = interior_point(session)
+    loc = {"lon": p["lon"], "lat": p["lat"]}
+    for field, value in (("description", "bad\u0001char"), ("description", "nul\u0000"), ("category", "a\u0000")):
+        r = client.post("/events", content=f'{{"category": "environment.garbage", "location": '
+                        f'{{"lon": {p["lon"]}, "lat": {p["lat"]}}}, "{field}": "{value}"}}',
+                        headers={"content-type": "application/json"})
+        assert r.status_code == 422, (field, r.text)
+    assert report(client, loc, description="line one\nline two\ttab").status_code == 201
+    assert client.get("/events/2147483648/history").status_code == 404  # beyond int4: not found, not 500
 
 
 @pytest.mark.parametrize("location, pointer", [

@@ -134,6 +134,9 @@ def test_a_boundary_edit_reroutes_open_events_and_records_the_move(as_user, sess
     open_event = report(admin, {"lon": lon, "lat": lat}).json()
     done = report(admin, {"lon": lon, "lat": lat}).json()
     admin.post(f"/events/{done['id']}/reject", json={"note": "test"})
+    handled = report(admin, {"lon": lon, "lat": lat}).json()
+    admin.post(f"/events/{handled['id']}/accept")
+    admin.post(f"/events/{handled['id']}/assign", json={"staff_id": open_event["assignee"]["id"]})
     assert open_event["grids"]["comprehensive"] == g["code"] and open_event["routed_to"] == "grid_worker"
     planner = as_user("planner")
     r = planner.post(f"/grids/{g['id']}/split", json={"line": _hline(g), "reason": "re-route test"},
@@ -147,5 +150,43 @@ def test_a_boundary_edit_reroutes_open_events_and_records_the_move(as_user, sess
     assert moved[0]["detail"]["to_grid"] == after["grids"]["comprehensive"]
     # The new grid has no worker yet: the village's grid head takes over.
     assert after["assignee"]["role"] == "grid_head"
+    kept = as_user("admin").get(f"/events/{handled['id']}/history").json()
+    assert kept["assignee"]["id"] == open_event["assignee"]["id"]  # an assigned handler keeps working on it
+    assert [t["action"] for t in kept["transitions"]][-1] == "rerouted"
+    assert session.execute(text("SELECT count(*) FROM audit_log WHERE action = 'event.rerouted' AND entity_id = :e"),
+                           {"e": str(open_event["id"])}).scalar_one() == 1
     closed = as_user("admin").get(f"/events/{done['id']}/history").json()["transitions"]
     assert "rerouted" not in [t["action"] for t in closed]  # closed reports keep their history as it was
+
+
+def test_merging_an_original_carries_its_duplicates_along(client: TestClient, session: Session) -> None:
+    p = interior_point(session)
+    a, b, c = (report(client, {"lon": p["lon"], "lat": p["lat"]}).json()["id"] for _ in range(3))
+    assert client.post(f"/events/{a}/duplicate", json={"duplicate_of": b}).status_code == 200
+    assert client.post(f"/events/{b}/duplicate", json={"duplicate_of": c}).status_code == 200
+    follows = dict(session.execute(text("SELECT id, duplicate_of FROM event WHERE id IN (:a, :b)"),
+                                   {"a": a, "b": b}).all())
+    assert follows == {a: c, b: c}  # a no longer follows a duplicate
+
+
+def test_a_worker_cannot_reach_outside_their_territory(as_user, session: Session) -> None:  # noqa: ANN001
+    worker = as_user("worker1")
+    grid = session.execute(text("SELECT grid_id FROM app_user WHERE username = 'worker1'")).scalar_one()
+    inside = session.execute(text("""SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid
+                                     WHERE id = :g"""), {"g": grid}).one()
+    mine = report(worker, {"lon": inside[0], "lat": inside[1]}).json()["id"]
+    elsewhere = session.execute(text("""
+        SELECT e.id FROM event e JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = e.id
+        JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
+        WHERE m.grid_id <> :g AND e.status = 'reported' LIMIT 1"""), {"g": grid}).scalar_one()
+    r = worker.post(f"/events/{mine}/duplicate", json={"duplicate_of": elsewhere})
+    assert r.status_code == 422 and "territory" in r.json()["detail"]
+    assert worker.post(f"/events/{elsewhere}/accept").status_code == 404
+    head = as_user("admin")
+    far_staff = session.execute(text("""SELECT s.id FROM staff s JOIN grid_membership m ON m.kind = 'staff'
+        AND m.entity_id = s.id JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
+        WHERE m.grid_id <> :g LIMIT 1"""), {"g": grid}).scalar_one()
+    head.post(f"/events/{mine}/accept")
+    session.execute(text("UPDATE staff SET availability = 'out_of_service' WHERE id = :s"), {"s": far_staff})
+    r = head.post(f"/events/{mine}/assign", json={"staff_id": far_staff})
+    assert r.status_code == 422 and r.json()["pointer"] == "staff_id"  # out of service

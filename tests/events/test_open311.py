@@ -111,7 +111,7 @@ def test_query_by_ids_and_status(server: str, point: tuple, small: Engine) -> No
 @pytest.mark.parametrize("fmt", ["json", "xml"])
 def test_errors_in_the_spec_format(server: str, point: tuple, fmt: str) -> None:
     r = requests.get(f"{server}/services/no.such.service.{fmt}", timeout=10)
-    assert r.status_code == 422
+    assert r.status_code == 404
     missing = requests.get(f"{server}/requests/999999999.{fmt}", timeout=10)
     assert missing.status_code == 404
     outside = _submit(server, fmt, service_code="environment.garbage", lat=39.9, long=116.4)
@@ -124,3 +124,26 @@ def test_errors_in_the_spec_format(server: str, point: tuple, fmt: str) -> None:
         assert "outside the county".encode() in outside.content
     assert _submit(server, fmt, service_code="environment.garbage").status_code == 422  # no location
     assert requests.get(f"{server}/services.csv", timeout=10).status_code in (400, 422)
+
+
+def test_public_reads_name_no_household_and_survive_bad_bytes(server: str, point: tuple, small: Engine) -> None:
+    import xml.etree.ElementTree as ET
+
+    with small.connect() as conn:
+        address = conn.execute(text("SELECT address FROM household ORDER BY id LIMIT 1")).scalar_one()
+    r = _submit(server, service_code="dispute.neighbour", address_string=address, description="邻居吵架")
+    assert r.status_code == 201, r.text
+    rid = r.json()[0]["service_request_id"]
+    got = requests.get(f"{server}/requests/{rid}.json", timeout=10).json()[0]
+    assert got["address_id"] is None and got["address"] and got["address"] != address  # the village, not the door
+    assert got["address"] in address and got["description"] is None
+    with small.begin() as conn:  # a row written before intake refused control characters
+        conn.execute(text("UPDATE event SET description = 'bad' || chr(1) || 'byte', category = 'environment.garbage'"
+                          " WHERE id = :e"), {"e": int(rid)})
+    feed = requests.get(f"{server}/requests/{rid}.xml", timeout=10)
+    assert ET.fromstring(feed.content).find("request/description").text == "badbyte"
+    for url in (f"{server}/tokens/a%00b.json", f"{server}/services/a%00b.xml",
+                f"{server}/requests.json?end_date=0001-01-01T00:00:00"):
+        bad = requests.get(url, timeout=10)
+        assert 400 <= bad.status_code < 500, (url, bad.status_code, bad.text)
+    assert _submit(server, service_code="environment.garbage", address_string="a\x00b").status_code == 422
