@@ -66,6 +66,7 @@ class _GridmapMap(folium.Map):
             ("gridmap", f"{static_prefix}/gridmap.js"),
             # After gridmap.js: it registers itself in gridmap.plugins (the fusion overlay and panel).
             ("gridmap_fusion", f"{static_prefix}/gridmap-fusion.js"),
+            ("gridmap_events", f"{static_prefix}/gridmap-events.js"),  # the closed loop 闭环 panel, likewise
         ]
         self.default_css = [
             ("leaflet_css", f"{static_prefix}/vendor/leaflet/leaflet.css"),

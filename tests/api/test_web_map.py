@@ -65,7 +65,8 @@ def _init_config(page: str) -> dict:
 def test_loads_local_leaflet_and_gridmap(refs):
     scripts = [v for tag, attr, v in refs.refs if tag == "script" and attr == "src"]
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
-    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js", "/static/gridmap-fusion.js"]
+    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js", "/static/gridmap-fusion.js",
+                       "/static/gridmap-events.js"]
     assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/gridmap.css"]
 
 
@@ -377,4 +378,34 @@ def test_fusion_js_overlay_panel_apply_and_exports(fusion_js):
 
 def test_css_styles_fusion_panel(css):
     for selector in (".gm-fusion ", ".gm-fusion-list", ".gm-fusion-apply"):
+        assert selector in css
+
+
+@pytest.fixture(scope="module")
+def events_js() -> str:
+    return (STATIC_DIR / "gridmap-events.js").read_text(encoding="utf-8")
+
+
+def test_events_js_uses_the_shared_transport_and_text_only(events_js):
+    assert "gridmap.plugins.push(createEvents)" in events_js
+    assert not re.search(r"(?<![\w.])fetch\(", events_js)  # every request through apiFetch (bearer, refresh)
+    for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console."):
+        assert needle not in events_js
+
+
+def test_events_js_lists_details_and_every_action(events_js):
+    assert "'events:read'" in events_js  # no panel for roles that may not read reports
+    assert "/events/overdue?limit=" in events_js and "/events?${params.toString()}" in events_js
+    assert "/events/${encodeURIComponent(id)}/history" in events_js
+    assert "/events/${encodeURIComponent(id)}/duplicates" in events_js and "'/departments'" in events_js
+    assert "/events/${encodeURIComponent(id)}/${name}" in events_js
+    for action in ("accept", "reject", "duplicate", "start", "feedback"):
+        assert re.search(rf"{action}: \{{ label: '[^']+', permission: 'events:handle'", events_js)
+    for action in ("assign", "escalate", "close", "reopen"):
+        assert re.search(rf"{action}: \{{ label: '[^']+', permission: 'events:assign'", events_js)
+    assert "err.status === 409" in events_js and "problem.detail" in events_js
+
+
+def test_css_styles_events_panel(css):
+    for selector in (".gm-events ", ".gm-events-list", ".gm-events-steps", ".gm-events-error"):
         assert selector in css
