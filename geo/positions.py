@@ -37,6 +37,7 @@ from geo.settings import PositionSettings
 
 MIN_PURPOSE = 4
 CELL_DEG = 0.001  # masked history: ~111 m north–south, ~100 m east–west at 26°N
+MIN_FIXES_PER_CELL = 3  # masked history shows a cell only when it holds at least this many fixes
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Fix:
 @dataclass(frozen=True)
 class Recorded:
     accepted: int  # stored in the history
+    duplicates: int  # already stored (a phone re-sending its buffer): not stored twice
     expired: int  # older than the retention period: not stored
     moved: bool  # the current position changed
     current: dict[str, Any] | None  # the responder's current position after this upload
@@ -117,17 +119,24 @@ def record_fixes(
     if previous is None:
         raise NotFound(f"no staff member with id {staff_id}", pointer="staff_id")
     moved = False
+    stored = 0
     if keep:
         kept = [fixes[i] for i in keep]
         lon, lat = _to_wgs84(kept)
+        bad = np.flatnonzero(~((np.abs(lon) <= 180) & (np.abs(lat) <= 90)))
+        if bad.size:
+            i = keep[int(bad[0])]
+            raise InvalidInput(f"{'' if single else f'fix {i}: '}the position lies off the globe once converted from "
+                               f"{Crs(fixes[i].crs).value}", pointer="" if single else f"/fixes/{i}")
         ats = [at[i] for i in keep]
-        session.execute(text("""
+        stored = session.execute(text("""
             INSERT INTO staff_position (staff_id, at, accuracy_m, crs, geom)
             SELECT :s, u.at, u.acc, u.crs, ST_SetSRID(ST_MakePoint(u.lon, u.lat), 4326)
               FROM unnest(CAST(:at AS timestamptz[]), CAST(:lon AS float8[]), CAST(:lat AS float8[]),
-                          CAST(:acc AS float8[]), CAST(:crs AS text[])) AS u(at, lon, lat, acc, crs)"""),
+                          CAST(:acc AS float8[]), CAST(:crs AS text[])) AS u(at, lon, lat, acc, crs)
+            ON CONFLICT (staff_id, at) DO NOTHING"""),
             {"s": staff_id, "at": ats, "lon": lon.tolist(), "lat": lat.tolist(),
-             "acc": [f.accuracy_m for f in kept], "crs": [Crs(f.crs).value for f in kept]})
+             "acc": [f.accuracy_m for f in kept], "crs": [Crs(f.crs).value for f in kept]}).rowcount
         newest = max(range(len(kept)), key=lambda j: ats[j])  # first of equal times: max keeps the first
         if previous.position_at is None or ats[newest] > previous.position_at:
             session.execute(text("""
@@ -136,7 +145,7 @@ def record_fixes(
                 {"s": staff_id, "lon": float(lon[newest]), "lat": float(lat[newest]), "at": ats[newest],
                  "acc": kept[newest].accuracy_m})
             moved = True
-    return Recorded(len(keep), len(fixes) - len(keep), moved, current_position(session, staff_id))
+    return Recorded(stored, len(keep) - stored, len(fixes) - len(keep), moved, current_position(session, staff_id))
 
 
 def current_position(session: Session, staff_id: int) -> dict[str, Any] | None:
@@ -181,11 +190,25 @@ def history(
         audit.record(session, actor, action="pii.read", entity="staff_position", entity_id=staff_id,
                      purpose=purpose.strip()[:200], detail={"fixes": len(rows)})
         return {"staff_id": staff_id, "masked": False, "fixes": rows}
+    # Masked: whole UTC days only, and only cells visited by at least MIN_FIXES_PER_CELL fixes — a narrow
+    # window or a lone fix would give back a timed track, cell by cell.
+    params["since"] = _day_floor(since)
+    params["until"] = _day_ceil(until)
     rows = [dict(r) for r in session.execute(text(f"""
         SELECT round(ST_X(geom) / :cell) * :cell AS lon, round(ST_Y(geom) / :cell) * :cell AS lat, count(*) AS fixes
-          FROM staff_position WHERE {window} GROUP BY 1, 2 ORDER BY 1, 2 LIMIT :limit"""), params).mappings()]
-    return {"staff_id": staff_id, "masked": True, "cell_deg": CELL_DEG, "cells": rows,
-            "fixes": sum(r["fixes"] for r in rows)}
+          FROM staff_position WHERE {window} GROUP BY 1, 2 HAVING count(*) >= :k ORDER BY 1, 2 LIMIT :limit"""),
+        {**params, "k": MIN_FIXES_PER_CELL}).mappings()]
+    return {"staff_id": staff_id, "masked": True, "cell_deg": CELL_DEG, "cells": rows, "since": params["since"],
+            "until": params["until"], "fixes": sum(r["fixes"] for r in rows), "truncated": len(rows) == limit}
+
+
+def _day_floor(t: datetime | None) -> datetime | None:
+    return None if t is None else t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _day_ceil(t: datetime | None) -> datetime | None:
+    floor = _day_floor(t)
+    return None if floor is None else (floor if floor == t else floor + timedelta(days=1))
 
 
 @dataclass(frozen=True)

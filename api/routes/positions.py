@@ -13,6 +13,7 @@ from api.deps import SessionDep
 from api.security import Principal, requires
 from geo import positions
 from geo.crs import Crs
+from geo.errors import InvalidInput
 from geo.features import get_feature
 from geo.models.people import Availability
 from geo.permissions import Permission
@@ -51,7 +52,8 @@ def _settings(request: Request) -> PositionSettings:
 
 
 def _recorded(r: positions.Recorded) -> dict[str, Any]:
-    return {"accepted": r.accepted, "expired": r.expired, "moved": r.moved, "current": r.current}
+    return {"accepted": r.accepted, "duplicates": r.duplicates, "expired": r.expired, "moved": r.moved,
+            "current": r.current}
 
 
 @router.post("/me/position", summary="Report my current position (a responder's phone)")
@@ -89,7 +91,11 @@ def position_history(
     purpose: Annotated[str | None, Query(max_length=200, description="Why the track is needed (audited).")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
 ) -> dict[str, Any]:
-    """Without ``pii:read`` (or without ``unmasked``): ~100 m cells with fix counts, no times, no order."""
+    """Without ``pii:read`` (or without ``unmasked``): ~100 m cells with fix counts over whole days, cells with
+    fewer than 3 fixes left out, no times, no order."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} needs a UTC offset (e.g. 2026-11-23T08:00:00+08:00)", pointer=name)
     if unmasked and not principal.can(Permission.PII_READ):
         raise Forbidden(f"the role {principal.role.value} may only see coarsened position history")
     get_feature(session, "staff", staff_id, scope=principal.scope)

@@ -67,7 +67,7 @@ class StaffPosition(Base):
     __tablename__ = "staff_position"
     __table_args__ = (
         CheckConstraint("accuracy_m IS NULL OR accuracy_m >= 0", name="staff_position_accuracy_nonnegative"),
-        Index("ix_staff_position_staff_at", "staff_id", "at"),
+        Index("ix_staff_position_staff_at", "staff_id", "at", unique=True),  # a re-sent fix is the same fix
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -141,9 +141,16 @@ def test_rollcall(as_user, worker: dict, session: Session) -> None:  # noqa: ANN
 
 
 def test_position_history_masking(as_user, worker: dict) -> None:  # noqa: ANN001
-    as_user("worker1").post("/staff/me/position", json={"lon": worker["lon"], "lat": worker["lat"]})
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    fixes = [{"lon": worker["lon"], "lat": worker["lat"], "at": (now - timedelta(minutes=m)).isoformat()}
+             for m in (3, 2, 1)]  # a masked cell needs at least 3 fixes
+    assert as_user("worker1").post("/staff/me/positions", json={"fixes": fixes}).json()["accepted"] == 3
+    again = as_user("worker1").post("/staff/me/positions", json={"fixes": fixes}).json()
+    assert again["accepted"] == 0 and again["duplicates"] == 3  # a re-sent buffer is not stored twice
     coarse = as_user("emergency").get(f"/staff/{worker['id']}/positions").json()
-    assert coarse["masked"] and coarse["fixes"] >= 1 and "at" not in coarse["cells"][0]
+    assert coarse["masked"] and coarse["fixes"] >= 3 and "at" not in coarse["cells"][0]
     assert as_user("emergency").get(f"/staff/{worker['id']}/positions?unmasked=true&purpose=rescue").status_code \
         == 403
     full = as_user("head1").get(f"/staff/{worker['id']}/positions?unmasked=true&purpose=rescue+work").json()

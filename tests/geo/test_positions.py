@@ -114,20 +114,24 @@ def test_availability_changes_are_audited(session: Session, staff_id: int) -> No
 
 def test_history_is_coarsened_without_pii_and_audited_with_it(session: Session, staff_id: int) -> None:
     now = datetime.now(UTC)
-    positions.record_fixes(session, staff_id, [Fix(106.60012, 26.40034, at=now - timedelta(minutes=3)),
+    positions.record_fixes(session, staff_id, [Fix(106.60012, 26.40034, at=now - timedelta(minutes=4)),
+                                               Fix(106.60012, 26.40034, at=now - timedelta(minutes=3)),
                                                Fix(106.60031, 26.40021, at=now - timedelta(minutes=2)),
                                                Fix(106.61234, 26.40021, at=now - timedelta(minutes=1))],
                            settings=SETTINGS)
     masked = positions.history(session, staff_id, actor=ACTOR, since=now - timedelta(minutes=5))
+    # Only cells with ≥ 3 fixes, over whole days: the lone fix at 106.612 is not shown.
     assert masked["masked"] and masked["fixes"] == 3
-    assert sorted((round(c["lon"], 3), round(c["lat"], 3), c["fixes"]) for c in masked["cells"]) == [
-        (106.6, 26.4, 2), (106.612, 26.4, 1)]
+    assert sorted((round(c["lon"], 3), round(c["lat"], 3), c["fixes"]) for c in masked["cells"]) == [(106.6, 26.4, 3)]
     assert all("at" not in c for c in masked["cells"])
+    narrow = positions.history(session, staff_id, actor=ACTOR, since=now - timedelta(minutes=2, seconds=30),
+                               until=now - timedelta(minutes=1, seconds=30))
+    assert narrow["since"] <= now - timedelta(minutes=4) and narrow["fixes"] == 3  # a window is widened to days
     with pytest.raises(InvalidInput):
         positions.history(session, staff_id, actor=ACTOR, unmasked=True)  # no purpose
     full = positions.history(session, staff_id, actor=ACTOR, since=now - timedelta(minutes=5), unmasked=True,
                              purpose="landslide rescue")
-    assert [round(f["lon"], 5) for f in full["fixes"]] == [106.60012, 106.60031, 106.61234]
+    assert [round(f["lon"], 5) for f in full["fixes"]] == [106.60012, 106.60012, 106.60031, 106.61234]
     assert session.execute(text("SELECT count(*) FROM audit_log WHERE action = 'pii.read' AND entity = 'staff_position'"
                                 " AND purpose = 'landslide rescue'")).scalar_one() == 1
 

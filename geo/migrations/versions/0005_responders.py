@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['staff_id'], ['staff.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
-    op.create_index('ix_staff_position_staff_at', 'staff_position', ['staff_id', 'at'], unique=False)
+    op.create_index('ix_staff_position_staff_at', 'staff_position', ['staff_id', 'at'], unique=True)
     op.create_index('ix_staff_position_at', 'staff_position', ['at'], unique=False)
     op.add_column('staff', sa.Column('position_accuracy_m', sa.Float(), nullable=True))
     op.add_column('staff', sa.Column('availability_at', sa.DateTime(timezone=True), nullable=True))
