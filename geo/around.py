@@ -66,9 +66,13 @@ def _contact(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def households(session: Session, p: dict[str, Any], scope: Scope, limit: int) -> dict[str, Any]:
+def households(session: Session, p: dict[str, Any], scope: Scope, limit: int, sensitive: bool = False
+               ) -> dict[str, Any]:
     """Households within the radius: totals, the nearest ``limit``, and the nearest ``limit`` flagged
-    as needing help — one statement, each household's geodesic distance computed once."""
+    as needing help — one statement, each household's geodesic distance computed once.
+
+    Who needs help (disability, elderly living alone) is sensitive personal data (PIPL art. 28):
+    without ``sensitive`` (``pii:read``) only the count is given, never which household."""
     clause, sp = _scoped("household", scope, "h")
     rows = [dict(r) for r in session.execute(text(f"""
         WITH inside AS MATERIALIZED (
@@ -95,6 +99,10 @@ def households(session: Session, p: dict[str, Any], scope: Scope, limit: int) ->
     for r in listed:
         lists[r.pop("help_list")].append(_contact(r))
     items, needing = lists[False], lists[True]
+    if not sensitive:
+        needing = []
+        for r in items:
+            r.pop("needs_help", None)
     return {"count": totals["total"], "residents": int(totals["residents_total"]),
             "needs_help_count": totals["flagged"], "items": items, "truncated": totals["total"] > len(items),
             "needs_help": needing}
@@ -176,7 +184,7 @@ def around(
     x0, y0, x1, y1 = envelope(lon, lat, radius_m)
     p = {"lon": lon, "lat": lat, "r": radius_m, "x0": x0, "y0": y0, "x1": x1, "y1": y1}
     out: dict[str, Any] = {"point": {"lon": lon, "lat": lat}, "radius_m": radius_m,
-                           "households": households(session, p, scope, limit)}
+                           "households": households(session, p, scope, limit, sensitive=unmasked_staff)}
     if cameras:
         out["cameras"] = cameras_seeing(session, lon, lat, scope)
     if staff:

@@ -38,6 +38,7 @@ the stale age is excluded, or listed with ``stale: true`` when asked.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -219,13 +220,24 @@ def event_point(session: Session, event_id: int, scope: Scope) -> tuple[float, f
     return lon, lat, grids
 
 
+COARSE_M = 100.0  # without pii:read, distances come in 100 m steps and radii are widened to them
+
+
+def coarse_radius(max_m: float | None) -> float | None:
+    """The radius a caller without ``pii:read`` is answered for: the next 100 m step, so moving the radius
+    by a metre at a time cannot find a responder's exact distance (and, from three points, their position)."""
+    return None if max_m is None else math.ceil(max_m / COARSE_M) * COARSE_M
+
+
 def present(row: dict[str, Any], *, unmasked: bool) -> dict[str, Any]:
-    """A responder as the caller may see them: without ``pii:read`` the phone is masked and the
-    position coarsened to ~100 m (the distance, which dispatch needs, stays exact)."""
+    """A responder as the caller may see them: without ``pii:read`` the phone is masked, the position
+    coarsened to ~100 m and the distance given to the nearest 100 m — exact distances from three
+    points would give the exact position back. The ranking itself is exact either way."""
     if unmasked:
         return {k: v for k, v in row.items() if k != "sphere_m"}
     out = {k: v for k, v in row.items() if k not in ("sphere_m", "phone")}
     out["phone"] = mask_phone(row.get("phone") or "")
     out["lon"], out["lat"] = round(row["lon"], 3), round(row["lat"], 3)
+    out["distance_m"] = max(COARSE_M, round(row["distance_m"] / COARSE_M) * COARSE_M)
     out["position_coarsened"] = True
     return out

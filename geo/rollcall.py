@@ -26,8 +26,11 @@ ROLLCALL_LAYER = "emergency"
 
 def rollcall(
     session: Session, grid_id: int, *, within_m: float, scope: Scope, stale_minutes: int, limit: int = 500,
-    unmasked_staff: bool = False,
+    unmasked_staff: bool = False, households: bool = True, cameras: bool = True,
 ) -> dict[str, Any]:
+    """Responders in or near an emergency grid (counted in full, listed up to ``limit``), and — for
+    callers who may read them — its households and cameras. Which households need help is listed
+    only with ``unmasked_staff`` (``pii:read``); otherwise counted."""
     grid = session.execute(text("""
         SELECT g.id, g.code, g.name, l.code AS layer, ST_XMin(g.geom) AS x0, ST_YMin(g.geom) AS y0,
                ST_XMax(g.geom) AS x1, ST_YMax(g.geom) AS y1,
@@ -47,6 +50,11 @@ def rollcall(
         scoped = (" AND s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'"
                   " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))")
         sp = {"s_layer": scope.layer_id, "s_grids": list(scope.grids)}
+    near = f"""
+          FROM staff s, g
+         WHERE s.position && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)
+           AND (ST_Covers(g.geom, s.position) OR ST_DWithin(s.position::geography, g.gg, :w)){scoped}"""
+    params = {"g": grid_id, "stale": stale_minutes, "w": within_m, "limit": limit, **box, **sp}
     responders = [dict(r) for r in session.execute(text(f"""
         WITH g AS (SELECT geom, geom::geography AS gg FROM grid WHERE id = :g)
         SELECT s.id, s.name, s.role, s.phone, s.availability, s.position_at,
@@ -54,16 +62,17 @@ def rollcall(
                ST_X(s.position) AS lon, ST_Y(s.position) AS lat,
                CASE WHEN ST_Covers(g.geom, s.position) THEN 0.0 ELSE ST_Distance(s.position::geography, g.gg) END
                  AS distance_m
-          FROM staff s, g
-         WHERE s.position && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)
-           AND (ST_Covers(g.geom, s.position) OR ST_DWithin(s.position::geography, g.gg, :w)){scoped}
-         ORDER BY distance_m, s.id LIMIT :limit"""),
-        {"g": grid_id, "stale": stale_minutes, "w": within_m, "limit": limit, **box, **sp}).mappings()]
+        {near}
+         ORDER BY distance_m, s.id LIMIT :limit"""), params).mappings()]
+    by_state = dict(session.execute(text(f"""
+        WITH g AS (SELECT geom, geom::geography AS gg FROM grid WHERE id = :g)
+        SELECT s.availability::text, count(*) {near} GROUP BY 1"""), params).all())
     for r in responders:
         r["inside"] = r["distance_m"] == 0
-        if not unmasked_staff:  # as in nearest-responder answers: ~100 m, distances stay exact
+        if not unmasked_staff:  # as in nearest-responder answers: ~100 m positions and distances
             r["phone"] = mask_phone(r["phone"])
             r["lon"], r["lat"] = round(r["lon"], 3), round(r["lat"], 3)
+            r["distance_m"] = round(r["distance_m"] / 100) * 100
             r["position_coarsened"] = True
     hh = session.execute(text("""
         SELECT count(*) AS count, coalesce(sum(h.residents), 0) AS residents,
@@ -76,19 +85,21 @@ def rollcall(
           FROM grid_membership m JOIN household h ON h.id = m.entity_id
          WHERE m.grid_id = :g AND m.kind = 'household' AND cardinality(h.needs_help) > 0
          ORDER BY h.id LIMIT :limit"""), {"g": grid_id, "limit": limit}).mappings()]
-    cameras = [dict(r) for r in session.execute(text("""
+    camera_rows = [dict(r) for r in session.execute(text("""
         SELECT c.id, c.code, c.name, c.status, c.bearing, c.fov, c.range_m, ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
           FROM grid_membership m JOIN camera c ON c.id = m.entity_id
          WHERE m.grid_id = :g AND m.kind = 'camera' ORDER BY c.id LIMIT :limit"""),
         {"g": grid_id, "limit": limit}).mappings()]
-    by_state: dict[str, int] = {}
-    for r in responders:
-        by_state[r["availability"]] = by_state.get(r["availability"], 0) + 1
-    return {
+    out: dict[str, Any] = {
         "grid": {"id": grid["id"], "code": grid["code"], "name": grid["name"], "area_m2": grid["area_m2"]},
         "within_m": within_m,
         "responders": responders,
+        "responders_total": sum(by_state.values()),
         "responders_by_state": by_state,
-        "households": {**dict(hh), "needs_help": needing},
-        "cameras": cameras,
+        "truncated": sum(by_state.values()) > len(responders),
     }
+    if households:
+        out["households"] = {**dict(hh), "needs_help": needing if unmasked_staff else []}
+    if cameras:
+        out["cameras"] = camera_rows
+    return out

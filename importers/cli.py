@@ -196,6 +196,39 @@ def user_disable(username: str, enable: bool = typer.Option(False, "--enable", h
     console.print(f"{username} {'enabled' if enable else 'disabled'}")
 
 
+@user_app.command("link")
+def user_link(
+    username: str,
+    staff: int = typer.Option(None, help="The staff record (id) this account acts as for /staff/me."),
+    unlink: bool = typer.Option(False, "--unlink", help="Remove the link instead."),
+) -> None:
+    """Link an account to the staff record it acts as (a responder's phone reports /staff/me/position)."""
+    from sqlalchemy import text
+
+    from geo import audit
+
+    if (staff is None) == (not unlink):
+        console.print("[red]give either --staff ID or --unlink[/red]")
+        raise typer.Exit(2)
+    with transaction(make_sessionmaker(make_engine(DatabaseSettings()))) as session:
+        if staff is not None and session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": staff}).first() is None:
+            console.print(f"[red]no staff record {staff}[/red]")
+            raise typer.Exit(2)
+        taken = session.execute(text("SELECT username FROM app_user WHERE staff_id = :s AND username <> :u"),
+                                {"s": staff, "u": username}).scalar()
+        if taken:
+            console.print(f"[red]staff record {staff} is already linked to {taken}[/red]")
+            raise typer.Exit(2)
+        user_id = session.execute(text("UPDATE app_user SET staff_id = :s WHERE username = :u RETURNING id"),
+                                  {"s": staff, "u": username}).scalar()
+        if user_id is None:
+            console.print(f"[red]no user {username!r}[/red]")
+            raise typer.Exit(2)
+        audit.record(session, _cli_actor(), action="user.link_staff", entity="user", entity_id=user_id,
+                     detail={"staff_id": staff})
+    console.print(f"{username} {'unlinked' if unlink else f'acts as staff {staff}'}")
+
+
 positions_app = typer.Typer(help="Responders' position history (personal data: 行踪轨迹).", no_args_is_help=True)
 app.add_typer(positions_app, name="positions")
 

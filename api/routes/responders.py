@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
 from geo import around as around_mod
-from geo import responders
+from geo import audit, responders
 from geo.crs import Crs, to_wgs84
 from geo.models.people import StaffRole
 from geo.permissions import Permission
@@ -40,14 +40,24 @@ def _json(body: Any) -> Response:
 def _nearest(request: Request, session: SessionDep, principal: Principal, lon: float, lat: float, own: list[int],
              k: int, role: list[StaffRole] | None, max_m: float | None, include_stale: bool,
              own_grid_first: bool) -> list[dict[str, Any]]:
-    search = responders.Search(lon, lat, k=k, roles=tuple(role or ()), max_m=max_m, include_stale=include_stale,
+    unmasked = principal.can(Permission.PII_READ)
+    search = responders.Search(lon, lat, k=k, roles=tuple(role or ()),
+                               max_m=max_m if unmasked else responders.coarse_radius(max_m),
+                               include_stale=include_stale,
                                stale_minutes=request.app.state.position_settings.position_stale_minutes)
     if own_grid_first:
         rows = responders.nearest_own_grid_first(session, search, own, scope=principal.scope)
     else:
         rows = responders.nearest(session, search, scope=principal.scope)
-    unmasked = principal.can(Permission.PII_READ)
+    if unmasked and rows:
+        _audit_positions(session, principal, [r["id"] for r in rows])
     return [responders.present(r, unmasked=unmasked) for r in rows]
+
+
+def _audit_positions(session: SessionDep, principal: Principal, staff_ids: list[int]) -> None:
+    """Exact positions and phones of named people are personal data read: one audit row per answer."""
+    audit.record(session, principal.actor, action="pii.read", entity="staff", purpose="dispatch",
+                 detail={"staff": staff_ids[:100], "count": len(staff_ids)})
 
 
 @router.get("/responders/nearest", summary="The k nearest dispatchable responders to a point (geodesic, exact)")
@@ -89,6 +99,9 @@ def around(
         session, wlon, wlat, radius, scope=principal.scope, limit=limit,
         cameras=principal.can(Permission.CAMERAS_READ), events=principal.can(Permission.EVENTS_READ),
         staff=principal.can(Permission.STAFF_READ), unmasked_staff=principal.can(Permission.PII_READ))
+    if principal.can(Permission.PII_READ) and body.get("households", {}).get("needs_help"):
+        audit.record(session, principal.actor, action="pii.read", entity="household", purpose="emergency",
+                     detail={"needs_help": len(body["households"]["needs_help"])})
     return _json({**body, "crs": crs.value})
 
 
@@ -99,7 +112,11 @@ def grid_rollcall(
                                      description="Also responders this many metres outside the grid.")] = 1000,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> Response:
-    return _json(rollcall_of(
+    unmasked = principal.can(Permission.PII_READ)
+    body = rollcall_of(
         session, grid_id, within_m=within_m, scope=principal.scope, limit=limit,
-        stale_minutes=request.app.state.position_settings.position_stale_minutes,
-        unmasked_staff=principal.can(Permission.PII_READ)))
+        stale_minutes=request.app.state.position_settings.position_stale_minutes, unmasked_staff=unmasked,
+        households=principal.can(Permission.HOUSEHOLDS_READ), cameras=principal.can(Permission.CAMERAS_READ))
+    if unmasked and body["responders"]:
+        _audit_positions(session, principal, [r["id"] for r in body["responders"]])
+    return _json(body)

@@ -67,6 +67,9 @@ def load_demo(
     anchor: datetime | None = None,
     progress: Progress = lambda _msg: None,
 ) -> DemoSummary:
+    # Responders' last fixes are as of the load (a demo served right after loading has fresh positions);
+    # events are a year up to ``anchor``. Tests pass an anchor and get a fixed, reproducible district.
+    fixes_at = anchor or datetime.now(UTC)
     anchor = anchor or datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     rng = np.random.default_rng(seed + 1)
     progress("boundary")
@@ -85,7 +88,7 @@ def load_demo(
     progress("cameras, events, staff")
     writer.cameras(rng, cameras_per_township)
     writer.events(rng, events, anchor)
-    writer.staff(rng, anchor)
+    writer.staff(rng, fixes_at)
     for table in ("division", "grid", "household", "linked_household_group", "resident", "camera", "event", "staff"):
         sync_sequence(session, table)
     session.execute(text("ANALYZE"))

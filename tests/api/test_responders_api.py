@@ -31,7 +31,7 @@ def _problem(r) -> dict:  # noqa: ANN001
     return r.json()
 
 
-def test_phone_reports_in_gcj02_and_dispatch_finds_it(as_user, worker: dict) -> None:  # noqa: ANN001
+def test_phone_reports_in_gcj02_and_dispatch_finds_it(as_user, worker: dict, session: Session) -> None:  # noqa: ANN001
     phone = as_user("worker1")
     r = phone.post("/staff/me/position", json={"lon": worker["glon"], "lat": worker["glat"], "crs": "gcj02",
                                                "accuracy_m": 8})
@@ -39,10 +39,12 @@ def test_phone_reports_in_gcj02_and_dispatch_finds_it(as_user, worker: dict) -> 
     assert r.json()["moved"] and abs(r.json()["current"]["lon"] - worker["lon"]) < 1e-8
     q = f"/responders/nearest?lon={worker['glon']}&lat={worker['glat']}&crs=gcj02&k=3"
     found = as_user("emergency").get(q).json()["responders"]
-    assert found[0]["id"] == worker["id"] and found[0]["distance_m"] < 0.01
+    assert found[0]["id"] == worker["id"] and found[0]["distance_m"] == 100  # in 100 m steps
     assert found[0]["position_coarsened"] and "****" in found[0]["phone"]  # emergency has no pii:read
     full = as_user("admin").get(q).json()["responders"][0]
-    assert "position_coarsened" not in full and abs(full["lon"] - worker["lon"]) < 1e-8
+    assert "position_coarsened" not in full and abs(full["lon"] - worker["lon"]) < 1e-8 and full["distance_m"] < 0.01
+    assert session.execute(text("SELECT count(*) FROM audit_log WHERE action = 'pii.read' AND entity = 'staff'"
+                                " AND username = 'admin'")).scalar_one() >= 1  # exact positions read: audited
     assert as_user("viewer").get(q).status_code == 403
 
 
@@ -135,6 +137,11 @@ def test_rollcall(as_user, worker: dict, session: Session) -> None:  # noqa: ANN
     hh = session.execute(text("SELECT count(*) FROM grid_membership WHERE grid_id = :g AND kind = 'household'"),
                          {"g": grid}).scalar_one()
     assert body["households"]["count"] == hh
+    assert body["households"]["needs_help"] == []  # who needs help: counted, listed only with pii:read
+    assert body["responders_total"] == sum(body["responders_by_state"].values()) >= len(body["responders"])
+    one = as_user("admin").get(f"/grids/{grid}/rollcall?within_m=5000&limit=1").json()
+    assert len(one["responders"]) == 1 and one["truncated"] == (one["responders_total"] > 1)
+    assert one["responders_total"] >= body["responders_total"]  # counted in full, not from the listed page
     comprehensive = session.execute(text("SELECT grid_id FROM app_user WHERE username = 'worker1'")).scalar_one()
     assert "emergency grids" in _problem(as_user("admin").get(f"/grids/{comprehensive}/rollcall"))["detail"]
     _problem(as_user("admin").get(f"/grids/{grid}/rollcall?within_m=-1"))

@@ -62,7 +62,7 @@ def test_households_events_and_grids_around_a_point(session: Session) -> None:
     session.execute(text("UPDATE household SET needs_help = '{elderly_alone}' WHERE id = (SELECT id FROM household"
                          " ORDER BY geom <-> ST_SetSRID(ST_MakePoint(:lon, :lat), 4326) LIMIT 1 OFFSET 3)"),
                     {"lon": lon, "lat": lat})
-    out = around.around(session, lon, lat, 300, scope=COUNTY, limit=5)
+    out = around.around(session, lon, lat, 300, scope=COUNTY, limit=5, unmasked_staff=True)
     want = session.execute(text("""
         SELECT count(*), coalesce(sum(residents), 0), count(*) FILTER (WHERE cardinality(needs_help) > 0)
           FROM household WHERE ST_DWithin(geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography, 300)
@@ -72,6 +72,9 @@ def test_households_events_and_grids_around_a_point(session: Session) -> None:
     assert len(hh["items"]) == min(5, want[0]) and hh["truncated"] == (want[0] > 5)
     assert [h["distance_m"] for h in hh["items"]] == sorted(h["distance_m"] for h in hh["items"])
     assert len(hh["needs_help"]) == min(5, want[2]) and all(h["needs_help"] for h in hh["needs_help"])
+    masked = around.around(session, lon, lat, 300, scope=COUNTY, limit=5)["households"]  # no pii:read
+    assert masked["needs_help_count"] == want[2] and masked["needs_help"] == []
+    assert all("needs_help" not in h for h in masked["items"])  # who needs help is not shown, only how many
     for h in hh["items"]:
         if h["contact"]:
             assert "*" in h["contact"]["name"] and "****" in h["contact"]["phone"]

@@ -34,6 +34,15 @@ def test_user_add_passwd_disable(db_settings, engine, district, monkeypatch) -> 
     r = runner.invoke(app, ["user", "add", "cli_worker", "--role", "viewer", "--password-stdin"],
                       input="a-long-enough-password\n")
     assert r.exit_code == 2 and "already exists" in r.output
+    with engine.connect() as c:
+        free = c.execute(text("SELECT id FROM staff WHERE id NOT IN (SELECT staff_id FROM app_user"
+                              " WHERE staff_id IS NOT NULL) ORDER BY id LIMIT 1")).scalar_one()
+    r = runner.invoke(app, ["user", "link", "cli_worker", "--staff", str(free)])
+    assert r.exit_code == 0, r.output
+    with engine.connect() as c:
+        assert c.execute(text("SELECT staff_id FROM app_user WHERE username = 'cli_worker'")).scalar_one() == free
+    assert runner.invoke(app, ["user", "link", "cli_worker"]).exit_code == 2  # neither --staff nor --unlink
+    assert runner.invoke(app, ["user", "link", "cli_worker", "--unlink"]).exit_code == 0
 
 
 def test_provisioning_is_idempotent_and_fast(db_settings) -> None:  # noqa: ANN001
