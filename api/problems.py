@@ -116,7 +116,8 @@ async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
 
 # PostgreSQL SQLSTATEs that mean "the request's data" or "try again", never a server fault:
 # class 22 (data exception: a NUL in a string, a number out of range for the column) → 422;
-# deadlock and serialisation failure (two requests crossed on the same rows) → 409, retry.
+# deadlock and serialisation failure (two requests crossed on the same rows) and a unique
+# violation (two requests created the same thing at once) → 409, retry.
 _RETRY_STATES = {"40P01", "40001"}
 
 
@@ -126,6 +127,9 @@ def _database_error(request: Request, exc: DBAPIError) -> JSONResponse | None:
         reason = str(getattr(getattr(exc.orig, "diag", None), "message_primary", "") or "invalid value")
         return _alternate(request, 422, reason) or problem(
             422, "Invalid input", f"a value in the request is not acceptable: {reason}", instance=request.url.path)
+    if code == "23505":  # unique violation: two requests created the same thing at once
+        detail = "this conflicts with a record created at the same moment; reload and retry"
+        return _alternate(request, 409, detail) or problem(409, "Conflict", detail, instance=request.url.path)
     if code in _RETRY_STATES:
         detail = "another request changed the same records at the same moment; retry"
         return _alternate(request, 409, detail) or problem(409, "Conflict", detail, instance=request.url.path)

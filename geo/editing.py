@@ -82,7 +82,8 @@ def _layer(session: Session, *, code: str | None = None, layer_id: int | None = 
     return dict(row)
 
 
-def _lock_layer(session: Session, layer_id: int) -> None:
+def lock_layer(session: Session, layer_id: int) -> None:
+    """Serialise edits of one layer for the rest of the transaction (re-entrant)."""
     session.execute(text("SELECT pg_advisory_xact_lock(:ns, :layer)"), {"ns": LOCK_NAMESPACE, "layer": layer_id})
 
 
@@ -188,7 +189,7 @@ def create_grid(
     options: EditOptions = EditOptions(), reason: str = "",
 ) -> EditResult:
     layer = _layer(session, code=layer_code)
-    _lock_layer(session, layer["id"])
+    lock_layer(session, layer["id"])
     parent_grid_id = None
     if parent_grid_code:
         row = session.execute(text("SELECT id, division_id FROM grid WHERE code = :c AND layer_id = :pl"),
@@ -218,7 +219,7 @@ def reshape_grid(
     options: EditOptions = EditOptions(), reason: str = "",
 ) -> EditResult:
     layer_id = _layer_of(session, grid_id, scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     layer = _layer(session, layer_id=grid.layer_id)
@@ -239,7 +240,7 @@ def update_attributes(
     name: str | None = None, notes: str | None = None, reason: str = "",
 ) -> EditResult:
     layer_id = _layer_of(session, grid_id, scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     _set_actor(session, actor, reason or "attributes")
@@ -255,7 +256,7 @@ def split_grid(
     reason: str = "",
 ) -> EditResult:
     layer_id = _layer_of(session, grid_id, scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     parts = cut(session, grid.geom, wkb.dumps(line, srid=4326))
@@ -278,7 +279,7 @@ def partition_grid(
     if len(parts) < 2:
         raise InvalidInput("a partition needs at least two parts", pointer="parts")
     layer_id = _layer_of(session, grid_id, scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     whole = wkb.loads(grid.geom)
@@ -305,7 +306,7 @@ def merge_grids(
     if len(ids) < 2:
         raise InvalidInput("merge needs at least two grids", pointer="grids")
     layer_id = _layer_of(session, ids[0], scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     grids = _load(session, ids, scope)
     _check_versions(grids, expected)
     if len({(g.layer_id, g.division_id, g.parent_grid_id) for g in grids}) != 1:
@@ -324,7 +325,7 @@ def retire_grid(
     absorber_code: str | None = None, reason: str = "",
 ) -> EditResult:
     layer_id = _layer_of(session, grid_id, scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     layer = _layer(session, layer_id=layer_id)
@@ -394,7 +395,7 @@ def reshape_grids(
     """
     ids = sorted(expected)
     layer_id = _layer_of(session, ids[0], scope)
-    _lock_layer(session, layer_id)
+    lock_layer(session, layer_id)
     grids = _load(session, ids, scope)
     _check_versions(grids, expected)
     if {g.layer_id for g in grids} != {layer_id}:

@@ -9,14 +9,16 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from sqlalchemy import text
 
 from api.deps import SessionDep
 from api.security import MapReader, Principal, requires
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.fusion import apply, export, rules
-from geo.fusion.analysis import analyse
+from geo.fusion.analysis import analyse, default_division
 from geo.fusion.pairs import pair_pieces
 from geo.permissions import Permission
+from geo.security import Forbidden
 from geo.topology import region_of, resolve_division
 
 router = APIRouter(prefix="/fusion", tags=["fusion"])
@@ -64,7 +66,7 @@ def pairs(session: SessionDep, principal: MapReader,
           b: Annotated[str, Query(max_length=40, description="The fine side, same form")],
           division: Division = None) -> Response:
     """Area and households of each piece, as shares of the fine grid (share_area, share_households)."""
-    root = resolve_division(session, division, principal.scope)
+    root = resolve_division(session, default_division(session, principal.scope, division), principal.scope)
     rule = rules.Rule(0, rules.parse_side(session, b, "b"), rules.parse_side(session, a, "a"), 0.02, 0.98, True, "")
     if rule.fine == rule.coarse:
         raise InvalidInput("a and b must differ", pointer="b")
@@ -97,13 +99,25 @@ def list_rules(session: SessionDep, principal: MapReader) -> list[dict[str, Any]
 
 @router.post("/rules", status_code=201, summary="Add a fusion rule")
 def create_rule(session: SessionDep, principal: Editor, body: NewRule) -> dict[str, Any]:
+    _county_wide(session, principal)
     return rules.create_rule(session, principal.actor, **body.model_dump()).as_dict()
 
 
 @router.patch("/rules/{rule_id}", summary="Change a rule's thresholds, switch it on or off")
 def update_rule(session: SessionDep, principal: Editor, rule_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
                 body: RuleChange) -> dict[str, Any]:
+    _county_wide(session, principal)
     return rules.update_rule(session, principal.actor, rule_id, **body.model_dump()).as_dict()
+
+
+def _county_wide(session: SessionDep, principal: Principal) -> None:
+    """Rules hold for the whole county: only a planner whose jurisdiction is the county may change them."""
+    if principal.scope.everything:
+        return
+    county = session.execute(text("SELECT EXISTS (SELECT 1 FROM division WHERE level = 'county' AND id = ANY(:own))"),
+                             {"own": list(principal.scope.own_divisions)}).scalar_one()
+    if not county:
+        raise Forbidden("fusion rules hold for the whole county; only a county-wide planner may change them")
 
 
 class Batch(BaseModel):

@@ -18,6 +18,7 @@ so does one inside a savepoint, which cannot export its snapshot.
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -93,13 +94,38 @@ def _applicable(rules: list[Rule], layer_ids: set[int]) -> list[Rule]:
     return [r for r in rules if r.enabled and ok(r.fine) and ok(r.coarse)]
 
 
+# One parallel analysis at a time per process. A parallel analysis holds its request's pooled
+# connection while it takes more for its workers; if several did that at once they could hold the
+# whole pool and wait on each other for ever (measured: four at once on a pool of 2+2 all timed out).
+# The others run their checks one after another on their own connection, which waits for nothing.
+_PARALLEL = threading.Lock()
+
+
+def default_division(session: Session, scope: Scope, division_code: str | None) -> str | None:
+    """The division asked for, else the caller's own jurisdiction: the one division of it whose parent
+    lies outside it (None for the whole county)."""
+    if division_code is None and not scope.everything and scope.own_divisions:
+        division_code = session.execute(text("""
+            SELECT code FROM division WHERE id = ANY(:own) AND (parent_id IS NULL OR NOT parent_id = ANY(:own))
+             LIMIT 1"""), {"own": list(scope.own_divisions)}).scalar()
+    return division_code
+
+
 def _run(session: Session, tasks: list[Callable[[Session], T]], workers: int) -> list[T]:
-    """Run the checks, in parallel on a shared snapshot when that sees exactly what ``session`` sees."""
+    """Run the checks, in parallel on a shared snapshot when that sees exactly what ``session`` sees
+    and no other analysis is running in parallel; otherwise one after another."""
     wrote = session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar()
     # A snapshot cannot be exported from inside a savepoint (the test suite runs every test in one).
     nested = session.connection().in_nested_transaction()
-    if workers < 2 or len(tasks) < 2 or wrote or nested:
+    if workers < 2 or len(tasks) < 2 or wrote or nested or not _PARALLEL.acquire(blocking=False):
         return [task(session) for task in tasks]
+    try:
+        return _run_parallel(session, tasks, workers)
+    finally:
+        _PARALLEL.release()
+
+
+def _run_parallel(session: Session, tasks: list[Callable[[Session], T]], workers: int) -> list[T]:
     snapshot = session.execute(text("SELECT pg_export_snapshot()")).scalar_one()
     engine = session.get_bind().engine  # the session may be bound to a connection (tests) or an engine
 
@@ -155,12 +181,7 @@ def _check_layer(session: Session, layer: dict[str, Any], root: int, region: lis
 def analyse(session: Session, scope: Scope, *, division_code: str | None = None,
             layer_codes: list[str] | None = None, workers: int = 2) -> dict[str, Any]:
     """Problems inside each layer and between layers, scores per township, and suggested fixes."""
-    if division_code is None and not scope.everything and scope.own_divisions:
-        # Default to the caller's own jurisdiction: the one division of it whose parent lies outside it.
-        division_code = session.execute(text("""
-            SELECT code FROM division WHERE id = ANY(:own) AND (parent_id IS NULL OR NOT parent_id = ANY(:own))
-             LIMIT 1"""), {"own": list(scope.own_divisions)}).scalar()
-    root = resolve_division(session, division_code, scope)
+    root = resolve_division(session, default_division(session, scope, division_code), scope)
     layers = _resolve_layers(session, layer_codes)
     rules = _applicable(list_rules(session), {layer["id"] for layer in layers})
     region = region_of(session, root)

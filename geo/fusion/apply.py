@@ -7,10 +7,12 @@ those grids since the analysis and the answer is 412. The caller's If-Match
 must carry the ETag of every grid the suggestion changes (its ``affected``).
 
 A batch runs in one savepoint: all or nothing, even inside a caller's larger
-transaction. A suggestion in a batch whose grids an earlier one in the same
-batch already changed (the two party grids of one misalignment site each get
-a suggestion; either fixes the site) is reported ``superseded`` and skipped,
-not refused.
+transaction, and takes the lock of every layer it will edit up front, in id
+order, so two batches never wait on each other in a circle. A suggestion whose
+grids an earlier one in the same batch already changed is skipped: reported
+``superseded`` when its problem is gone (the two party grids of one
+misalignment site each get a suggestion; either fixes the site), ``stale`` when
+it is still there and needs the analysis run again.
 """
 
 from __future__ import annotations
@@ -64,10 +66,32 @@ def apply_suggestions(session: Session, actor: Actor, scope: Scope, ids: list[st
     parsed = [parse_id(sid, pointer=f"suggestions/{i}") for i, sid in enumerate(ids)]
     batch = _Batch(expected)
     with session.begin_nested():
+        for layer_id in _layers_touched(session, parsed):
+            editing.lock_layer(session, layer_id)
         for sid, (kind, parts) in zip(ids, parsed, strict=True):
             handler = {"regroup": _regroup, "merge": _merge, "fill": _fill}[kind]
             handler(session, actor, scope, batch, sid, parts, reason or f"fusion suggestion {sid}")
     return batch.results
+
+
+def _layers_touched(session: Session, parsed: list[tuple[str, tuple[str, ...]]]) -> list[int]:
+    """Every layer the batch may edit, in id order: each regroup's coarse layer (and the fine one, whose
+    parents may change), and the layer of each merged or filled grid."""
+    grids = [int(parts[1 if kind == "regroup" else 0]) for kind, parts in parsed]
+    layers = set(session.execute(text("SELECT layer_id FROM grid WHERE id = ANY(:g)"), {"g": grids}).scalars())
+    for kind, parts in parsed:
+        if kind == "regroup":
+            rule = get_rule(session, int(parts[0]))
+            layers |= {s.layer_id for s in (rule.fine, rule.coarse) if s.layer_id is not None}
+    return sorted(layers)
+
+
+def _skipped(batch: _Batch, sid: str, still_needed: bool) -> None:
+    batch.results.append(
+        {"id": sid, "status": "stale", "detail": "an earlier suggestion in this batch changed these grids and the"
+                                                 " problem is still there; run the analysis again"}
+        if still_needed else
+        {"id": sid, "status": "superseded", "detail": "an earlier suggestion in this batch already fixed this"})
 
 
 def _current(session: Session, grid_ids: list[int], scope: Scope) -> dict[int, tuple[str, int]]:
@@ -114,23 +138,18 @@ def _regroup(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: s
              reason: str) -> None:
     rule_id, grid_id, version = (int(p) for p in parts)
     rule = get_rule(session, rule_id)
-    if grid_id in batch.changed:
-        batch.results.append({"id": sid, "status": "superseded",
-                              "detail": "an earlier suggestion in this batch changed this grid"})
-        return
     current = _current(session, [grid_id], scope)
-    if current[grid_id][1] != version:
+    ours = grid_id in batch.changed
+    if not ours and current[grid_id][1] != version:
         _check(batch, sid, current, {grid_id: version})  # raises: stale
     region = list(session.execute(text("SELECT id FROM division")).scalars())
     pieces = pair_pieces(session, rule, region, near=grid_id)
     plan = next((g for g in suggest.regroups(rule, pieces) if g.grid.coarse_id == grid_id), None)
-    if plan is not None and plan.id == sid:
-        if not _check(batch, sid, plan.affected, {grid_id: version}):
-            return
-    elif plan is not None and batch.changed & set(plan.affected):
-        batch.results.append({"id": sid, "status": "superseded",
-                              "detail": "an earlier suggestion in this batch changed its neighbours"})
+    if ours or (plan is not None and batch.changed & set(plan.affected)):
+        _skipped(batch, sid, still_needed=plan is not None)
         return
+    if plan is not None and plan.id == sid:
+        _check(batch, sid, plan.affected, {grid_id: version})
     else:
         raise PreconditionFailed(f"suggestion {sid} no longer matches the grids (they were edited, or the rule"
                                  " changed); run the analysis again", pointer="id")
@@ -151,15 +170,32 @@ def _regroup(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: s
         raise Conflict(f"regrouping would leave {', '.join(empty)} empty: retire or merge it first", pointer="id")
     result = editing.reshape_grids(session, actor, scope, {g: v for g, (_, v) in plan.affected.items()}, shapes,
                                    reason=reason)
+    _follow_parents(session, rule, plan.owners)
     _record(batch, sid, result)
+
+
+def _follow_parents(session: Session, rule: Any, owners: dict[int, int]) -> None:
+    """When the coarse net is the fine net's parent layer (micro-grids in comprehensive grids), a unit
+    handed to another grid takes it as its parent too — else it would lie outside its own parent."""
+    if rule.fine.layer_id is None or rule.coarse.layer_id is None:
+        return
+    parent_layer = session.execute(text("SELECT parent_layer_id FROM grid_layer WHERE id = :l"),
+                                   {"l": rule.fine.layer_id}).scalar()
+    if parent_layer != rule.coarse.layer_id:
+        return
+    session.execute(text("""
+        UPDATE grid g SET parent_grid_id = o.oid
+          FROM unnest(CAST(:fine AS int[]), CAST(:owner AS int[])) o(fid, oid)
+         WHERE g.id = o.fid AND g.parent_grid_id IS DISTINCT FROM o.oid"""),
+                    {"fine": list(owners), "owner": list(owners.values())})
 
 
 def _merge(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: str, parts: tuple[str, ...],
            reason: str) -> None:
     grid_id, version, into_id, into_version = (int(p) for p in parts)
     if {grid_id, into_id} & batch.changed:
-        batch.results.append({"id": sid, "status": "superseded",
-                              "detail": "an earlier suggestion in this batch changed these grids"})
+        alive = session.execute(text("SELECT 1 FROM grid WHERE id = :g"), {"g": grid_id}).first() is not None
+        _skipped(batch, sid, still_needed=alive)
         return
     affected = _current(session, [grid_id, into_id], scope)
     _check(batch, sid, affected, {grid_id: version, into_id: into_version})
@@ -174,8 +210,7 @@ def _fill(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: str,
     grid_id, version = int(parts[0]), int(parts[1])
     x, y = float(parts[2]), float(parts[3])
     if grid_id in batch.changed:
-        batch.results.append({"id": sid, "status": "superseded",
-                              "detail": "an earlier suggestion in this batch changed this grid"})
+        _skipped(batch, sid, still_needed=True)
         return
     _check(batch, sid, _current(session, [grid_id], scope), {grid_id: version})
     row = session.execute(text("""
@@ -185,13 +220,17 @@ def _fill(session: Session, actor: Actor, scope: Scope, batch: _Batch, sid: str,
                     (SELECT ST_Union(o.geom) FROM grid o, n WHERE o.layer_id = n.layer_id AND o.geom && p.geom
                         AND ST_Intersects(o.geom, p.geom)), 'SRID=4326;POLYGON EMPTY'::geometry)), 3))).geom AS g
                    FROM parent p)
-        SELECT ST_AsBinary(ST_Union(n.geom, gaps.g)) FROM n, gaps
+        SELECT ST_AsBinary(ST_Union(n.geom, gaps.g)), ST_Area(gaps.g::geography) FROM n, gaps
          WHERE ST_DWithin(gaps.g, ST_SetSRID(ST_MakePoint(:x, :y), 4326), 1e-6)
            AND ST_Relate(n.geom, gaps.g, '****1****')
-         LIMIT 1"""), {"g": grid_id, "x": x, "y": y}).scalar()
+         LIMIT 1"""), {"g": grid_id, "x": x, "y": y}).first()
     if row is None:
         raise PreconditionFailed(f"suggestion {sid}: the gap is no longer there; run the analysis again",
                                  pointer="id")
+    row, gap_m2 = row
+    if gap_m2 > suggest.SMALL_GAP_M2:  # the gap grew since the analysis (a neighbour shrank): not this fill
+        raise PreconditionFailed(f"suggestion {sid}: the gap is now {gap_m2:.0f} m², more than a fill covers "
+                                 f"({suggest.SMALL_GAP_M2:.0f} m²); run the analysis again", pointer="id")
     shape = shapely.MultiPolygon(list(shapely.get_parts(shapely.from_wkb(bytes(row)))))
     result = editing.reshape_grid(session, actor, scope, grid_id, version, shape, reason=reason)
     _record(batch, sid, result)

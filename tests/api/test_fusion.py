@@ -183,3 +183,19 @@ def test_fusion_is_scoped(as_user, session: Session) -> None:  # noqa: ANN001
     r = as_user("head1").get("/fusion")  # defaults to the caller's own village
     assert r.status_code == 200 and r.json()["division"] == village
     assert as_user("head1").get("/fusion", params={"division": village[:9] + "000"}).status_code == 404
+
+
+def test_only_a_county_wide_planner_changes_rules(app, anonymous, session) -> None:  # noqa: ANN001
+    from geo.permissions import Role
+    from geo.security import create_user, issue_tokens
+
+    town = session.execute(text("SELECT code FROM division WHERE level = 'township' ORDER BY code LIMIT 1")).scalar_one()
+    user = create_user(session, username="town_planner", password="a-long-enough-password", role=Role.PLANNER,
+                       division_code=town)
+    session.flush()
+    anonymous.headers["Authorization"] = f"Bearer {issue_tokens(user, app.state.token_settings)['access_token']}"
+    rule = anonymous.get("/fusion/rules").json()[0]
+    assert anonymous.patch(f"/fusion/rules/{rule['id']}", json={"enabled": False}).status_code == 403
+    assert anonymous.post("/fusion/rules", json={"fine": "layer:dedicated", "coarse": "level:village"}
+                          ).status_code == 403
+    assert anonymous.get("/fusion/pairs", params={"a": "layer:party", "b": "layer:comprehensive"}).status_code == 200
