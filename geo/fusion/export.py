@@ -35,6 +35,11 @@ def as_geojson(report: dict[str, Any]) -> dict[str, Any]:
     return {"type": "FeatureCollection", "features": features, **meta}
 
 
+def _cell(text: str) -> str:
+    """Free text (a division name) that Excel would read as a formula is quoted as text."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
 def as_csv(report: dict[str, Any]) -> str:
     out = io.StringIO()
     out.write("\ufeff")
@@ -45,7 +50,7 @@ def as_csv(report: dict[str, Any]) -> str:
     it = iter(points)
     for p, g in zip(report["problems"], geoms, strict=True):
         pt = next(it) if g is not None else None
-        writer.writerow([p["rank"], " ".join(filter(None, (p.get("township"), p.get("township_name")))),
+        writer.writerow([p["rank"], _cell(" ".join(filter(None, (p.get("township"), p.get("township_name"))))),
                          KIND_LABELS.get(p["kind"], p["kind"]), p["layer"],
                          " / ".join(p["grids"]), f"{p['area_m2']:.2f}", p["households"],
                          f"{p['share_area']:.4f}" if "share_area" in p else "",
