@@ -76,7 +76,7 @@ def submit_event(
     body: NewEvent,
     caller: Caller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=300)] = None,
-) -> JSONResponse:
+) -> Response:
     """Store the report, assign it to its grid in every layer and route it to the responsible person.
 
     With ``Idempotency-Key``, a retried submission gets the first response again
