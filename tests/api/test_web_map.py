@@ -359,11 +359,14 @@ def fusion_js() -> str:
     return (STATIC_DIR / "gridmap-fusion.js").read_text(encoding="utf-8")
 
 
-def test_fusion_js_uses_the_shared_transport_and_text_only(fusion_js):
-    assert "gridmap.plugins.push(createFusion)" in fusion_js
-    assert not re.search(r"(?<![\w.])fetch\(", fusion_js)  # every request through apiFetch (bearer, refresh)
+@pytest.mark.parametrize("script, factory", [("gridmap-fusion.js", "createFusion"),
+                                             ("gridmap-events.js", "createEvents")])
+def test_plugins_use_the_shared_transport_and_text_only(script: str, factory: str) -> None:
+    js = (STATIC_DIR / script).read_text(encoding="utf-8")
+    assert f"gridmap.plugins.push({factory})" in js
+    assert not re.search(r"(?<![\w.])fetch\(", js)  # every request through apiFetch (bearer, refresh)
     for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console."):
-        assert needle not in fusion_js
+        assert needle not in js
 
 
 def test_fusion_js_overlay_panel_apply_and_exports(fusion_js):
@@ -384,13 +387,6 @@ def test_css_styles_fusion_panel(css):
 @pytest.fixture(scope="module")
 def events_js() -> str:
     return (STATIC_DIR / "gridmap-events.js").read_text(encoding="utf-8")
-
-
-def test_events_js_uses_the_shared_transport_and_text_only(events_js):
-    assert "gridmap.plugins.push(createEvents)" in events_js
-    assert not re.search(r"(?<![\w.])fetch\(", events_js)  # every request through apiFetch (bearer, refresh)
-    for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console."):
-        assert needle not in events_js
 
 
 def test_events_js_lists_details_and_every_action(events_js):
