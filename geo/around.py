@@ -27,6 +27,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
+from geo.models.events import NOT_OPEN_SQL
 from geo.pii import mask_name, mask_phone
 from geo.scope import Scope
 
@@ -161,7 +162,7 @@ def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -
     return [dict(r) for r in session.execute(text(f"""
         SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m
           FROM event e
-         WHERE {_near('e')} AND e.status NOT IN ('closed', 'rejected'){clause}
+         WHERE {_near('e')} AND e.status::text NOT IN {NOT_OPEN_SQL}{clause}
          ORDER BY distance_m, e.id LIMIT :limit"""), {**p, **sp, "limit": limit}).mappings()]
 
 

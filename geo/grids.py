@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
+from geo.models.events import NOT_OPEN_SQL
 
 
 def list_layers(session: Session) -> list[dict[str, Any]]:
@@ -32,12 +33,12 @@ def grid_counts(session: Session, grid_id: int) -> dict[str, int]:
     """What lies inside a grid, read from the membership index, never a spatial scan."""
     row = session.execute(
         text(
-            """
+            f"""
             SELECT
               count(*) FILTER (WHERE m.kind = 'household') AS households,
               coalesce(sum(h.residents), 0) AS residents,
               count(*) FILTER (WHERE m.kind = 'camera') AS cameras,
-              count(*) FILTER (WHERE m.kind = 'event' AND e.status NOT IN ('closed', 'rejected')) AS open_events,
+              count(*) FILTER (WHERE m.kind = 'event' AND e.status::text NOT IN {NOT_OPEN_SQL}) AS open_events,
               count(*) FILTER (WHERE m.kind = 'staff') AS staff
             FROM grid_membership m
             LEFT JOIN household h ON m.kind = 'household' AND h.id = m.entity_id

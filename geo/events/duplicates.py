@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from geo.db import PreparedStatement, register_prepared
-from geo.models.events import CLOSED_STATES
+from geo.models.events import NOT_OPEN_SQL
 from geo.scope import Scope
 
 _SQL = """
@@ -20,7 +20,7 @@ _SQL = """
     FROM event e
     JOIN event_category c ON c.code = e.category
     JOIN event o ON o.category = e.category AND o.id <> e.id AND o.duplicate_of IS NULL
-         AND o.status::text <> ALL(ARRAY{closed})
+         AND o.status::text NOT IN {not_open}
          AND o.reported_at BETWEEN e.reported_at - make_interval(hours => c.duplicate_window_hours)
                                AND e.reported_at + make_interval(hours => c.duplicate_window_hours)
          AND o.geom && ST_Expand(e.geom, c.duplicate_radius_m * 1.05 / (111320 * cos(radians(ST_Y(e.geom)))),
@@ -31,7 +31,7 @@ _SQL = """
            AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids)))
     ORDER BY distance_m, o.id
     LIMIT :n
-""".format(closed=list(CLOSED_STATES))
+""".format(not_open=NOT_OPEN_SQL)
 
 # Prepared: planning took 0.36 ms of a 0.57 ms query (measured at intake).
 _SUGGEST = register_prepared(PreparedStatement(

@@ -8,10 +8,10 @@ from sqlalchemy.orm import Session
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
 from geo.events.lifecycle import allowed_actions
-from geo.models.events import CLOSED_STATES, EventStatus
+from geo.models.events import NOT_OPEN_SQL, EventStatus
 from geo.scope import Scope
 
-OVERDUE = f"(e.status::text <> ALL(ARRAY{list(CLOSED_STATES)}) AND e.due_at < now())"
+OVERDUE = f"(e.status::text NOT IN {NOT_OPEN_SQL} AND e.due_at < now())"
 
 _DETAIL = f"""
     SELECT e.id, e.category, c.name AS category_name, c.triage::text AS triage, e.description,

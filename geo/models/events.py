@@ -42,7 +42,8 @@ class EventStatus(str, enum.Enum):
         return self not in (EventStatus.CLOSED, EventStatus.REJECTED, EventStatus.DUPLICATE)
 
 
-CLOSED_STATES = ("closed", "rejected", "duplicate")  # the SQL spelling of "not open"
+CLOSED_STATES = ("closed", "rejected", "duplicate")  # the statuses that are not open
+NOT_OPEN_SQL = "(" + ", ".join(f"'{s}'" for s in CLOSED_STATES) + ")"  # for "status::text NOT IN ..." in SQL
 
 
 class Triage(str, enum.Enum):

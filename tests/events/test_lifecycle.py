@@ -190,3 +190,23 @@ def test_a_worker_cannot_reach_outside_their_territory(as_user, session: Session
     session.execute(text("UPDATE staff SET availability = 'out_of_service' WHERE id = :s"), {"s": far_staff})
     r = head.post(f"/events/{mine}/assign", json={"staff_id": far_staff})
     assert r.status_code == 422 and r.json()["pointer"] == "staff_id"  # out of service
+
+
+def test_a_duplicate_is_not_an_open_event_anywhere(client: TestClient, session: Session) -> None:
+    from geo import around
+    from geo.grids import grid_counts
+    from geo.scope import Scope
+
+    p = interior_point(session)
+    box = dict(zip(("x0", "y0", "x1", "y1"), around.envelope(p["lon"], p["lat"], 50), strict=True))
+
+    def near() -> set[int]:
+        where = {"lon": p["lon"], "lat": p["lat"], "r": 50, **box}
+        return {e["id"] for e in around.open_events(session, where, Scope.county(), 100)}
+
+    a, b = (report(client, {"lon": p["lon"], "lat": p["lat"]}).json()["id"] for _ in range(2))
+    before = grid_counts(session, p["grid_id"])["open_events"]
+    assert {a, b} <= near()
+    assert client.post(f"/events/{b}/duplicate", json={"duplicate_of": a}).status_code == 200
+    assert grid_counts(session, p["grid_id"])["open_events"] == before - 1
+    assert a in near() and b not in near()
