@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from geo.errors import NotFound
 from geo.models.events import NOT_OPEN_SQL
 from geo.pii import mask_name, mask_phone
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 # Lower bounds of metres per degree on WGS84: of latitude (the meridian at the equator) and of
 # longitude at latitude φ (a·cos φ·π/180, since the prime-vertical radius N ≥ a).
@@ -43,14 +43,6 @@ def envelope(lon: float, lat: float, radius_m: float) -> tuple[float, float, flo
     top = min(89.9, abs(lat) + dlat)
     dlon = min(180.0, radius_m / (M_PER_DEG_LON_EQUATOR * math.cos(math.radians(top))) * 1.001)
     return lon - dlon, lat - dlat, lon + dlon, lat + dlat
-
-
-def _scoped(kind: str, scope: Scope, alias: str = "t") -> tuple[str, dict[str, Any]]:
-    if scope.everything:
-        return "", {}
-    return (f" AND {alias}.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = '{kind}'"
-            " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))",
-            {"s_layer": scope.layer_id, "s_grids": list(scope.grids)})
 
 
 def _near(alias: str, column: str = "geom") -> str:
@@ -74,7 +66,7 @@ def households(session: Session, p: dict[str, Any], scope: Scope, limit: int, se
 
     Who needs help (disability, elderly living alone) is sensitive personal data (PIPL art. 28):
     without ``sensitive`` (``pii:read``) only the count is given, never which household."""
-    clause, sp = _scoped("household", scope, "h")
+    clause, sp = member_filter(scope, "household", "h")
     rows = [dict(r) for r in session.execute(text(f"""
         WITH inside AS MATERIALIZED (
             SELECT h.id, h.address, h.residents, h.needs_help::text[] AS needs_help, d.distance_m
@@ -115,7 +107,7 @@ def cameras_seeing(session: Session, lon: float, lat: float, scope: Scope) -> li
     if reach is None:
         return []
     x0, y0, x1, y1 = envelope(lon, lat, reach)
-    clause, sp = _scoped("camera", scope, "c")
+    clause, sp = member_filter(scope, "camera", "c")
     rows = session.execute(text(f"""
         SELECT c.id, c.code, c.name, c.status, c.bearing, c.fov, c.range_m, v.distance_m, v.azimuth,
                ST_X(c.geom) AS lon, ST_Y(c.geom) AS lat
@@ -158,7 +150,7 @@ def grids_with_heads(session: Session, lon: float, lat: float, scope: Scope, unm
 
 
 def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -> list[dict[str, Any]]:
-    clause, sp = _scoped("event", scope, "e")
+    clause, sp = member_filter(scope, "event", "e")
     return [dict(r) for r in session.execute(text(f"""
         SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m
           FROM event e

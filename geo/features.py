@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput, NotFound
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 BBox = tuple[float, float, float, float]
 
@@ -115,11 +115,8 @@ def scope_clause(c: Collection, scope: Scope) -> tuple[str | None, dict[str, obj
         return "t.id = ANY(:s_divisions)", {"s_divisions": list(scope.visible_divisions)}
     if c.name == "grids":
         return "t.id = ANY(:s_grids)", {"s_grids": list(scope.visible_grids)}
-    return (
-        f"t.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = '{c.member_kind}'"
-        " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))",
-        {"s_layer": scope.layer_id, "s_grids": list(scope.grids)},
-    )
+    clause, params = member_filter(scope, str(c.member_kind), "t")
+    return clause.removeprefix(" AND "), params
 
 
 def _feature_sql(c: Collection) -> str:

@@ -49,7 +49,7 @@ from sqlalchemy.orm import Session
 from geo.db import PreparedStatement, register_prepared
 from geo.models.people import Availability, StaffRole
 from geo.pii import mask_phone
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 DISPATCHABLE = (Availability.AVAILABLE, Availability.ON_DUTY)
 SLACK = 0.006  # max shortfall of the spheroid geodesic below the sphere distance, with margin (see above)
@@ -139,9 +139,9 @@ def candidates(session: Session, search: Search, scope: Scope, n: int) -> list[C
         extra.append("s.grid_id = ANY(:grid_ids)")
         params["grid_ids"] = list(search.grid_ids)
     if not scope.everything:
-        extra.append("s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'"
-                     " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))")
-        params.update(s_layer=scope.layer_id, s_grids=list(scope.grids))
+        clause, scoped = member_filter(scope, "staff", "s")
+        extra.append(clause.removeprefix(" AND "))
+        params.update(scoped)
     if extra:
         rows = [dict(r) for r in session.execute(
             text(_SELECT.format(extra="".join(f"\n   AND {e}" for e in extra))), params).mappings()]

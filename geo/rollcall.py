@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from geo.around import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
 from geo.errors import InvalidInput, NotFound
 from geo.pii import mask_phone
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 ROLLCALL_LAYER = "emergency"
 
@@ -45,11 +45,7 @@ def rollcall(
     top = min(89.9, max(abs(grid["y0"]), abs(grid["y1"])) + dlat)
     dlon = within_m / (M_PER_DEG_LON_EQUATOR * math.cos(math.radians(top))) * 1.001
     box = {"bx0": grid["x0"] - dlon, "by0": grid["y0"] - dlat, "bx1": grid["x1"] + dlon, "by1": grid["y1"] + dlat}
-    scoped, sp = "", {}
-    if not scope.everything:
-        scoped = (" AND s.id IN (SELECT m.entity_id FROM grid_membership m WHERE m.kind = 'staff'"
-                  " AND m.layer_id = :s_layer AND m.grid_id = ANY(:s_grids))")
-        sp = {"s_layer": scope.layer_id, "s_grids": list(scope.grids)}
+    scoped, sp = member_filter(scope, "staff", "s")
     near = f"""
           FROM staff s, g
          WHERE s.position && ST_MakeEnvelope(:bx0, :by0, :bx1, :by1, 4326)

@@ -82,6 +82,18 @@ def _grid_scope(session: Session, grid_id: int) -> Scope:
     )
 
 
+def member_filter(scope: Scope, kind: str, alias: str) -> tuple[str, dict[str, object]]:
+    """SQL ``" AND …"`` keeping the rows of ``alias`` (entities of member ``kind``: household, camera,
+    event, staff) inside ``scope``, and its parameters; empty for the whole county. The one spelling
+    of this module's rule: an entity is in scope when its membership in the scope's layer is one of
+    the scope's grids."""
+    if scope.everything:
+        return "", {}
+    return (f" AND {alias}.id IN (SELECT sm.entity_id FROM grid_membership sm WHERE sm.kind = '{kind}'"
+            " AND sm.layer_id = :s_layer AND sm.grid_id = ANY(:s_grids))",
+            {"s_layer": scope.layer_id, "s_grids": list(scope.grids)})
+
+
 def bind(session: Session, scope: Scope) -> None:
     """Hand the scope to PostgreSQL for this transaction only (row-level security reads it)."""
     session.execute(

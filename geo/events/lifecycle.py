@@ -24,7 +24,7 @@ from geo.events.categories import category
 from geo.events.routing import route
 from geo.models.events import EventStatus as S
 from geo.permissions import Permission
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 
 @dataclass(frozen=True)
@@ -66,18 +66,9 @@ class Step:
     extra: dict[str, object] = field(default_factory=dict)
 
 
-def _in_scope(scope: Scope, kind: str, alias: str) -> tuple[str, dict[str, object]]:
-    """SQL (AND …) keeping ``alias`` rows of member ``kind`` inside ``scope``; empty for the whole county."""
-    if scope.everything:
-        return "", {}
-    return (f"""AND EXISTS (SELECT 1 FROM grid_membership m WHERE m.kind = '{kind}' AND m.entity_id = {alias}.id
-                            AND m.layer_id = :sl AND m.grid_id = ANY(:sg))""",
-            {"sl": scope.layer_id, "sg": list(scope.grids)})
-
-
 def lock_event(session: Session, event_id: int, scope: Scope) -> dict[str, object]:
     """The event row, locked for update; NotFound also when it lies outside ``scope``."""
-    clause, params = _in_scope(scope, "event", "e")
+    clause, params = member_filter(scope, "event", "e")
     params["id"] = event_id
     row = session.execute(text(f"""
         SELECT e.id, e.status::text AS status, e.category, e.duplicate_of, e.reported_at
@@ -137,7 +128,7 @@ def _none(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # no
 def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
     if step.duplicate_of is None:
         raise InvalidInput("duplicate needs duplicate_of: the id of the original report", pointer="duplicate_of")
-    clause, params = _in_scope(scope, "event", "r")
+    clause, params = member_filter(scope, "event", "r")
     root = session.execute(text(f"""
         WITH RECURSIVE up AS (SELECT id, duplicate_of, status FROM event WHERE id = :d
                               UNION ALL SELECT e.id, e.duplicate_of, e.status FROM event e JOIN up ON e.id = up.duplicate_of)
@@ -160,7 +151,7 @@ def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
 def _assign(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
     cat = category(session, ev["category"])
     if step.staff_id is not None:
-        clause, params = _in_scope(scope, "staff", "x")
+        clause, params = member_filter(scope, "staff", "x")
         found = session.execute(text(f"""SELECT 1 FROM staff x WHERE x.id = :s
                                          AND x.availability <> 'out_of_service' {clause}"""),
                                 {"s": step.staff_id, **params}).first()

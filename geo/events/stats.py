@@ -31,8 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
-from geo.events.views import scope_sql
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 GROUPS = {
@@ -89,7 +88,7 @@ def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: 
     if start >= end:
         raise InvalidInput("from must be before to", pointer="from")
     asof = min(end, now)
-    filters, params = scope_sql(scope)
+    filters, params = member_filter(scope, "event", "e")
     params |= {"from": start, "to": end, "asof": asof}
     if division is not None:
         below = _villages_under(session, division)

@@ -9,7 +9,7 @@ from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
 from geo.events.lifecycle import allowed_actions
 from geo.models.events import NOT_OPEN_SQL, EventStatus
-from geo.scope import Scope
+from geo.scope import Scope, member_filter
 
 OVERDUE = f"(e.status::text NOT IN {NOT_OPEN_SQL} AND e.due_at < now())"
 
@@ -38,15 +38,6 @@ _DETAIL_STATEMENT = register_prepared(PreparedStatement(
     params=(("id", "bigint"), ("s_all", "bool"), ("s_layer", "int"), ("s_grids", "int[]")),
     sql=_DETAIL,
 ))
-
-
-def scope_sql(scope: Scope, alias: str = "e") -> tuple[str, dict[str, object]]:
-    """The territorial filter on events (their comprehensive-grid membership)."""
-    if scope.everything:
-        return "", {}
-    return (f"""AND EXISTS (SELECT 1 FROM grid_membership sm WHERE sm.kind = 'event' AND sm.entity_id = {alias}.id
-                            AND sm.layer_id = :s_layer AND sm.grid_id = ANY(:s_grids))""",
-            {"s_layer": scope.layer_id, "s_grids": list(scope.grids)})
 
 
 def event_detail(session: Session, event_id: int, *, scope: Scope, history: bool = False) -> dict[str, object]:
@@ -93,7 +84,7 @@ def _shape(r: dict[str, object]) -> dict[str, object]:
 
 def overdue(session: Session, *, scope: Scope, limit: int) -> dict[str, object]:
     """Open events past their deadline, most overdue first, and how many there are in all."""
-    clause, params = scope_sql(scope)
+    clause, params = member_filter(scope, "event", "e")
     count = session.execute(text(f"SELECT count(*) FROM event e WHERE {OVERDUE} {clause}"), params).scalar_one()
     items = [dict(r) for r in session.execute(text(f"""
         SELECT e.id, e.category, e.status::text AS status, e.reported_at, e.due_at,
