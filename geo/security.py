@@ -207,6 +207,21 @@ def set_disabled(session: Session, username: str, disabled: bool = True) -> AppU
     return user
 
 
+def link_staff(session: Session, username: str, staff_id: int | None) -> AppUser:
+    """Make an account act as a staff record (``/staff/me``), or unlink it (``None``); one account per record."""
+    user = _named(session, username)
+    if staff_id is not None:
+        if session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": staff_id}).first() is None:
+            raise NotFound(f"no staff record {staff_id}", pointer="staff")
+        taken = session.execute(select(AppUser.username).where(AppUser.staff_id == staff_id,
+                                                               AppUser.id != user.id)).scalar()
+        if taken:
+            raise Conflict(f"staff record {staff_id} is already linked to {taken}", pointer="staff")
+    user.staff_id = staff_id
+    session.flush()
+    return user
+
+
 def _named(session: Session, username: str) -> AppUser:
     user = session.execute(select(AppUser).where(AppUser.username == username)).scalar_one_or_none()
     if user is None:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
@@ -120,6 +123,19 @@ def _cli_actor():  # noqa: ANN202
     return Actor(None, f"cli:{getpass.getuser()}")
 
 
+@contextmanager
+def _admin_session() -> Iterator[Session]:
+    """A committed transaction for one user-admin command; a refusal is printed and exits with 2."""
+    from geo.errors import GridmapError
+
+    try:
+        with transaction(make_sessionmaker(make_engine(DatabaseSettings()))) as session:
+            yield session
+    except GridmapError as exc:
+        console.print(f"[red]{exc.detail}[/red]")
+        raise typer.Exit(2) from exc
+
+
 @user_app.command("add")
 def user_add(
     username: str,
@@ -131,7 +147,6 @@ def user_add(
 ) -> None:
     """Create a user. Without --division or --grid the jurisdiction is the whole county."""
     from geo import audit
-    from geo.errors import GridmapError
     from geo.permissions import Role
     from geo.security import create_user
 
@@ -141,17 +156,12 @@ def user_add(
         console.print(f"[red]unknown role {role!r}[/red]; choose from {', '.join(r.value for r in Role)}")
         raise typer.Exit(2) from None
     password = _read_password(password_stdin)
-    settings = DatabaseSettings()
-    _database_ready(settings)
-    try:
-        with transaction(make_sessionmaker(make_engine(settings))) as session:
-            user = create_user(session, username=username, password=password, role=role_value,
-                               division_code=division, grid_code=grid, display_name=name)
-            audit.record(session, _cli_actor(), action="user.create", entity="user", entity_id=user.id,
-                         detail={"role": role_value.value})
-    except GridmapError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from exc
+    _database_ready(DatabaseSettings())
+    with _admin_session() as session:
+        user = create_user(session, username=username, password=password, role=role_value,
+                           division_code=division, grid_code=grid, display_name=name)
+        audit.record(session, _cli_actor(), action="user.create", entity="user", entity_id=user.id,
+                     detail={"role": role_value.value})
     console.print(f"user {username} created ({role_value.value})")
 
 
@@ -162,18 +172,12 @@ def user_passwd(
 ) -> None:
     """Set a user's password; every token issued before is revoked."""
     from geo import audit
-    from geo.errors import GridmapError
     from geo.security import set_password
 
     password = _read_password(password_stdin)
-    settings = DatabaseSettings()
-    try:
-        with transaction(make_sessionmaker(make_engine(settings))) as session:
-            user = set_password(session, username, password)
-            audit.record(session, _cli_actor(), action="user.passwd", entity="user", entity_id=user.id)
-    except GridmapError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from exc
+    with _admin_session() as session:
+        user = set_password(session, username, password)
+        audit.record(session, _cli_actor(), action="user.passwd", entity="user", entity_id=user.id)
     console.print(f"password of {username} changed")
 
 
@@ -181,18 +185,12 @@ def user_passwd(
 def user_disable(username: str, enable: bool = typer.Option(False, "--enable", help="Re-enable instead.")) -> None:
     """Disable (or re-enable) a user; every token issued before is revoked."""
     from geo import audit
-    from geo.errors import GridmapError
     from geo.security import set_disabled
 
-    settings = DatabaseSettings()
-    try:
-        with transaction(make_sessionmaker(make_engine(settings))) as session:
-            user = set_disabled(session, username, not enable)
-            audit.record(session, _cli_actor(), action="user.enable" if enable else "user.disable", entity="user",
-                         entity_id=user.id)
-    except GridmapError as exc:
-        console.print(f"[red]{exc.detail}[/red]")
-        raise typer.Exit(2) from exc
+    with _admin_session() as session:
+        user = set_disabled(session, username, not enable)
+        audit.record(session, _cli_actor(), action="user.enable" if enable else "user.disable", entity="user",
+                     entity_id=user.id)
     console.print(f"{username} {'enabled' if enable else 'disabled'}")
 
 
@@ -203,28 +201,15 @@ def user_link(
     unlink: bool = typer.Option(False, "--unlink", help="Remove the link instead."),
 ) -> None:
     """Link an account to the staff record it acts as (a responder's phone reports /staff/me/position)."""
-    from sqlalchemy import text
-
     from geo import audit
+    from geo.security import link_staff
 
     if (staff is None) == (not unlink):
         console.print("[red]give either --staff ID or --unlink[/red]")
         raise typer.Exit(2)
-    with transaction(make_sessionmaker(make_engine(DatabaseSettings()))) as session:
-        if staff is not None and session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": staff}).first() is None:
-            console.print(f"[red]no staff record {staff}[/red]")
-            raise typer.Exit(2)
-        taken = session.execute(text("SELECT username FROM app_user WHERE staff_id = :s AND username <> :u"),
-                                {"s": staff, "u": username}).scalar()
-        if taken:
-            console.print(f"[red]staff record {staff} is already linked to {taken}[/red]")
-            raise typer.Exit(2)
-        user_id = session.execute(text("UPDATE app_user SET staff_id = :s WHERE username = :u RETURNING id"),
-                                  {"s": staff, "u": username}).scalar()
-        if user_id is None:
-            console.print(f"[red]no user {username!r}[/red]")
-            raise typer.Exit(2)
-        audit.record(session, _cli_actor(), action="user.link_staff", entity="user", entity_id=user_id,
+    with _admin_session() as session:
+        user = link_staff(session, username, staff)
+        audit.record(session, _cli_actor(), action="user.link_staff", entity="user", entity_id=user.id,
                      detail={"staff_id": staff})
     console.print(f"{username} {'unlinked' if unlink else f'acts as staff {staff}'}")
 

@@ -42,6 +42,8 @@ def test_user_add_passwd_disable(db_settings, engine, district, monkeypatch) -> 
     with engine.connect() as c:
         assert c.execute(text("SELECT staff_id FROM app_user WHERE username = 'cli_worker'")).scalar_one() == free
     assert runner.invoke(app, ["user", "link", "cli_worker"]).exit_code == 2  # neither --staff nor --unlink
+    r = runner.invoke(app, ["user", "link", "cli_worker", "--staff", "999999999"])
+    assert r.exit_code == 2 and "no staff record" in r.output
     assert runner.invoke(app, ["user", "link", "cli_worker", "--unlink"]).exit_code == 0
 
 
