@@ -154,16 +154,8 @@
       return isBlank(name) ? String(isBlank(code) ? '—' : code) : `${name}`;
     }
 
-    function button(parent, text, onClick, className, disabled) {
-      const b = parent.appendChild(el('button', className || 'gm-events-button', text));
-      b.type = 'button';
-      b.disabled = !!disabled;
-      b.addEventListener('click', (e) => {
-        e.preventDefault();
-        onClick();
-      });
-      return b;
-    }
+    const button = (parent, text, onClick, className, disabled) =>
+      ctx.button(parent, text, onClick, className || 'gm-events-button', disabled);
 
     // ------------------------------------------------------------ render
 

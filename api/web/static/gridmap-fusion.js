@@ -60,16 +60,8 @@
       return `/fusion?${params.toString()}`;
     }
 
-    function button(parent, text, onClick, className) {
-      const b = parent.appendChild(el('button', className || 'gm-fusion-button', text));
-      b.type = 'button';
-      b.disabled = state.busy;
-      b.addEventListener('click', (e) => {
-        e.preventDefault();
-        onClick();
-      });
-      return b;
-    }
+    const button = (parent, text, onClick, className) =>
+      ctx.button(parent, text, onClick, className || 'gm-fusion-button', state.busy);
 
     function render() {
       if (!box) return;

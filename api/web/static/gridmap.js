@@ -64,6 +64,21 @@
     return node;
   }
 
+  // A button that runs ``onClick``. Panels are rebuilt by their handlers, which detaches the
+  // button; Leaflet finds clicks on controls by walking up from the target, so a detached one
+  // would count as a click on the map (a line point, a popup): the click must not propagate.
+  function button(parent, text, onClick, className, disabled) {
+    const b = parent.appendChild(el('button', className, text));
+    b.type = 'button';
+    b.disabled = !!disabled;
+    b.addEventListener('click', (e) => {
+      e.preventDefault();
+      L.DomEvent.stopPropagation(e);
+      onClick();
+    });
+    return b;
+  }
+
   // Leaflet's layers control inserts overlay names as HTML, so anything that
   // came from the server must be escaped before it goes there.
   function escapeHtml(value) {
@@ -1318,19 +1333,8 @@
     panel.addTo(map);
     panelBox.style.display = 'none';
 
-    function button(parent, text, onClick, className) {
-      const b = parent.appendChild(el('button', className || 'gm-edit-button', text));
-      b.type = 'button';
-      b.disabled = state.busy;
-      b.addEventListener('click', (e) => {
-        // Leaflet finds clicks on controls by walking up from the target; the
-        // panel is rebuilt by the handler, which detaches this button, so
-        // the click must not reach the map (it would add a line point).
-        L.DomEvent.stopPropagation(e);
-        onClick();
-      });
-      return b;
-    }
+    const editButton = (parent, text, onClick, className) =>
+      button(parent, text, onClick, className || 'gm-edit-button', state.busy);
 
     function render() {
       panelBox.textContent = '';
@@ -1356,31 +1360,31 @@
       }
       const row = panelBox.appendChild(el('div', 'gm-edit-actions'));
       if (sel && state.mode === 'split') {
-        button(row, '完成 Finish', finishLine).disabled = state.busy || state.points.length < 2;
-        button(row, '取消 Cancel', cancelMode);
+        editButton(row, '完成 Finish', finishLine).disabled = state.busy || state.points.length < 2;
+        editButton(row, '取消 Cancel', cancelMode);
       } else if (sel && state.mode === 'suggest') {
         const list = panelBox.insertBefore(el('ol', 'gm-edit-parts'), row);
         ((state.suggestion && state.suggestion.features) || []).forEach((f) => {
           list.appendChild(el('li', null, suggestionLabel(f)));
         });
-        button(row, '应用 Apply', applySuggestion);
-        button(row, '取消 Cancel', cancelMode);
+        editButton(row, '应用 Apply', applySuggestion);
+        editButton(row, '取消 Cancel', cancelMode);
       } else if (sel && state.mode === 'merge') {
         panelBox.insertBefore(el('div', 'gm-edit-hint',
           '点击同一图层中相邻的另一个网格 Click a neighbouring grid of the same layer'), row);
-        button(row, '取消 Cancel', cancelMode);
+        editButton(row, '取消 Cancel', cancelMode);
       } else if (sel) {
-        button(row, '重命名 Rename', rename);
-        button(row, '画线拆分 Split along a line', startSplit);
-        button(row, '均衡拆分 Balanced split', startSuggest);
-        button(row, '合并 Merge with…', startMerge);
-        button(row, '撤销网格 Retire', retire, 'gm-edit-button gm-edit-danger');
-        button(row, '取消选择 Deselect', () => select(null));
+        editButton(row, '重命名 Rename', rename);
+        editButton(row, '画线拆分 Split along a line', startSplit);
+        editButton(row, '均衡拆分 Balanced split', startSuggest);
+        editButton(row, '合并 Merge with…', startMerge);
+        editButton(row, '撤销网格 Retire', retire, 'gm-edit-button gm-edit-danger');
+        editButton(row, '取消选择 Deselect', () => select(null));
       }
       if (conflicts.getLayers().length) {
         const box = panelBox.appendChild(el('div', 'gm-edit-conflict'));
         box.appendChild(el('span', null, '红色区域为冲突 Conflicts shown in red '));
-        button(box, '清除 Dismiss', () => { conflicts.clearLayers(); render(); });
+        editButton(box, '清除 Dismiss', () => { conflicts.clearLayers(); render(); });
       }
     }
 
@@ -1955,7 +1959,7 @@
     // Modules loaded after this file (gridmap-fusion.js) get what they need to add their own
     // overlay and panel; they never reach into this closure otherwise.
     const context = {
-      map, ui, control, layers, auth, apiFetch, el, canEdit, overlayLabel,
+      map, ui, control, layers, auth, apiFetch, el, button, canEdit, overlayLabel,
       reloadGrids: () => gridLoaders.forEach((loader) => loader.reload()),
     };
     global.gridmap.plugins.forEach((plugin) => plugin(context));
