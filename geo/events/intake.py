@@ -19,6 +19,7 @@ from geo.events import duplicates, public
 from geo.events.categories import category
 from geo.events.location import COUNTY_COVERS, Location, Where, ensure_inside_county, resolve
 from geo.events.routing import route
+from geo.events.steps import record_step
 from geo.events.views import event_detail
 from geo.models.membership import MemberKind
 from geo.pii import validate_phone
@@ -85,13 +86,9 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
                         {"e": event_id, "n": report.contact_name.strip()[:100], "p": phone})
     assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id], new=True)
     routed = route(session, [event_id])[event_id]
-    session.execute(text("""
-        INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
-        VALUES (:e, 'report', NULL, 'reported', :who, '', CAST(:d AS jsonb))"""),
-                    {"e": event_id, "who": actor.username, "d": _json({"source": report.source, "located_by": loc.how,
-                                                                        "routed_to": routed["reason"]})})
-    audit.record(session, actor, action="event.report", entity="event", entity_id=event_id,
-                 detail={"source": report.source, "category": report.category})
+    record_step(session, actor, event_id, "report", from_status=None, to_status="reported",
+                detail={"source": report.source, "located_by": loc.how, "routed_to": routed["reason"]},
+                audit_detail={"source": report.source, "category": report.category})
     out = event_detail(session, event_id, scope=Scope.county())
     out["token"] = token
     out["location"] = {**out["location"], **_located(loc)}  # type: ignore[dict-item]
@@ -123,8 +120,3 @@ def _located(loc: Location) -> dict[str, object]:
                         "household_id": loc.match.household_id}
     return out
 
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)

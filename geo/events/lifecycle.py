@@ -22,6 +22,7 @@ from geo import audit
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.events.categories import category
 from geo.events.routing import route
+from geo.events.steps import record_step
 from geo.models.events import EventStatus as S
 from geo.permissions import Permission
 from geo.scope import Scope, member_filter
@@ -102,13 +103,9 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                          f"{', ' + sets if sets else ''} WHERE id = :id"),
                     {"to": act.target.value, "id": event_id, **detail.get("params", {})})
     detail.pop("params", None)
-    at = session.execute(text("""
-        INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
-        VALUES (:e, :a, CAST(:f AS event_status), CAST(:t AS event_status), :who, :note, CAST(:d AS jsonb))
-        RETURNING at"""), {"e": event_id, "a": action, "f": status.value, "t": act.target.value,
-                           "who": actor.username, "note": step.note.strip(), "d": _json(detail)}).scalar_one()
-    audit.record(session, actor, action=f"event.{action}", entity="event", entity_id=event_id,
-                 detail={"from": status.value, "to": act.target.value})
+    at = record_step(session, actor, event_id, action, from_status=status.value, to_status=act.target.value,
+                     note=step.note.strip(), detail=detail,
+                     audit_detail={"from": status.value, "to": act.target.value})
     return {"event_id": event_id, "action": action, "from": status.value, "to": act.target.value, "at": at,
             "actor": actor.username, "note": step.note.strip(), "detail": detail}
 
@@ -212,8 +209,3 @@ def _department(session: Session, code: str) -> int:
 _EFFECTS = {"accept": _none, "reject": _none, "duplicate": _duplicate, "assign": _assign, "start": _none,
             "escalate": _escalate, "feedback": _feedback, "close": _close, "reopen": _reopen}
 
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False, default=str)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from geo import audit
 from geo.db import PreparedStatement, register_prepared
+from geo.events.steps import record_step
 from geo.models.events import CLOSED_STATES
 
 # Each fallback is a CASE branch, so PostgreSQL only runs a subquery when the one before it
@@ -85,6 +86,7 @@ def reroute(session: Session, moved: dict[int, tuple[str | None, str | None]]) -
     rows = session.execute(text("""SELECT id, status::text, assignee_kind::text, assignee_staff_id, assignee_division_id
                                    FROM event WHERE id = ANY(:ids)"""), {"ids": open_ids}).all()
     before = {r[0]: (r[2], r[3], r[4]) for r in rows}
+    status = {r[0]: r[1] for r in rows}
     unassigned = {r[0] for r in rows if r[1] in ("reported", "screened", "reopened")}
     follow = [i for i in open_ids if i in unassigned or before[i][0] is None
               or before[i][0] == "division" and _is_office(session, before[i][2])]
@@ -102,13 +104,9 @@ def reroute(session: Session, moved: dict[int, tuple[str | None, str | None]]) -
             detail["to_assignee"] = {"kind": new["kind"], "staff_id": new["staff_id"],
                                      "division_id": new["division_id"]}
             changed += (new["kind"], new["staff_id"], new["division_id"]) != old
-        session.execute(text("""
-            INSERT INTO event_transition (event_id, action, from_status, to_status, actor, note, detail)
-            SELECT id, 'rerouted', status, status, COALESCE(NULLIF(current_setting('gridmap.actor', true), ''),
-                   'system'), 'boundary edit moved the event to another grid', CAST(:d AS jsonb)
-            FROM event WHERE id = :e"""), {"e": eid, "d": _json(detail)})
-        audit.record(session, actor, action="event.rerouted", entity="event", entity_id=eid,
-                     detail={"from_grid": moved[eid][0], "to_grid": moved[eid][1]})
+        record_step(session, actor, eid, "rerouted", from_status=status[eid], to_status=status[eid],
+                    note="boundary edit moved the event to another grid", detail=detail,
+                    audit_detail={"from_grid": moved[eid][0], "to_grid": moved[eid][1]})
     return changed
 
 
@@ -119,8 +117,3 @@ def _is_office(session: Session, division_id: int | None) -> bool:
     level = session.execute(text("SELECT level::text FROM division WHERE id = :d"), {"d": division_id}).scalar()
     return level in ("township", "county")
 
-
-def _json(value: object) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
