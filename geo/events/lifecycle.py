@@ -97,12 +97,11 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
-    changes, detail = _EFFECTS[action](session, ev, step, scope)
-    sets = ", ".join(f"{col} = {expr}" for col, expr in changes.items())
-    session.execute(text(f"UPDATE event SET status = CAST(:to AS event_status), updated_at = now()"
-                         f"{', ' + sets if sets else ''} WHERE id = :id"),
-                    {"to": act.target.value, "id": event_id, **detail.get("params", {})})
-    detail.pop("params", None)
+    effect = _EFFECTS[action](session, ev, step, scope)
+    sets = "".join(f", {col} = {expr}" for col, expr in effect.sets.items())
+    session.execute(text(f"UPDATE event SET status = CAST(:to AS event_status), updated_at = now(){sets}"
+                         " WHERE id = :id"), {"to": act.target.value, "id": event_id, **effect.params})
+    detail = effect.detail
     at = record_step(session, actor, event_id, action, from_status=status.value, to_status=act.target.value,
                      note=step.note.strip(), detail=detail,
                      audit_detail={"from": status.value, "to": act.target.value})
@@ -114,12 +113,23 @@ def allowed_actions(status: S) -> list[str]:
     return [a.name for a in ACTIONS.values() if status in a.sources]
 
 
-# -- the effect of each action on the event row: (column → SQL expression, detail) --------------------
-Effect = tuple[dict[str, str], dict[str, object]]
+# -- the effect of each action on the event row ------------------------------------------------------
+@dataclass
+class Effect:
+    sets: dict[str, str] = field(default_factory=dict)  # column → SQL expression (its values in params)
+    params: dict[str, object] = field(default_factory=dict)
+    detail: dict[str, object] = field(default_factory=dict)  # recorded with the transition
+
+
+def _handed_to(kind: str, column: str, value: object, detail: dict[str, object]) -> Effect:
+    """``value`` becomes the one assignee (``column`` of kind ``kind``); the other assignee columns are cleared."""
+    sets = {"assignee_kind": f"'{kind}'", "assignee_staff_id": "NULL", "assignee_division_id": "NULL",
+            "assignee_department": "NULL", column: ":handler"}
+    return Effect(sets, {"handler": value}, detail)
 
 
 def _none(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
-    return {}, {}
+    return Effect()
 
 
 def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
@@ -127,8 +137,9 @@ def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
         raise InvalidInput("duplicate needs duplicate_of: the id of the original report", pointer="duplicate_of")
     clause, params = member_filter(scope, "event", "r")
     root = session.execute(text(f"""
-        WITH RECURSIVE up AS (SELECT id, duplicate_of, status FROM event WHERE id = :d
-                              UNION ALL SELECT e.id, e.duplicate_of, e.status FROM event e JOIN up ON e.id = up.duplicate_of)
+        WITH RECURSIVE up AS (
+            SELECT id, duplicate_of, status FROM event WHERE id = :d
+            UNION ALL SELECT e.id, e.duplicate_of, e.status FROM event e JOIN up ON e.id = up.duplicate_of)
         SELECT r.id, r.status::text FROM up r WHERE r.duplicate_of IS NULL {clause}"""),
                            {"d": step.duplicate_of, **params}).first()
     if root is None:
@@ -142,7 +153,7 @@ def _duplicate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
     # Reports already merged into this one follow it to the root, so nobody is left following a duplicate.
     session.execute(text("UPDATE event SET duplicate_of = :root, updated_at = now() WHERE duplicate_of = :me"),
                     {"root": root[0], "me": ev["id"]})
-    return {"duplicate_of": ":dup"}, {"duplicate_of": root[0], "params": {"dup": root[0]}}
+    return Effect({"duplicate_of": ":dup"}, {"dup": root[0]}, {"duplicate_of": root[0]})
 
 
 def _assign(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
@@ -155,47 +166,45 @@ def _assign(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:
         if found is None:
             raise InvalidInput(f"staff {step.staff_id} does not exist, is out of service or lies outside your "
                                "territory", pointer="staff_id")
-        return ({"assignee_kind": "'staff'", "assignee_staff_id": ":s", "assignee_division_id": "NULL",
-                 "assignee_department": "NULL"}, {"handler": {"staff_id": step.staff_id}, "params": {"s": step.staff_id}})
+        return _handed_to("staff", "assignee_staff_id", step.staff_id, {"handler": {"staff_id": step.staff_id}})
     department = step.department or (cat.department_code if cat.handler == "department" else None)
     if department:
         _department(session, department)
-        return ({"assignee_kind": "'department'", "assignee_department": ":dep", "assignee_staff_id": "NULL",
-                 "assignee_division_id": "NULL"}, {"handler": {"department": department}, "params": {"dep": department}})
+        return _handed_to("department", "assignee_department", department, {"handler": {"department": department}})
     if cat.handler == "village":
         village = session.execute(text("""
             SELECT g.division_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id
             JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
             WHERE m.kind = 'event' AND m.entity_id = :e"""), {"e": ev["id"]}).scalar()
         if village is not None:
-            return ({"assignee_kind": "'division'", "assignee_division_id": ":v", "assignee_staff_id": "NULL",
-                     "assignee_department": "NULL"}, {"handler": {"village_committee": village}, "params": {"v": village}})
+            return _handed_to("division", "assignee_division_id", village, {"handler": {"village_committee": village}})
     routed = route(session, [ev["id"]])[ev["id"]]  # the grid's own people
-    return {}, {"handler": {k: routed[k] for k in ("kind", "staff_id", "division_id", "reason")}}
+    return Effect(detail={"handler": {k: routed[k] for k in ("kind", "staff_id", "division_id", "reason")}})
 
 
 def _escalate(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     if not step.department:
         raise InvalidInput("escalate needs the department to hand the event to", pointer="department")
     hours = _department(session, step.department)
-    return ({"escalated_to": ":dep", "assignee_kind": "'department'", "assignee_department": ":dep",
-             "assignee_staff_id": "NULL", "assignee_division_id": "NULL",
-             "due_at": "now() + make_interval(hours => :h)"},
-            {"department": step.department, "deadline_hours": hours, "params": {"dep": step.department, "h": hours}})
+    effect = _handed_to("department", "assignee_department", step.department,
+                        {"department": step.department, "deadline_hours": hours})
+    effect.sets |= {"escalated_to": ":handler", "due_at": "now() + make_interval(hours => :h)"}
+    effect.params["h"] = hours
+    return effect
 
 
 def _feedback(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
-    return {"handled_at": "now()"}, {}
+    return Effect({"handled_at": "now()"})
 
 
 def _close(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
-    return {"closed_at": "now()"}, {}
+    return Effect({"closed_at": "now()"})
 
 
 def _reopen(session: Session, ev: dict, step: Step, scope: Scope) -> Effect:  # noqa: ARG001
     hours = category(session, ev["category"]).deadline_hours
-    return ({"closed_at": "NULL", "handled_at": "NULL", "escalated_to": "NULL",
-             "due_at": "now() + make_interval(hours => :h)"}, {"deadline_hours": hours, "params": {"h": hours}})
+    return Effect({"closed_at": "NULL", "handled_at": "NULL", "escalated_to": "NULL",
+                   "due_at": "now() + make_interval(hours => :h)"}, {"h": hours}, {"deadline_hours": hours})
 
 
 def _department(session: Session, code: str) -> int:
