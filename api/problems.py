@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -70,12 +70,10 @@ def _status_for(exc: GridmapError) -> int:
     return 400
 
 
-async def _domain(request: Request, exc: GridmapError) -> JSONResponse:
+async def _domain(request: Request, exc: GridmapError) -> Response:
     status = _status_for(exc)
-    alternate = _alternate(request, status, exc.detail)
-    if alternate is not None:
-        return alternate
-    response = problem(status, exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
+    response = _alternate(request, status, exc.detail) or problem(
+        status, exc.title, exc.detail, instance=request.url.path, pointer=exc.pointer, **exc.extra)
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="gridmap"'
     if status == 429:

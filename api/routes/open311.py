@@ -67,10 +67,7 @@ def render(fmt: str, data: Any, root: str, item: str | None, status: int = 200) 
 
 def render_error(request: Request, status: int, detail: str) -> Response:
     fmt = "xml" if request.url.path.endswith(".xml") else "json"
-    response = render(fmt, [{"code": status, "description": detail}], "errors", "error", status)
-    if status == 429:
-        response.headers["Retry-After"] = "60"
-    return response
+    return render(fmt, [{"code": status, "description": detail}], "errors", "error", status)
 
 
 problems.ALTERNATE_FORMATS[PREFIX + "/"] = render_error

@@ -210,6 +210,10 @@ def test_anonymous_reports_are_rate_limited(app, anonymous: TestClient, session:
         assert codes == [201, 201, 201, 429]
         r = report(anonymous, {"lon": p["lon"], "lat": p["lat"]})
         assert int(r.headers["retry-after"]) > 0 and r.headers["content-type"] == "application/problem+json"
+        r = anonymous.post("/open311/v2/requests.json", data={"service_code": "environment.garbage",
+                                                              "lat": p["lat"], "long": p["lon"]})
+        assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 61  # the limiter's wait, in Open311 form
+        assert r.json()[0]["code"] == 429
     finally:
         app.state.report_limit = saved
 
