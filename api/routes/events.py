@@ -58,7 +58,8 @@ class NewEvent(BaseModel):
         return intake.Report(
             category=self.category, description=self.description, source=self.source, media_url=self.media_url,
             where=Where(lon=loc.lon, lat=loc.lat, crs=loc.crs, address=loc.address, household_id=loc.household_id),
-            contact_name=self.contact.name if self.contact else "", contact_phone=self.contact.phone if self.contact else "")
+            contact_name=self.contact.name if self.contact else "",
+            contact_phone=self.contact.phone if self.contact else "")
 
 
 class StepBody(BaseModel):
@@ -158,8 +159,10 @@ def event_statistics(
     principal: EventReader,
     division: Annotated[str | None, Query(max_length=12, pattern=r"^\d{1,12}$",
                                           description="Division code (12 digits) or id.")] = None,
-    start: Annotated[datetime | None, Query(alias="from", description="Start of the window (default: a year before to).")] = None,
-    end: Annotated[datetime | None, Query(alias="to", description="End of the window, exclusive (default: now).")] = None,
+    start: Annotated[datetime | None,
+                     Query(alias="from", description="Start of the window (default: a year before to).")] = None,
+    end: Annotated[datetime | None,
+                   Query(alias="to", description="End of the window, exclusive (default: now).")] = None,
     group_by: Annotated[str, Query(description="none, grid, village, township or category.")] = "none",
 ) -> JSONResponse:
     """Definitions are in the response (``definitions``) and in geo/events/stats.py."""

@@ -87,8 +87,9 @@ def match_address(session: Session, address: str, *, pointer: str = "address",
     query = address.strip()
     if not query:
         raise InvalidInput("address is empty", pointer=pointer)
-    exact = session.execute(text(f"{_SELECT}, 1.0 AS score FROM household h WHERE h.address = :a ORDER BY h.id LIMIT :n"),
-                            {"a": query, "n": CANDIDATES + 1}).all()
+    exact = session.execute(
+        text(f"{_SELECT}, 1.0 AS score FROM household h WHERE h.address = :a ORDER BY h.id LIMIT :n"),
+        {"a": query, "n": CANDIDATES + 1}).all()
     if len(exact) == 1:
         return _match(exact[0], "exact")
     key = normalise(query)
@@ -112,7 +113,7 @@ def match_address(session: Session, address: str, *, pointer: str = "address",
     if fuzzy and fuzzy[0].score >= FUZZY_MIN and (len(fuzzy) == 1 or fuzzy[0].score - fuzzy[1].score >= FUZZY_MARGIN):
         return _match(fuzzy[0], "fuzzy")
     if fuzzy:
-        raise InvalidInput(f"address {query!r} is not in the household register"
-                           + ("; closest matches are listed" if reveal_candidates else "; check it and give more of it"),
+        hint = "; closest matches are listed" if reveal_candidates else "; check it and give more of it"
+        raise InvalidInput(f"address {query!r} is not in the household register{hint}",
                            pointer=pointer, candidates=shown(fuzzy))
     raise InvalidInput(f"address {query!r} matches no household in the register", pointer=pointer, candidates=[])
