@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api import problems
+from api.caching import CacheHeaders
 from api.limits import BodyLimit
 from api.ratelimit import RateLimit
 from api.routes import (
@@ -66,6 +67,7 @@ def create_app(
                    positions.router, responders.router, fusion.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
+    app.add_middleware(CacheHeaders)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
