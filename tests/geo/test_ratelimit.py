@@ -78,7 +78,8 @@ def test_refilled_buckets_are_pruned(app_engines: tuple[Engine, Engine]) -> None
     assert ratelimit.take(a, key, rate=100, burst=1).allowed  # a missing row is a full bucket
 
 
-@pytest.mark.parametrize("kwargs", [{"rate": 0, "burst": 1}, {"rate": 1, "burst": 0}, {"rate": 1, "burst": 2, "cost": 3},
+@pytest.mark.parametrize("kwargs", [{"rate": 0, "burst": 1}, {"rate": 1, "burst": 0},
+                                    {"rate": 1, "burst": 2, "cost": 3},
                                     {"rate": float("inf"), "burst": 1}, {"rate": 1, "burst": 1, "cost": -1}])
 def test_nonsensical_limits_are_refused(app_engines: tuple[Engine, Engine], kwargs: dict) -> None:
     with pytest.raises(ValueError):
@@ -87,4 +88,5 @@ def test_nonsensical_limits_are_refused(app_engines: tuple[Engine, Engine], kwar
 
 def test_the_table_is_unlogged(app_engines: tuple[Engine, Engine]) -> None:
     with app_engines[0].connect() as conn:
-        assert conn.execute(text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_bucket'")).scalar_one() == "u"
+        persistence = conn.execute(text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_bucket'"))
+        assert persistence.scalar_one() == "u"
