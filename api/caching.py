@@ -16,10 +16,13 @@ weak ``ETag`` computed from the body, and ``If-None-Match`` answers 304. A
 content hash is always right: it changes exactly when what the caller is shown
 changes — an edit inside their territory, a different territory — with no
 bookkeeping of which grids a tile or page depends on; the body is rendered
-anyway, so the hash (BLAKE2, ~1 GB/s) is a small share of the cost, and the
-saving is the transfer. Weak, because the gzip middleware may send the same
-content compressed or not: a weak tag says "same content", which is true of
-both, while a strong tag would claim byte-identical bodies.
+anyway, so the hash (BLAKE2: 9 ms for a 1.4 MB body on the loaded 2-core test
+machine, far less for a tile) is a small share of the cost, and the saving is
+the transfer. Weak, because the gzip middleware may send the same content
+compressed or not: a weak tag says "same content", which is true of both,
+while a strong tag would claim byte-identical bodies. This middleware must sit
+inside the compression one, so it hashes the plain body (gzip embeds a
+timestamp, which would change the tag on every response).
 """
 
 from __future__ import annotations

@@ -69,6 +69,8 @@ def create_app(
                    positions.router, responders.router, fusion.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
+    # Inside any compression middleware (add that one after this line): ETags hash the plain body, which
+    # gzip's embedded timestamp would otherwise change on every response.
     app.add_middleware(CacheHeaders)
     # Outermost, so every layer sees the real client. Forwarded headers are believed only from the
     # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
