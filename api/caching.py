@@ -97,7 +97,7 @@ class CacheHeaders:
             if message["type"] == "http.response.start":
                 finish_headers(message)
                 buffering = (state.get(_REVALIDATE) and message["status"] == 200
-                             and scope["method"] in ("GET", "HEAD")
+                             and scope["method"] == "GET"  # a HEAD has no body to hash
                              and not any(k.lower() == b"etag" for k, _ in message.get("headers", [])))
                 if not buffering:
                     await send(message)
