@@ -163,3 +163,12 @@ def _api_routes(routes):  # noqa: ANN001, ANN202
 def test_if_none_match_is_compared_weakly() -> None:
     assert etag_matches('W/"a"', 'W/"a"') and etag_matches('"a"', 'W/"a"') and etag_matches("*", 'W/"a"')
     assert etag_matches('"b", W/"a"', 'W/"a"') and not etag_matches('W/"b"', 'W/"a"')
+
+
+def test_token_answers_are_never_stored(anonymous: TestClient) -> None:
+    """RFC 6749 §5.1: a token response carries Cache-Control: no-store (the request itself has no credentials)."""
+    from conftest import TEST_PASSWORD
+
+    r = anonymous.post("/auth/token", data={"username": "viewer", "password": TEST_PASSWORD})
+    assert r.status_code == 200 and "access_token" in r.json()
+    assert _directives(r) == {"no-store"} and _varies_on_authorization(r)
