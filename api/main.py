@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import problems
+from api.caching import CacheHeaders
 from api.limits import BodyLimit
-from api.ratelimit import RateLimit
+from api.ratelimit import ReportLimit
 from api.routes import (
     audit,
     auth,
@@ -57,7 +59,8 @@ def create_app(
         refresh_hours=auth_settings.refresh_token_hours,
     )
     problems.install(app)
-    app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
+    app.state.report_limit = ReportLimit(engine, server_settings.public_reports_per_minute,
+                                         server_settings.public_reports_burst)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
                    events.catalogue, points.households,
@@ -66,6 +69,12 @@ def create_app(
                    positions.router, responders.router, fusion.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
+    # Inside any compression middleware (add that one after this line): ETags hash the plain body, which
+    # gzip's embedded timestamp would otherwise change on every response.
+    app.add_middleware(CacheHeaders)
+    # Outermost, so every layer sees the real client. Forwarded headers are believed only from the
+    # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=server_settings.trusted_proxy_list)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

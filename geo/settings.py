@@ -6,7 +6,9 @@ pass them on (``create_app(settings)``), so tests can run with their own.
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local cluster that ``gridmap db up`` provisions when no URL is given. It
@@ -55,8 +57,32 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     page_max: int = Field(default=1000, ge=1, description="Largest page a list endpoint serves.")
     page_default: int = Field(default=100, ge=1)
-    public_reports_per_minute: int = Field(
-        default=6, ge=1, description="Reports one client address may submit per minute without signing in.")
+    public_reports_per_minute: float = Field(
+        default=6, gt=0, le=1_000_000,
+        description="Anonymous reports: the rate at which one client address's allowance refills, per minute.")
+    public_reports_burst: int = Field(
+        default=30, ge=1, le=1_000_000,
+        description="Anonymous reports one client address may send at once (a village kiosk, phones behind one "
+        "carrier NAT) before the per-minute rate applies.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Default none: the peer address is the client.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        """A typo must fail at start-up: uvicorn would take it as a literal host and silently trust nothing."""
+        for item in (v.strip() for v in value.split(",") if v.strip()):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"GRIDMAP_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
 
 
 class AuthSettings(BaseSettings):
