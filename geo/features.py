@@ -20,7 +20,7 @@ from geo.errors import InvalidInput, NotFound
 from geo.scope import Scope, member_filter
 
 BBox = tuple[float, float, float, float]
-# Decimals of stored shapes in GeoJSON (about 1 cm): exact for ``geom_out``, which lies on that grid.
+# Decimals of stored shapes in GeoJSON (about 1 cm): ``geom_out`` is already snap-rounded to that grid.
 GEOJSON_DIGITS = 7
 # Decimals at which ST_AsGeoJSON prints a double so that it reads back bit for bit (checked on every grid
 # of a generated district): for computed shapes (overlaps, gaps) that are sent as they are.
