@@ -3,6 +3,13 @@
 Every edit that produces a grid passes its shape through ``ensure_meaningful``
 before anything is written or a code is drawn from the counter, so a refused
 edit stores nothing and burns no code. The limits are settings (GridRules).
+
+Which edits can open a gap in a full-cover layer (不重不漏): a reshape and a
+regroup (reshape_grids) can, and are checked with ``opened_gap``. A split and
+a partition cannot: their pieces are made exact (geo/shaping.exact_pieces),
+so they cover the old grid, and a partition whose parts do not tile it is
+refused before that. A merge keeps the union, and a retirement hands the whole
+area to a neighbour (refused on a full-cover layer when there is none).
 """
 
 from __future__ import annotations

@@ -90,3 +90,17 @@ def test_the_output_copy_is_valid_on_the_grid_and_follows_every_write(session: S
     assert same
     assert session.execute(text("SELECT bool_and(ST_IsValid(geom_out)) FROM grid_version WHERE grid_id = :g"),
                            {"g": g["id"]}).scalar_one()
+
+
+def test_merge_and_retire_results_pass_the_rules_too(session: Session) -> None:
+    """The merged grid and the absorbing grid are checked like any other shape (here with a limit above them)."""
+    g = _grid(session)
+    huge = GridRules(grid_min_area_m2=1e12)
+    with pytest.raises(Conflict, match="the merged grid is"):
+        with session.begin_nested():
+            editing.merge_grids(session, ACTOR, COUNTY, {g["id"]: g["version"], g["nid"]: g["nversion"]}, rules=huge)
+    with pytest.raises(Conflict, match="with " + g["code"]):
+        with session.begin_nested():
+            editing.retire_grid(session, ACTOR, COUNTY, g["id"], g["version"], rules=huge)
+    assert session.execute(text("SELECT count(*) FROM grid WHERE id = ANY(:i)"),
+                           {"i": [g["id"], g["nid"]]}).scalar_one() == 2
