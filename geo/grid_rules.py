@@ -115,11 +115,13 @@ class Gap:
 def opened_gap(session: Session, *, layer_id: int, old: list[bytes], new: list[bytes], exclude: list[int],
                rules: GridRules) -> Gap | None:
     """What an edit would leave uncovered in a full-cover layer: the part of the ``old`` shapes that neither
-    the ``new`` shapes nor the layer's other grids (all but ``exclude``) cover; None below the tolerance."""
-    orphans = ", ".join(
-        f"(SELECT count(*) FROM {table} x WHERE x.{column} && gap.g AND ST_Contains(gap.g, x.{column})) AS {kind.value}"
-        for kind, (table, column) in ENTITY_GEOMETRY.items())
-    row = session.execute(text(f"""
+    the ``new`` shapes nor the layer's other grids (all but ``exclude``) cover; None below the tolerance.
+
+    Two statements: the gap first (cheap), and only when there is one, what lies in it, with the gap bound
+    as a constant so that PostGIS prepares it once for all the points (in one statement with the gap in a
+    CTE, counting the households of a 1,388-household grid took 3.9 s; bound, milliseconds).
+    """
+    row = session.execute(text("""
         WITH old AS (SELECT ST_Union(ST_GeomFromEWKB(g)) AS g FROM unnest(CAST(:old AS bytea[])) g),
         new AS (SELECT ST_Union(ST_GeomFromEWKB(g)) AS g FROM unnest(CAST(:new AS bytea[])) g),
         lost AS (SELECT ST_Difference(old.g, coalesce(new.g, 'SRID=4326;POLYGON EMPTY'::geometry)) AS g
@@ -129,13 +131,18 @@ def opened_gap(session: Session, *, layer_id: int, old: list[bytes], new: list[b
                       AND ST_Intersects(n.geom, lost.g)),
         gap AS (SELECT ST_Multi(ST_CollectionExtract(ST_Difference(lost.g,
                          coalesce(others.g, 'SRID=4326;POLYGON EMPTY'::geometry)), 3)) AS g FROM lost, others)
-        SELECT ST_AsEWKB(gap.g) AS geom, ST_Area(gap.g::geography) AS area, ST_AsGeoJSON(gap.g, 15) AS geometry,
-               {orphans}
-          FROM gap"""), {"old": old, "new": new, "l": layer_id, "ex": exclude}).mappings().one()
-    if row["geom"] is None or row["area"] <= rules.gap_tolerance_m2:
+        SELECT ST_AsEWKB(gap.g) AS geom, ST_Area(gap.g::geography) AS area FROM gap"""),
+        {"old": old, "new": new, "l": layer_id, "ex": exclude}).one()
+    if row.geom is None or row.area <= rules.gap_tolerance_m2:
         return None
-    return Gap(bytes(row["geom"]), float(row["area"]), json.loads(row["geometry"]),
-               {k.value: int(row[k.value]) for k in MemberKind})
+    gap = bytes(row.geom)
+    orphans = ", ".join(
+        f"(SELECT count(*) FROM {table} x WHERE x.{column} && ST_GeomFromEWKB(:gap)"
+        f" AND ST_Contains(ST_GeomFromEWKB(:gap), x.{column})) AS {kind.value}"
+        for kind, (table, column) in ENTITY_GEOMETRY.items())
+    counts = session.execute(text(f"SELECT ST_AsGeoJSON(ST_GeomFromEWKB(:gap), 15) AS geometry, {orphans}"),
+                             {"gap": gap}).mappings().one()
+    return Gap(gap, float(row.area), json.loads(counts["geometry"]), {k.value: int(counts[k.value]) for k in MemberKind})
 
 
 def gap_conflict(gap: Gap, codes: list[str]) -> Conflict:
