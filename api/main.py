@@ -31,7 +31,7 @@ from api.routes import (
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
-from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
+from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
 
 
 def create_app(
@@ -39,6 +39,7 @@ def create_app(
     server_settings: ServerSettings | None = None,
     auth_settings: AuthSettings | None = None,
     position_settings: PositionSettings | None = None,
+    grid_rules: GridRules | None = None,
 ) -> FastAPI:
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
@@ -53,6 +54,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
+    app.state.grid_rules = grid_rules or GridRules()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,

@@ -107,3 +107,24 @@ class PositionSettings(BaseSettings):
     position_batch_max: int = Field(default=500, ge=1, le=10_000, description="Most fixes in one batch upload.")
     position_future_skew_s: int = Field(default=120, ge=0, le=3600,
                                         description="How far ahead of the server clock a fix's time may be.")
+
+
+class GridRules(BaseSettings):
+    """What a stored grid must be: big enough, and not a sliver (geo/rules.py applies these).
+
+    Thinness is measured by the widest point of the shape (twice the radius of
+    its maximum inscribed circle), not by Polsby–Popper 4πA/P²: Polsby–Popper
+    falls with every extra vertex of a boundary that follows a river or a
+    village line, so it would refuse real grids, while a shape that is nowhere
+    wider than a couple of metres is a sliver whatever its outline.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    grid_min_area_m2: float = Field(default=50.0, ge=0, description="Smallest area a grid may have (m²).")
+    grid_min_width_m: float = Field(
+        default=3.0, ge=0, description="A grid nowhere wider than this (metres) is a sliver and is refused.")
+    gap_tolerance_m2: float = Field(
+        default=1.0, ge=0,
+        description="On a full-cover layer (不重不漏), an edit may leave uncovered at most this many m² "
+        "(snapping noise); a larger gap is refused or filled into a neighbour.")
