@@ -1,7 +1,7 @@
 """rate buckets: token-bucket rate limits shared by every server process
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-01
 
 One row per bucket (geo/ratelimit.py): the tokens left at ``at``, when the
@@ -11,14 +11,11 @@ is hot, tiny and disposable; after a crash PostgreSQL empties it, which only
 forgets who was over their limit. No index on full_at: every hit rewrites it, and
 without one the updates stay HOT; the occasional prune scans a table of at most
 a few thousand live rows. The application role reads and writes it.
-
-Merge note: written beside 0007 (grid editing rules) on another branch; once
-both are on main this revises 0007.
 """
 from alembic import op
 
 revision = '0008'
-down_revision = '0006'
+down_revision = '0007'
 branch_labels = None
 depends_on = None
 
