@@ -26,7 +26,8 @@ from api.routes import (
     tiles,
     web,
 )
-from api.web.assets import STATIC_DIR, leaflet_dist
+from api.web import docs
+from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
@@ -45,6 +46,8 @@ def create_app(
         title="gridmap",
         summary="Grid-based grassroots governance (网格化服务管理) on PostGIS",
         version="0.1.0",
+        docs_url=None,  # /docs and /redoc are api/web/docs.py: local assets, no CDN
+        redoc_url=None,
     )
     engine = make_engine(db_settings, as_app=True)
     app.state.engine = engine
@@ -63,10 +66,12 @@ def create_app(
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router):
+                   positions.router, responders.router, fusion.router, docs.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
+    app.mount(docs.SWAGGER_UI, StaticFiles(directory=swagger_ui_dist()), name="swagger-ui")
+    app.mount(docs.REDOC, StaticFiles(directory=redoc_bundles()), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
