@@ -174,11 +174,19 @@ app.add_typer(user_app, name="user")
 
 
 def _read_password(from_stdin: bool) -> str:
+    """The new password, refused at once (one line, exit 2) when it breaks the rule."""
     import sys
 
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    from geo.errors import InvalidInput
+    from geo.passwords import check_password
+
+    password = (sys.stdin.readline().rstrip("\n") if from_stdin
+                else typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    try:
+        check_password(password)
+    except InvalidInput as exc:
+        raise _refuse(exc.detail) from None
+    return password
 
 
 def _cli_actor():  # noqa: ANN202

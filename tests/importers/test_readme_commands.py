@@ -192,3 +192,11 @@ def test_a_bad_demo_option_is_one_line_at_once(args: list[str], message: str) ->
     lines = (done.stdout + done.stderr).strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines  # one line, no traceback
     assert seconds < 10  # loosely: it fails at once (a bad password used to fail after 30-50 s of loading)
+
+
+def test_user_add_refuses_a_short_password_before_touching_the_database() -> None:
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": "postgresql+psycopg2://nobody:x@127.0.0.1:9/none"}
+    done = subprocess.run([str(GRIDMAP), "user", "add", "bob", "--role", "viewer", "--password-stdin"], env=env,
+                          input="short\n", capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert (done.stdout + done.stderr).strip() == "error: password must have at least 10 characters"
