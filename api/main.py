@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import problems
@@ -28,7 +29,8 @@ from api.routes import (
     tiles,
     web,
 )
-from api.web.assets import STATIC_DIR, leaflet_dist
+from api.web import docs
+from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
@@ -48,6 +50,8 @@ def create_app(
         title="gridmap",
         summary="Grid-based grassroots governance (网格化服务管理) on PostGIS",
         version="0.1.0",
+        docs_url=None,  # /docs and /redoc are api/web/docs.py: local assets, no CDN
+        redoc_url=None,
     )
     engine = make_engine(db_settings, as_app=True)
     app.state.engine = engine
@@ -68,16 +72,23 @@ def create_app(
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router):
+                   positions.router, responders.router, fusion.router, docs.router):
         app.include_router(router)
     app.add_middleware(BodyLimit)
-    # Inside any compression middleware (add that one after this line): ETags hash the plain body, which
-    # gzip's embedded timestamp would otherwise change on every response.
+    # Inside the compression middleware: ETags hash the plain body, which gzip's embedded timestamp would
+    # otherwise change on every response.
     app.add_middleware(CacheHeaders)
+    # Every answer is compressed when the client accepts gzip (Vary: Accept-Encoding): a county's
+    # micro-grids as GeoJSON shrink several times over. Under 1 KB it is not worth a gzip header;
+    # level 6 compresses about as well as 9 at a fraction of the CPU. Streamed answers are compressed
+    # chunk by chunk; large chunks in a worker thread, off the event loop.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     # Outermost, so every layer sees the real client. Forwarded headers are believed only from the
     # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=server_settings.trusted_proxy_list)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
+    app.mount(docs.SWAGGER_UI, StaticFiles(directory=swagger_ui_dist()), name="swagger-ui")
+    app.mount(docs.REDOC, StaticFiles(directory=redoc_bundles()), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 
