@@ -308,13 +308,14 @@ _OPEN311_NAME = {"category": "service_code", "location": "lat/long", "address": 
                  "household_id": "address_id", "lon": "long", "lat": "lat", "contact/name": "first_name/last_name",
                  "contact/phone": "phone", "contact/email": "email", "contact/device_id": "device_id",
                  "contact/account_id": "account_id"}
+_POINT = re.compile(r"^the location \(([-\d.]+), ([-\d.]+)")
 _LEADING = re.compile(r"^(the location|location/\w+|contact/\w+|address|household|category|lon)\b")
 
 
 def _in_open311_terms(exc: InvalidInput) -> InvalidInput:
     """A refusal from intake, renamed: "the location (...) lies outside the county" → "lat/long (...) ..."."""
     name = _OPEN311_NAME.get(exc.pointer or "", exc.pointer or "")
-    detail = exc.detail
+    detail = _POINT.sub(r"lat/long (\2, \1", exc.detail)  # gridmap says (lon, lat); Open311 says lat first
     leading = _LEADING.match(detail)
     if leading and name:
         detail = name + detail[leading.end():]

@@ -8,7 +8,6 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
 
 import pytest
 import requests
@@ -281,7 +280,8 @@ def test_client_errors_are_400_in_the_spec_format_and_words(server: str, point: 
     lon, lat, _ = point
     cases = [  # (form, what the description must say)
         ({"service_code": "environment.garbage"}, "a location is required: give lat and long, or address_string"),
-        ({"service_code": "environment.garbage", "lat": 39.9, "long": 116.4}, "lat/long (116.400000, 39.900000"),
+        ({"service_code": "environment.garbage", "lat": 39.9, "long": 116.4},
+         "lat/long (39.900000, 116.400000 WGS-84) lies outside the county"),
         ({"service_code": "environment.garbage", "lat": 91, "long": lon}, "lat must be a number in [-90, 90]"),
         ({"service_code": "environment.garbage", "lat": lat, "long": 181}, "long must be a number in [-180, 180]"),
         ({"service_code": "environment.garbage", "lat": lat}, "lat and long go together; long is missing"),
@@ -353,7 +353,9 @@ def test_demo_events_that_moved_on_were_updated_after_they_were_requested(server
     assert moved and all(r.updated_at > r.reported_at for r in moved), \
         [r for r in moved if not r.updated_at > r.reported_at][:3]
     assert all(r.updated_at == r.reported_at for r in rows if r.status == "reported")
-    assert max(r.updated_at for r in rows) <= max(r.reported_at for r in rows) + timedelta(days=365)
+    with small.connect() as conn:  # no step lies in the future of the demo that was generated before this test
+        assert conn.execute(text("SELECT count(*) FROM event WHERE greatest(updated_at, handled_at, closed_at)"
+                                 " > now()")).scalar_one() == 0
     sample = [str(r.id) for r in moved if r.status in ("assigned", "closed", "in_progress")][:20]
     for got in GeoReport(server).get_service_requests(service_request_id=",".join(sample)):
         assert got["updated_datetime"] > got["requested_datetime"], got
