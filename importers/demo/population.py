@@ -95,7 +95,8 @@ def events(
         elif rng.random() < p_open or h / 24 > age:
             s = str(rng.choice(["reported", "screened", "assigned", "in_progress", "feedback", "escalated"]))
             status.append(s)
-            handled.append(r + timedelta(hours=float(h * handled_share[k])) if s == "feedback" else None)
+            # an open event's feedback came before the demo's 'now' (its drawn handling time may run past it)
+            handled.append(_step(r, age, h, float(handled_share[k])) if s == "feedback" else None)
             closed.append(None)
             updated.append(handled[-1] or _step(r, age, h, STEP_SHARE[s]))  # type: ignore[arg-type]
         else:
@@ -121,7 +122,7 @@ def events(
 # still "reported" has had no step; every other one was touched after it came in, so Open311's
 # updated_datetime is later than requested_datetime. No random draws: the demo stays as it was.
 STEP_SHARE = {"reported": 0.0, "screened": 0.1, "rejected": 0.1, "assigned": 0.2, "in_progress": 0.35,
-              "escalated": 0.45, "feedback": 0.8}
+              "escalated": 0.45}
 
 
 def _step(reported: datetime, age_days: float, hours_to_close: float, share: float) -> datetime:
