@@ -258,6 +258,13 @@ def test_multivalue_and_required_attributes(server: str, point: tuple, small: En
         assert conn.execute(text("SELECT attributes FROM event WHERE id = :e"),
                             {"e": int(r.json()[0]["service_request_id"])}).scalar_one() == \
             {"smell": ["odour", "flies"], "volume": "bag"}
+    from geo.db import make_sessionmaker
+    from geo.events.views import event_detail
+    from geo.scope import Scope
+
+    with make_sessionmaker(small)() as s:  # staff see the answers with the event
+        detail = event_detail(s, int(r.json()[0]["service_request_id"]), scope=Scope.county())
+        assert detail["attributes"] == {"smell": ["odour", "flies"], "volume": "bag"}
     with small.begin() as conn:  # a county makes the pole number required
         conn.execute(text("""UPDATE event_category SET attributes = jsonb_set(attributes, '{0,required}', 'true')
                              WHERE code = 'public_facilities.street_light'"""))
