@@ -158,9 +158,13 @@ async def _attribute_answers(request: Request) -> dict[str, list[str]]:
     has already read (and cached) for the named fields."""
     answers: dict[str, list[str]] = {}
     for name, value in (await request.form()).multi_items():
+        if not name.startswith("attribute"):
+            continue
         match = _ATTRIBUTE.fullmatch(name)
-        if match and isinstance(value, str):
-            answers.setdefault(match[1], []).append(value)
+        if match is None or not isinstance(value, str):
+            raise InvalidInput(f"{name[:80]} is not a field of this form; an attribute is sent as attribute[code]",
+                               pointer=name[:80])
+        answers.setdefault(match[1], []).append(value)
     return answers
 
 

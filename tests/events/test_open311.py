@@ -242,6 +242,8 @@ def test_contact_fields_are_personal_data_masked_unless_unmasked(server: str, po
     ({"attribute[volume]": ["bag", "cart"]}, "attribute[volume] takes one value"),
     ({"attribute[smell][]": ["odour", "rats"]}, "attribute[smell] must be among odour, flies, leak; got 'rats'"),
     ({"email": "not-an-address"}, "email must be an address"),
+    ({"attribute[volume][x]": "heap"}, "attribute[volume][x] is not a field of this form"),
+    ({"attributes": "heap"}, "attributes is not a field of this form"),
 ])
 def test_attributes_and_fields_are_checked_not_dropped(server: str, point: tuple, fields: dict, says: str) -> None:
     lon, lat, _ = point
