@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import codecs
 import io
-from urllib.parse import quote_plus, unquote_to_bytes
+import re
+from urllib.parse import unquote_to_bytes
 
+import anyio.to_thread
 from python_multipart import parse_form
 from python_multipart.exceptions import FormParserError
 from starlette.requests import Request
@@ -35,6 +37,7 @@ URLENCODED = b"application/x-www-form-urlencoded"
 MULTIPART = b"multipart/form-data"
 DEFAULT_CHARSET = "utf-8"
 MAX_FIELDS = 1000  # as Starlette's own parser
+IN_LOOP_BYTES = 64 * 1024  # decoding a form this small takes well under a millisecond
 
 
 class FormError(Exception):
@@ -72,8 +75,17 @@ def decode_form(body: bytes, content_type: bytes) -> list[tuple[str, str]]:
 def encode_form(pairs: list[tuple[str, str]]) -> bytes:
     """Pairs as an ASCII urlencoded body: percent-escaped UTF-8, which Starlette reads exactly
     (an HTML form's ``_charset_`` now says so too)."""
-    return "&".join(f"{quote_plus(n)}={quote_plus('UTF-8' if n == '_charset_' else v)}"
-                    for n, v in pairs).encode("ascii")
+    return b"&".join(_escape(n.encode()) + b"=" + _escape(b"UTF-8" if n == "_charset_" else v.encode())
+                     for n, v in pairs)
+
+
+_UNSAFE = re.compile(rb"[^A-Za-z0-9*\-._]+")
+
+
+def _escape(raw: bytes) -> bytes:
+    """Percent-escape a run of bytes at a time (bytes.hex in C): urllib's quote goes byte by byte in
+    Python, 0.5 s for a 2 MB body of Chinese text."""
+    return _UNSAFE.sub(lambda run: b"%" + run[0].hex("%").encode("ascii"), raw)
 
 
 class FormBodies:
@@ -93,12 +105,14 @@ class FormBodies:
         if body is None:
             return  # the client went away before it finished sending: there is no one to answer
         try:
-            pairs = decode_form(body, content_type)
+            if len(body) > IN_LOOP_BYTES:  # a big form is decoded off the event loop, which serves everyone
+                encoded = await anyio.to_thread.run_sync(_recode, body, content_type)
+            else:
+                encoded = _recode(body, content_type)
         except FormError as exc:
             response = _refusal(scope, exc.detail)
             await response(scope, receive, send)
             return
-        encoded = encode_form(pairs)
         headers = [(k, v) for k, v in scope["headers"] if k not in (b"content-type", b"content-length")]
         headers += [(b"content-type", URLENCODED + b"; charset=utf-8"), (b"content-length", str(len(encoded)).encode())]
         sent = False
@@ -111,6 +125,10 @@ class FormBodies:
             return {"type": "http.request", "body": encoded, "more_body": False}
 
         await self.app({**scope, "headers": headers}, replay, send)
+
+
+def _recode(body: bytes, content_type: bytes) -> bytes:
+    return encode_form(decode_form(body, content_type))
 
 
 def _refusal(scope: Scope, detail: str) -> problems.Response:

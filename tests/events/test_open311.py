@@ -368,3 +368,15 @@ def test_demo_events_that_moved_on_were_updated_after_they_were_requested(server
     sample = [str(r.id) for r in moved if r.status in ("assigned", "closed", "in_progress")][:20]
     for got in GeoReport(server).get_service_requests(service_request_id=",".join(sample)):
         assert got["updated_datetime"] > got["requested_datetime"], got
+
+
+def test_a_big_raw_body_is_decoded_off_the_loop_and_judged_like_any_other(server: str, point: tuple) -> None:
+    lon, lat, _ = point
+    fields = {"service_code": "environment.garbage", "lat": lat, "long": lon, "description": "垃" * 30_000}
+    r = requests.post(f"{server}/requests.json", data=_raw(fields),  # 90 kB: over forms.IN_LOOP_BYTES
+                      headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert r.status_code == 400 and "'description'" in r.json()[0]["description"], r.text
+    fields["description"] = "垃" * 1_000 + "\n第二行"
+    long_name = requests.post(f"{server}/requests.json", data=_raw(fields) + b"&first_name=" + b"x" * 70_000,
+                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+    assert long_name.status_code == 400 and "'first_name'" in long_name.json()[0]["description"], long_name.text
