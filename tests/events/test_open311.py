@@ -378,5 +378,5 @@ def test_a_big_raw_body_is_decoded_off_the_loop_and_judged_like_any_other(server
     assert r.status_code == 400 and "'description'" in r.json()[0]["description"], r.text
     fields["description"] = "垃" * 1_000 + "\n第二行"
     long_name = requests.post(f"{server}/requests.json", data=_raw(fields) + b"&first_name=" + b"x" * 70_000,
-                       headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
+                              headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=30)
     assert long_name.status_code == 400 and "'first_name'" in long_name.json()[0]["description"], long_name.text
