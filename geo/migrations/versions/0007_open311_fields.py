@@ -1,7 +1,7 @@
 """Open311 fields: the reporter's email, device and account ids; service attributes
 
 Revision ID: 0007_open311
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-01
 
 GeoReport v2 clients send ``email``, ``device_id`` and ``account_id`` with a
@@ -19,7 +19,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0007_open311'
-down_revision = '0006'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
