@@ -9,6 +9,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import problems
 from api.caching import CacheHeaders
+from api.forms import FormBodies
 from api.limits import BodyLimit
 from api.ratelimit import ReportLimit
 from api.routes import (
@@ -74,6 +75,7 @@ def create_app(
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, docs.router):
         app.include_router(router)
+    app.add_middleware(FormBodies)  # inside BodyLimit: form bodies are counted before they are decoded
     app.add_middleware(BodyLimit)
     # Inside the compression middleware: ETags hash the plain body, which gzip's embedded timestamp would
     # otherwise change on every response.
