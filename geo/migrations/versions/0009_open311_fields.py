@@ -1,6 +1,6 @@
 """Open311 fields: the reporter's email, device and account ids; service attributes
 
-Revision ID: 0007_open311
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-01
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision = '0007_open311'
+revision = '0009'
 down_revision = '0008'
 branch_labels = None
 depends_on = None
