@@ -162,10 +162,12 @@ def _database_error(request: Request, exc: DBAPIError) -> Response | None:
         log.warning("statement timeout on %s %s", request.method, request.url.path)
         return _unavailable(request, "the database took too long to answer; retry later")
     if is_unavailable(exc):
-        # Nothing of this request was committed: a commit that failed raised before any answer.
+        # Nothing was answered yet (the session commits before the response). Usually nothing was
+        # stored either; only a COMMIT whose acknowledgement was lost with the connection may have
+        # gone through, which nobody can know here, so the answer does not claim either way.
         log.warning("database unavailable on %s %s: %s (connection invalidated: %s)", request.method,
                     request.url.path, type(exc.orig).__name__, exc.connection_invalidated)
-        return _unavailable(request, "the database is unavailable at the moment; nothing was stored; retry")
+        return _unavailable(request, "the database is unavailable at the moment; retry")
     return None
 
 
@@ -185,7 +187,7 @@ async def _database(request: Request, exc: DBAPIError) -> Response:
 async def _pool(request: Request, exc: Exception) -> Response:
     """The pool had no connection to give (all busy or none could be made)."""
     log.warning("no database connection for %s %s: %s", request.method, request.url.path, type(exc).__name__)
-    return _unavailable(request, "the database is unavailable at the moment; nothing was stored; retry")
+    return _unavailable(request, "the database is unavailable at the moment; retry")
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
