@@ -226,6 +226,7 @@ class ErrorBoundary:
             await self.app(scope, receive, send)
             return
         started = False
+        outer: list[BaseException] = []
 
         async def watched(message: Message) -> None:
             nonlocal started
@@ -233,10 +234,17 @@ class ErrorBoundary:
                 started = True
             await send(message)
 
+        async def receiving() -> Message:
+            try:
+                return await receive()
+            except Exception as exc:  # raised by an outer middleware's body reader (e.g. the body limit)
+                outer.append(exc)
+                raise
+
         try:
-            await self.app(scope, receive, watched)
+            await self.app(scope, receiving, watched)
         except Exception as exc:
-            if started:
+            if started or exc in outer:  # half sent, or the outer middleware's own signal: not ours
                 raise
             response = await (_pool(Request(scope), exc) if is_unavailable(exc) else _internal(Request(scope), exc))
             await response(scope, receive, send)

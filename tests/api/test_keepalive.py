@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.testclient import TestClient
 from starlette.types import Receive, Scope, Send
 
 from geo.settings import AuthSettings, DatabaseSettings, ServerSettings
@@ -114,3 +115,16 @@ def test_an_error_outside_the_boundary_says_connection_close(db_settings: Databa
         again, _ = _get(conn, "/health")  # http.client reconnects because it was told to
         assert again.status == 200
         conn.close()
+
+
+def test_the_boundary_leaves_the_body_limit_its_413(db_settings: DatabaseSettings) -> None:
+    """An error raised by an outer middleware's body reader is that middleware's to answer."""
+    app = _app(db_settings)
+
+    async def raw(request: Request) -> dict[str, int]:
+        return {"bytes": len(await request.body())}
+
+    app.add_api_route("/raw", raw, methods=["POST"])
+    with TestClient(app, raise_server_exceptions=False) as client:
+        r = client.post("/raw", content=(b"x" * 100_000 for _ in range(40)))  # chunked: no Content-Length
+    assert r.status_code == 413 and r.headers["content-type"] == "application/problem+json"
