@@ -91,12 +91,16 @@ def load_demo(
     writer.staff(rng, fixes_at)
     for table in ("division", "grid", "household", "linked_household_group", "resident", "camera", "event", "staff"):
         sync_sequence(session, table)
-    session.execute(text("ANALYZE"))
+    session.execute(text("ANALYZE"))  # for the assignment and routing below, inside this transaction
     if assign:
         progress("assigning to grids")
         assign_all(session)
         progress("routing events")
         route(session, list(session.execute(text("SELECT id FROM event")).scalars()))
+        # What was written after that ANALYZE (grid_membership was empty then): statistics taken in
+        # this transaction are committed with it, so every caller gets a planner that knows the
+        # tables. Callers that commit should still run geo.bulk.analyze_after_load (issue 11).
+        session.execute(text("ANALYZE grid_membership, event"))
     return writer.summary()
 
 
