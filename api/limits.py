@@ -1,7 +1,16 @@
-"""Request body limit: a 5 MB drawing is refused before it is read into memory (413)."""
+"""Request body limit: a 5 MB drawing is refused before it is read into memory (413).
+
+A declared Content-Length over the limit is refused before the app runs. A chunked body has no length, so
+the limit is counted in ``receive()`` and raised from there, inside whatever is reading the body: FastAPI's
+JSON or form parsing turns any exception into "400 There was an error parsing the body" except an
+``HTTPException``, which it lets through. So the refusal *is* an HTTPException(413): the app's handler
+answers it as problem+json for every body type (JSON, form, multipart, raw), and the middleware still
+answers it itself if it escapes the app.
+"""
 
 from __future__ import annotations
 
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.problems import problem
@@ -30,7 +39,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(self.max_bytes)
             return message
 
         try:
@@ -39,10 +48,16 @@ class BodyLimit:
             await self._refuse(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = problem(413, "Request too large",
-                           f"the request body exceeds {self.max_bytes // (1024 * 1024)} MB", instance=scope["path"])
+        response = problem(413, "Request too large", _detail(self.max_bytes), instance=scope["path"])
         await response(scope, receive, send)
 
 
-class _TooLarge(Exception):
-    pass
+def _detail(max_bytes: int) -> str:
+    return f"the request body exceeds {max_bytes // (1024 * 1024)} MB"
+
+
+class _TooLarge(HTTPException):
+    """Raised from ``receive()``; an HTTPException so body parsers pass it on instead of making it a 400."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, _detail(max_bytes))

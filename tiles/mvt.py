@@ -21,18 +21,30 @@ MAX_ZOOM = 20
 @dataclass(frozen=True)
 class TileSource:
     sql: str  # SELECT id, geom and attributes; may use :layer
+    layers: str  # SELECT the layer names this source has (a grid layer code, a division level)
 
 
 SOURCES = {
     "grids": TileSource(
         "SELECT g.id, g.code, g.name, l.code AS layer, g.geom FROM grid g JOIN grid_layer l ON l.id = g.layer_id"
-        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326) AND (:all OR g.id = ANY(:grids))"
+        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326) AND (:all OR g.id = ANY(:grids))",
+        "SELECT code FROM grid_layer ORDER BY code",
     ),
     "divisions": TileSource(
         "SELECT d.id, d.code, d.name, d.level::text AS layer, d.geom FROM division d"
-        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326) AND (:all OR d.id = ANY(:divisions))"
+        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326) AND (:all OR d.id = ANY(:divisions))",
+        "SELECT unnest(enum_range(NULL::division_level))::text",
     ),
 }
+
+
+def check_layer(session: Session, source: str, layer: str) -> None:
+    """404 for an unknown source or layer: an empty tile or a full TileJSON would hide a typo in a client's URL."""
+    if source not in SOURCES:
+        raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
+    layers = list(session.execute(text(SOURCES[source].layers)).scalars())
+    if layer not in layers:
+        raise NotFound(f"no {source} tile layer {layer!r}; choose from {layers}", pointer="layer")
 
 
 def check_tile(z: int, x: int, y: int) -> None:
@@ -45,8 +57,7 @@ def check_tile(z: int, x: int, y: int) -> None:
 
 def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: int, *, scope: Scope) -> bytes:
     """One MVT tile of ``layer`` (a grid layer code, or a division level) from ``source``, inside ``scope``."""
-    if source not in SOURCES:
-        raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
+    check_layer(session, source, layer)
     check_tile(z, x, y)
     sql = f"""
         WITH env AS (SELECT ST_TileEnvelope(:z, :x, :y) AS e),
@@ -64,10 +75,10 @@ def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: in
     return bytes(row or b"")
 
 
-def tilejson(source: str, layer: str, base_url: str, bounds: tuple[float, float, float, float] | None) -> dict:
+def tilejson(session: Session, source: str, layer: str, base_url: str,
+             bounds: tuple[float, float, float, float] | None) -> dict:
     """TileJSON 3.0 description of one tile layer."""
-    if source not in SOURCES:
-        raise NotFound(f"no tile source {source!r}; choose from {sorted(SOURCES)}", pointer="source")
+    check_layer(session, source, layer)
     doc = {
         "tilejson": "3.0.0",
         "name": f"{source}/{layer}",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.caching import NoStore
-from api.deps import PagingDep, SessionDep
+from api.deps import IsoDateTime, PagingDep, SessionDep
 from api.security import Principal, requires
 from geo import audit
 from geo.permissions import Permission
@@ -21,7 +20,7 @@ def audit_log(
     session: SessionDep, principal: Annotated[Principal, requires(Permission.AUDIT_READ)], paging: PagingDep,
     user: Annotated[str | None, Query(max_length=64)] = None,
     entity: Annotated[str | None, Query(max_length=64)] = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: IsoDateTime | None = None, until: IsoDateTime | None = None,
 ) -> list[dict[str, Any]]:
     return audit.search(session, user=user, entity=entity, since=since, until=until, limit=paging.limit,
                         after=paging.after)

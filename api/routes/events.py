@@ -4,7 +4,6 @@ lists, the category tree and the statistics reported upward."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 import orjson
@@ -14,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
-from api.deps import SessionDep
+from api.deps import IsoDateTime, SessionDep
 from api.security import Principal, optional_principal, request_id, requires
 from geo.audit import Actor
 from geo.crs import Crs
@@ -159,9 +158,9 @@ def event_statistics(
     principal: EventReader,
     division: Annotated[str | None, Query(max_length=12, pattern=r"^\d{1,12}$",
                                           description="Division code (12 digits) or id.")] = None,
-    start: Annotated[datetime | None,
+    start: Annotated[IsoDateTime | None,
                      Query(alias="from", description="Start of the window (default: a year before to).")] = None,
-    end: Annotated[datetime | None,
+    end: Annotated[IsoDateTime | None,
                    Query(alias="to", description="End of the window, exclusive (default: now).")] = None,
     group_by: Annotated[str, Query(description="none, grid, village, township or category.")] = "none",
 ) -> JSONResponse:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.deps import SessionDep
 from api.security import Principal, requires
 from geo import editing
+from geo.crs import Crs
 from geo.editing import EditOptions, EditResult
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.geometry_input import parse_area, parse_line
@@ -33,8 +34,17 @@ def _grid_rules(request: Request) -> GridRules:
 
 Rules = Annotated[GridRules, Depends(_grid_rules)]
 
+_CRS_DOC = ("Datum of the drawn coordinates: wgs84 (default), cgcs2000, gcj02 (AMap/Tencent) or bd09 (Baidu); "
+            "converted to WGS84 before any check. A GeoJSON crs member other than CRS84 is refused.")
 
-class Shaping(BaseModel):
+
+class Drawn(BaseModel):
+    """A body that carries a drawn geometry; ``crs`` says which datum it was drawn in."""
+
+    crs: Crs = Field(Crs.WGS84, description=_CRS_DOC)
+
+
+class Shaping(Drawn):
     parent_mode: Literal["strict", "clip"] = Field("strict", description="Refuse a shape outside its parent, or cut it.")
     overlap_mode: Literal["reject", "trim"] = Field("reject", description="Refuse overlaps with the layer, or trim.")
     snap_m: float = Field(0.5, ge=0, le=5, description="Snap vertices to neighbours within this many metres.")
@@ -67,18 +77,18 @@ class Attributes(BaseModel):
     reason: str = Field("", max_length=500)
 
 
-class Cut(BaseModel):
+class Cut(Drawn):
     line: dict[str, Any]
     reason: str = Field("", max_length=500)
 
 
-class Partition(BaseModel):
+class Partition(Drawn):
     parts: list[dict[str, Any]] = Field(min_length=2, max_length=50, description="GeoJSON polygons tiling the grid.")
     reason: str = Field("", max_length=500)
 
 
 class Merge(BaseModel):
-    grids: list[int] = Field(min_length=2, max_length=50)
+    grids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=2, max_length=50)
     name: str | None = Field(None, min_length=1, max_length=100)
     reason: str = Field("", max_length=500)
 
@@ -115,7 +125,7 @@ def _respond(result: EditResult, status: int = 200) -> JSONResponse:
 
 @router.post("", status_code=201, summary="Create a grid from a drawn polygon")
 def create(session: SessionDep, principal: Editor, body: NewGrid, rules: Rules) -> JSONResponse:
-    geometry = parse_area(body.geometry)
+    geometry = parse_area(body.geometry, crs=body.crs)
     result = editing.create_grid(session, principal.actor, principal.scope, layer_code=body.layer,
                                  geometry=geometry, name=body.name, notes=body.notes, division_code=body.division,
                                  parent_grid_code=body.parent_grid, options=body.options(), reason=body.reason,
@@ -128,7 +138,7 @@ def reshape(session: SessionDep, principal: Editor, grid_id: Id, body: NewShape,
             if_match: IfMatch = None) -> JSONResponse:
     fill = body.fill_gap_into
     versions = expected_versions(if_match, [grid_id] + ([fill] if fill and fill != grid_id else []))
-    geometry = parse_area(body.geometry)
+    geometry = parse_area(body.geometry, crs=body.crs)
     return _respond(editing.reshape_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
                                          geometry, options=body.options(), reason=body.reason, rules=rules,
                                          fill_gap_into=(fill, versions.get(fill, 0)) if fill else None))
@@ -147,7 +157,7 @@ def update(session: SessionDep, principal: Editor, grid_id: Id, body: Attributes
 def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, rules: Rules,
           if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
-    line = parse_line(body.line)
+    line = parse_line(body.line, crs=body.crs)
     return _respond(editing.split_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id], line,
                                        reason=body.reason, rules=rules), 201)
 
@@ -168,7 +178,7 @@ def split_suggestion(
 def partition(session: SessionDep, principal: Editor, grid_id: Id, body: Partition, rules: Rules,
               if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
-    parts = [parse_area(p, pointer=f"parts/{i}") for i, p in enumerate(body.parts)]
+    parts = [parse_area(p, pointer=f"parts/{i}", crs=body.crs) for i, p in enumerate(body.parts)]
     return _respond(editing.partition_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
                                            parts, reason=body.reason, rules=rules), 201)
 

@@ -1,14 +1,13 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
 from api.caching import Revalidated
-from api.deps import BBoxDep, PagingDep, SessionDep
+from api.deps import BBoxDep, IsoDateTime, PagingDep, SessionDep
 from api.schemas.geojson import GEOJSON, Feature, FeatureCollection, collection_response
 from api.security import MapReader
 from geo.editing import etag
@@ -29,7 +28,7 @@ def grids(
     paging: PagingDep,
     layer: Annotated[str | None, Query(max_length=32, description="Layer code, e.g. comprehensive.")] = None,
     division: Annotated[str | None, Query(pattern=r"^\d{12}$", description="Grids under this division.")] = None,
-    at: Annotated[datetime | None, Query(description="The grids as they were at this time (ISO 8601).")] = None,
+    at: Annotated[IsoDateTime | None, Query(description="The grids as they were at this time (ISO 8601).")] = None,
 ) -> Response:
     if at is not None:
         if bbox is not None or division is not None:

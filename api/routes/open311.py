@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api import problems
-from api.deps import SessionDep
+from api.deps import IsoDateTime, SessionDep
 from api.security import request_id
 from geo.audit import Actor
 from geo.crs import Crs
@@ -231,8 +231,8 @@ def list_requests(
     s: SessionDep, fmt: Fmt,
     service_request_id: Annotated[str | None, Query(max_length=2000)] = None,
     service_code: Annotated[str | None, Query(max_length=2000)] = None,
-    start_date: datetime | None = None,
-    end_date: datetime | None = None,
+    start_date: IsoDateTime | None = None,
+    end_date: IsoDateTime | None = None,
     status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))?$")] = None,
     jurisdiction_id: Jurisdiction = None,
 ) -> Response:

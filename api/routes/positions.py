@@ -3,14 +3,13 @@ and the position history (personal data: coarsened unless pii:read and a purpose
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.caching import NoStore
-from api.deps import SessionDep
+from api.deps import IsoDateTime, SessionDep
 from api.security import Principal, requires
 from geo import positions
 from geo.crs import Crs
@@ -33,7 +32,7 @@ class FixIn(BaseModel):
     lat: float = Field(description="Latitude in `crs`.", examples=[26.43])
     crs: Crs = Field(default=Crs.WGS84, description="wgs84, cgcs2000, gcj02 (phones: AMap/WeChat) or bd09.")
     accuracy_m: float | None = Field(default=None, description="The phone's horizontal accuracy, metres.")
-    at: datetime | None = Field(default=None, description="When the fix was taken, with a UTC offset; "
+    at: IsoDateTime | None = Field(default=None, description="When the fix was taken, with a UTC offset; "
                                 "default: now.")
 
     def fix(self) -> positions.Fix:
@@ -88,7 +87,7 @@ def set_availability(session: SessionDep, principal: Dispatcher, staff_id: Id, b
             dependencies=[NoStore])  # 行踪轨迹: never cached
 def position_history(
     session: SessionDep, principal: StaffReader, staff_id: Id,
-    since: datetime | None = None, until: datetime | None = None,
+    since: IsoDateTime | None = None, until: IsoDateTime | None = None,
     unmasked: bool = False,
     purpose: Annotated[str | None, Query(max_length=200, description="Why the track is needed (audited).")] = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,

@@ -18,7 +18,7 @@ Code = Annotated[str, Path(max_length=32, pattern=r"^[a-z_]+$")]
 
 @router.get("/{source}/{layer}.json", summary="TileJSON for a grid layer or a division level")
 def tile_json(request: Request, session: SessionDep, principal: MapReader, source: Code, layer: Code) -> dict[str, Any]:
-    return tilejson(source, layer, str(request.base_url).rstrip("/"), county_extent(session))
+    return tilejson(session, source, layer, str(request.base_url).rstrip("/"), county_extent(session))
 
 
 @router.get("/{source}/{layer}/{z}/{x}/{y}.mvt", summary="A Mapbox vector tile",

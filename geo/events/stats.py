@@ -98,16 +98,22 @@ def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: 
     sql = f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=key, label=label)}"
     rows = [_rates(dict(r)) for r in session.execute(text(sql), params).mappings()]
     if group_by == "none":
-        total = rows[0] if rows else _rates({"key": "all", "name": "all", **dict.fromkeys(
-            ("reported", "rejected", "duplicates", "received", "handled", "closed", "closed_on_time", "open_overdue"),
-            0), "median_hours_to_close": None, "p90_hours_to_close": None})
+        found = rows
         rows = []
-    else:
-        total = _rates(dict(session.execute(text(
+    else:  # the total over every group: one more pass, which (like any GROUP BY) yields no row for an empty window
+        found = [dict(r) for r in session.execute(text(
             f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=repr('all'), label=repr('all'))}"),
-            params).mappings().one()))
+            params).mappings()]
+    total = _rates(found[0]) if found else _empty_total()
     return {"from": start, "to": end, "as_of": asof, "division": division, "group_by": group_by,
             "total": total, "groups": rows, "definitions": DEFINITIONS}
+
+
+def _empty_total() -> dict[str, object]:
+    """The total of a window with no report in it: zeros, and no rates or times (nothing to divide)."""
+    counts = ("reported", "rejected", "duplicates", "received", "handled", "closed", "closed_on_time", "open_overdue")
+    return _rates({"key": "all", "name": "all", **dict.fromkeys(counts, 0),
+                   "median_hours_to_close": None, "p90_hours_to_close": None})
 
 
 def _aware(t: datetime | None) -> datetime | None:
