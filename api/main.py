@@ -27,6 +27,7 @@ from api.routes import (
     web,
 )
 from api.web.assets import STATIC_DIR, leaflet_dist
+from geo import logsafe
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
@@ -38,6 +39,7 @@ def create_app(
     auth_settings: AuthSettings | None = None,
     position_settings: PositionSettings | None = None,
 ) -> FastAPI:
+    logsafe.install()  # before anything can log: no personal data in any record (PIPL)
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
     auth_settings = auth_settings or AuthSettings()

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from sqlalchemy.orm import Session
 
+from geo import logsafe
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.settings import DatabaseSettings, ServerSettings
@@ -22,6 +23,12 @@ app = typer.Typer(help="gridmap: grid-based grassroots governance on PostGIS.", 
 db_app = typer.Typer(help="Database: provision and migrate.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 console = Console()
+
+
+@app.callback()
+def _main() -> None:
+    """Every command logs through geo.logsafe: no personal data in any log record."""
+    logsafe.install()
 
 
 def _database_ready(settings: DatabaseSettings) -> None:
