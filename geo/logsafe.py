@@ -34,7 +34,7 @@ _QUOTED_VALUES: tuple[tuple[re.Pattern[str], str], ...] = (
     # PostgreSQL DETAIL of unique, foreign-key and exclusion violations: Key (cols)=(values) ...
     (re.compile(r"(Key \([^)\n]*\)=)\(.*?\)(?=( already exists| is not present| is still referenced| conflicts))"),
      rf"\1({HIDDEN})"),
-    (re.compile(r"(Key \([^)\n]*\)=)\(.*"), rf"\1({HIDDEN})"),
+    (re.compile(rf"(Key \([^)\n]*\)=)\((?!{HIDDEN}\)).*"), rf"\1({HIDDEN})"),  # any other ending
     # DETAIL of not-null and check violations: Failing row contains (id, household, name, id number, ...)
     (re.compile(r"(Failing row contains ).*"), rf"\1({HIDDEN})"),
     # psycopg2/PostgreSQL messages quoting the refused value
