@@ -4,7 +4,8 @@ What used to leak: a failed statement's parameters (SQLAlchemy prints them; the 
 them, geo/db.py), PostgreSQL's DETAIL lines that quote the row (``Key (id_number)=(…) already
 exists``, ``Failing row contains (…)``), psycopg2 messages that quote the value
 (``invalid input syntax for type integer: "…"``), pydantic errors that echo the input
-(``input_value=…``, ``'input': …``), and request URLs or free text that carry a phone number.
+(``input_value=…``, ``'input': …``), SQLAlchemy's DEBUG dump of result rows, and request URLs or
+free text that carry a phone number.
 
 Why a log-record factory rather than a filter on some handlers: uvicorn, pytest and an operator's
 logging configuration each install their own handlers, at times of their choosing; a record factory
@@ -68,6 +69,8 @@ def _scrub_arg(arg: object) -> object:
 
 def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """Remove personal data from ``record`` in place: message, arguments, exception and stack text."""
+    if record.name.startswith("sqlalchemy.engine") and isinstance(record.msg, str) and record.msg.endswith("Row %r"):
+        record.args = ("(row hidden)",)  # DEBUG result rows are residents' names and numbers, verbatim
     if isinstance(record.msg, str):
         record.msg = scrub(record.msg)
     if isinstance(record.args, dict):
