@@ -30,30 +30,34 @@ from geo.pii import mask_free_text
 
 HIDDEN = "…"
 
-# (pattern, replacement) over error text; each removes the values a message quotes, keeps the rest.
-_QUOTED_VALUES: tuple[tuple[re.Pattern[str], str], ...] = (
+# (trigger, pattern, replacement) over error text; each removes the values a message quotes and keeps
+# the rest. A pattern runs only when its trigger (a plain substring) is present: most records are
+# access-log lines, and they should cost a few substring tests, not nine regular expressions.
+_QUOTED_VALUES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     # PostgreSQL DETAIL of unique, foreign-key and exclusion violations: Key (cols)=(values) ...
-    (re.compile(r"(Key \([^)\n]*\)=)\(.*?\)(?=( already exists| is not present| is still referenced| conflicts))"),
-     rf"\1({HIDDEN})"),
-    (re.compile(rf"(Key \([^)\n]*\)=)\((?!{HIDDEN}\)).*"), rf"\1({HIDDEN})"),  # any other ending
+    ("Key (", re.compile(r"(Key \([^)\n]*\)=)\(.*?\)(?=( already exists| is not present| is still referenced"
+                         r"| conflicts))"), rf"\1({HIDDEN})"),
+    ("Key (", re.compile(rf"(Key \([^)\n]*\)=)\((?!{HIDDEN}\)).*"), rf"\1({HIDDEN})"),  # any other ending
     # DETAIL of not-null and check violations: Failing row contains (id, household, name, id number, ...)
-    (re.compile(r"(Failing row contains ).*"), rf"\1({HIDDEN})"),
+    ("Failing row", re.compile(r"(Failing row contains ).*"), rf"\1({HIDDEN})"),
     # psycopg2/PostgreSQL messages quoting the refused value
-    (re.compile(r'((?:for type|for enum|for encoding) [\w. ()]+: )"[^"\n]*"'), rf'\1"{HIDDEN}"'),
-    (re.compile(r'(value )"[^"\n]*"( is out of range)'), rf'\1"{HIDDEN}"\2'),
-    (re.compile(r'(invalid input syntax[^:\n]*: )"[^"\n]*"'), rf'\1"{HIDDEN}"'),
+    (": \"", re.compile(r'((?:for type|for enum|for encoding) [\w. ()]+: )"[^"\n]*"'), rf'\1"{HIDDEN}"'),
+    ("value \"", re.compile(r'(value )"[^"\n]*"( is out of range)'), rf'\1"{HIDDEN}"\2'),
+    ("invalid input", re.compile(r'(invalid input syntax[^:\n]*: )"[^"\n]*"'), rf'\1"{HIDDEN}"'),
     # SQLAlchemy's statement parameters, should an engine ever be made without hide_parameters
-    (re.compile(r"\[parameters: [^\n]*"), "[parameters hidden]"),
+    ("[parameters: ", re.compile(r"\[parameters: [^\n]*"), "[parameters hidden]"),
     # pydantic: "[type=..., input_value='...', input_type=str]" and errors() dicts "'input': ..."
-    (re.compile(r"input_value=.*?, input_type="), f"input_value={HIDDEN}, input_type="),
-    (re.compile(r"'input': .*?(?=, '(?:ctx|url)': |\}(?:, \{|\]|\)|\s*$))", re.M), f"'input': {HIDDEN}"),
+    ("input_value=", re.compile(r"input_value=.*?, input_type="), f"input_value={HIDDEN}, input_type="),
+    ("'input': ", re.compile(r"'input': .*?(?=, '(?:ctx|url)': |\}(?:, \{|\]|\)|\s*$))", re.M),
+     f"'input': {HIDDEN}"),
 )
 
 
 def scrub(value: str) -> str:
     """``value`` without quoted values from error messages and with ID and phone numbers masked."""
-    for pattern, replacement in _QUOTED_VALUES:
-        value = pattern.sub(replacement, value)
+    for trigger, pattern, replacement in _QUOTED_VALUES:
+        if trigger in value:
+            value = pattern.sub(replacement, value)
     return mask_free_text(value) or value
 
 
@@ -67,24 +71,31 @@ def _scrub_arg(arg: object) -> object:
     return arg if clean == shown else clean
 
 
+def _dirty(record: logging.LogRecord) -> bool:
+    try:
+        message = record.getMessage()
+    except Exception:  # noqa: BLE001 - a malformed call: scrub the parts, logging reports the error later
+        return isinstance(record.msg, str) or bool(record.args)
+    return scrub(message) != message
+
+
 def scrub_record(record: logging.LogRecord) -> logging.LogRecord:
     """Remove personal data from ``record`` in place: message, arguments, exception and stack text."""
     if record.name.startswith("sqlalchemy.engine") and isinstance(record.msg, str) and record.msg.endswith("Row %r"):
         record.args = ("(row hidden)",)  # DEBUG result rows are residents' names and numbers, verbatim
-    if isinstance(record.msg, str):
-        record.msg = scrub(record.msg)
-    if isinstance(record.args, dict):
-        record.args = {k: _scrub_arg(v) for k, v in record.args.items()}
-    elif record.args:
-        record.args = tuple(_scrub_arg(a) for a in record.args)
-    try:
-        message = record.getMessage()
-    except Exception:  # noqa: BLE001 - a malformed call; logging reports it when the record is formatted
-        message = None
-    if message is not None:
-        clean = scrub(message)
-        if clean != message:  # e.g. a phone number passed as an int, or an object whose str() carries one
-            record.msg, record.args = clean, ()
+    if _dirty(record):  # most records are clean: one scan of the formatted message decides
+        if isinstance(record.msg, str):
+            record.msg = scrub(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {k: _scrub_arg(v) for k, v in record.args.items()}
+        elif record.args:
+            record.args = tuple(_scrub_arg(a) for a in record.args)  # formatters that use args (uvicorn's) stay
+        if _dirty(record):  # e.g. a phone number passed as an int, or an object whose str() carries one
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - arguments that do not fit the format: keep both, scrubbed
+                message = f"{record.msg} {record.args!r}"
+            record.msg, record.args = scrub(message), ()
     if record.exc_info and record.exc_info[0] is not None:
         record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
         record.exc_info = None

@@ -90,8 +90,8 @@ _FOLD = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "＋": "+
 _SEP = r"[ \-]?"
 _ID18 = rf"[1-9][0-9]{{5}}{_SEP}(?:18|19|20)[0-9]{{2}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]"
 _ID15 = rf"[1-9][0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}"
-_MOBILE = rf"(?:(?:\+|00)\s?86[ \-]?|\(\+?86\)\s?|86[ \-]?)?1[3-9][0-9](?:{_SEP}[0-9]){{8}}"
-_LANDLINE = rf"(?:\(0[1-9][0-9]{{1,2}}\)\s?|0[1-9][0-9]{{1,2}}{_SEP})[2-9][0-9]{{2,3}}{_SEP}[0-9]{{4}}"
+_MOBILE = rf"(?:(?:\+|00) ?86[ \-]?|\(\+?86\) ?|86[ \-]?)?1[3-9][0-9](?:{_SEP}[0-9]){{8}}"
+_LANDLINE = rf"(?:\(0[1-9][0-9]{{1,2}}\) ?|0[1-9][0-9]{{1,2}}{_SEP})[2-9][0-9]{{2,3}}{_SEP}[0-9]{{4}}"
 _DIGIT_BOUNDED = r"(?<![0-9]){}(?![0-9])"
 # Order matters: an 18-digit ID number contains 11 digits that look like a mobile number.
 FREE_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -100,7 +100,14 @@ FREE_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("mobile", re.compile(_DIGIT_BOUNDED.format(_MOBILE))),
     ("landline", re.compile(_DIGIT_BOUNDED.format(_LANDLINE))),
 )
-_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in FREE_TEXT_PATTERNS))
+# Cheap tests first (most text holds no such number): every pattern above needs ten digits in a run
+# of digits and separators; full-width characters need folding only when present.
+_CANDIDATE = re.compile(r"[0-9][0-9 ()+\-]{9,}")
+_NEEDS_FOLD = re.compile("[\uff10-\uff19＋－—（）\u3000Ｘｘ]")
+
+
+def _fold(value: str) -> str:
+    return value.translate(_FOLD) if not value.isascii() and _NEEDS_FOLD.search(value) else value
 
 
 def _masked(kind: str, found: str) -> str:
@@ -114,7 +121,7 @@ def _masked(kind: str, found: str) -> str:
 
 def find_personal_numbers(value: str) -> list[tuple[str, int, int]]:
     """Every ID number, mobile and landline number in ``value``: (kind, start, end), in text order."""
-    folded = value.translate(_FOLD)
+    folded = _fold(value)
     found: list[tuple[str, int, int]] = []
     taken: list[tuple[int, int]] = []
     for kind, pattern in FREE_TEXT_PATTERNS:
@@ -127,7 +134,7 @@ def find_personal_numbers(value: str) -> list[tuple[str, int, int]]:
 
 def has_personal_numbers(value: str) -> bool:
     """Whether ``value`` holds anything ``mask_free_text`` would mask (a cheap test before parsing JSON)."""
-    return bool(_ANY.search(value.translate(_FOLD)))
+    return any(sum(c.isdigit() for c in m.group()) >= 10 for m in _CANDIDATE.finditer(_fold(value)))
 
 
 def mask_free_text(value: str | None) -> str | None:
@@ -138,7 +145,7 @@ def mask_free_text(value: str | None) -> str | None:
     matter reported, and the reporter's contact has its own masked, audited field."""
     if not value or not has_personal_numbers(value):
         return value
-    folded = value.translate(_FOLD)
+    folded = _fold(value)
     out, last = [], 0
     for kind, start, end in find_personal_numbers(value):
         out.append(value[last:start])
