@@ -216,7 +216,8 @@ def test_free_text_is_masked_on_every_surface_for_every_role(as_user, anonymous,
     assert seen >= 10  # the event really was on those surfaces, masked
     anonymous.headers.pop("Authorization", None)
     open311 = [anonymous.get(f"/open311/v2/requests/{ev['id']}.{fmt}") for fmt in ("json", "xml")]
-    open311 += [anonymous.get(f"/open311/v2/requests.{fmt}?service_code=environment.garbage") for fmt in ("json", "xml")]
+    open311 += [anonymous.get(f"/open311/v2/requests.{fmt}?service_code=environment.garbage")
+                for fmt in ("json", "xml")]
     for r in open311:
         assert r.status_code == 200, r.text
         assert find_personal_data(r.text, PLANTED) == [], r.text[:300]
@@ -271,7 +272,8 @@ def _as_owner(session: Session, sql: str) -> None:
     session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
 
 
-def test_failures_carrying_personal_data_leave_none_in_the_log(as_user, session: Session, caplog) -> None:  # noqa: ANN001
+def test_failures_carrying_personal_data_leave_none_in_the_log(as_user, session: Session,  # noqa: ANN001
+                                                               caplog) -> None:  # noqa: ANN001
     from pii_scan import find_personal_data
 
     caplog.set_level(logging.DEBUG)
