@@ -141,7 +141,6 @@ def create_request(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=300)] = None,
 ) -> Response:
     client = request.client.host if request.client else "unknown"
-    request.app.state.report_limit.hit(client)
     report = intake.Report(category=service_code, description=description, source="open311", media_url=media_url,
                            where=Where(lon=long, lat=lat, crs=crs, address=address_string, household_id=address_id),
                            contact_name=(last_name + first_name).strip(), contact_phone=phone)
@@ -152,6 +151,7 @@ def create_request(
         stored = idempotency.claim(s, key, digest)
         if stored is not None:
             return render(fmt, stored.body["open311"], "service_requests", "request", stored.status_code)
+    request.app.state.report_limit.hit(client)  # after the replay check: a replay does not count
     receipt = intake.submit(s, report, actor=Actor(None, "open311", request_id(request), client))
     due = _time(receipt["due_at"])  # type: ignore[arg-type]
     data = [{"service_request_id": str(receipt["id"]), "token": receipt["token"],
