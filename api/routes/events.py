@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
+from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, optional_principal, request_id, requires
 from geo.audit import Actor
@@ -125,7 +126,8 @@ def require_pii_read(principal: Principal) -> None:
         raise Forbidden(f"the role {principal.role.value} may only see masked personal data")
 
 
-@router.get("/{event_id}/history", summary="An event with its grids, assignee and every transition")
+@router.get("/{event_id}/history", summary="An event with its grids, assignee and every transition",
+            dependencies=[NoStore])  # free text may be shown as written (unmasked=true)
 def event_history(session: SessionDep, principal: EventReader, event_id: Id, unmasked: Unmasked = False,
                   purpose: Purpose = None) -> JSONResponse:
     """Description, address and notes have ID and phone numbers masked unless ``unmasked``."""

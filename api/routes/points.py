@@ -11,7 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.caching import Revalidated
+from api.caching import NoStore, Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.routes.events import Purpose, Unmasked, require_pii_read
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
@@ -84,7 +84,8 @@ def list_events(
                  {"grid": grid, "status": status, "category": category})
 
 
-@events.get("/{event_id}", response_model=Feature, summary="One event")
+@events.get("/{event_id}", response_model=Feature, summary="One event",
+            dependencies=[NoStore])  # free text may be shown as written (unmasked=true)
 def get_event(session: SessionDep, principal: EventReader, event_id: Id, unmasked: Unmasked = False,
               purpose: Purpose = None) -> Response:
     """The description has ID and phone numbers masked unless ``unmasked`` (pii:read and a purpose; audited)."""
