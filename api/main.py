@@ -32,6 +32,7 @@ from api.routes import (
 )
 from api.web import docs
 from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
+from geo import logsafe
 from geo.db import make_engine, make_sessionmaker
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
@@ -44,6 +45,7 @@ def create_app(
     position_settings: PositionSettings | None = None,
     grid_rules: GridRules | None = None,
 ) -> FastAPI:
+    logsafe.install()  # before anything can log: no personal data in any record (PIPL)
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
     auth_settings = auth_settings or AuthSettings()

@@ -29,6 +29,7 @@ from geo.errors import (
     PreconditionRequired,
     TooManyRequests,
 )
+from geo.logsafe import scrub
 from geo.security import Forbidden, Unauthorized
 
 log = logging.getLogger("gridmap.api")
@@ -51,6 +52,7 @@ ALTERNATE_FORMATS: dict[str, Any] = {}
 
 
 def _alternate(request: Request, status: int, detail: str) -> Any:
+    detail = scrub(detail)  # no personal data in an error message, whatever raised it
     for prefix, render in ALTERNATE_FORMATS.items():
         if request.url.path.startswith(prefix):
             return render(request, status, detail)
@@ -58,9 +60,9 @@ def _alternate(request: Request, status: int, detail: str) -> Any:
 
 
 def problem(status: int, title: str, detail: str, *, instance: str | None = None, **extra: Any) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": scrub(detail)}
     if instance:
-        body["instance"] = instance
+        body["instance"] = scrub(instance)
     body.update({k: v for k, v in extra.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON)
 
@@ -92,7 +94,9 @@ def _location(loc: tuple[Any, ...]) -> str:
 
 async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [
-        {"pointer": "/".join(str(p) for p in e["loc"]), "detail": e["msg"], "where": _location(tuple(e["loc"]))}
+        # never e["input"]: it echoes the value sent (a phone, an ID number); a key may be one too
+        {"pointer": scrub("/".join(str(p) for p in e["loc"])), "detail": scrub(e["msg"]),
+         "where": scrub(_location(tuple(e["loc"])))}
         for e in exc.errors()
     ]
     detail = "; ".join(f"{e['where']}: {e['detail']}" for e in errors)

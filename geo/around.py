@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
 from geo.models.events import NOT_OPEN_SQL
-from geo.pii import mask_name, mask_phone
+from geo.pii import mask_free_text_fields, mask_name, mask_phone
 from geo.scope import Scope, member_filter
 
 # Lower bounds of metres per degree on WGS84: of latitude (the meridian at the equator) and of
@@ -150,8 +150,9 @@ def grids_with_heads(session: Session, lon: float, lat: float, scope: Scope, unm
 
 
 def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -> list[dict[str, Any]]:
+    """Open events nearby; their descriptions with ID and phone numbers masked (geo.pii.mask_free_text)."""
     clause, sp = member_filter(scope, "event", "e")
-    return [dict(r) for r in session.execute(text(f"""
+    return [mask_free_text_fields(dict(r), ("description",)) for r in session.execute(text(f"""
         SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m
           FROM event e
          WHERE {_near('e')} AND e.status::text NOT IN {NOT_OPEN_SQL}{clause}

@@ -96,6 +96,7 @@ def make_engine(settings: DatabaseSettings, *, as_app: bool = False) -> Engine:
         # No pre-ping: it costs a round trip on every checkout (every request); recycling
         # connections hourly and retrying at the caller's level is enough on a LAN.
         pool_recycle=3600,
+        hide_parameters=True,  # a failed statement's parameters hold personal data; never log them (PIPL)
         connect_args={"options": f"-c statement_timeout={settings.statement_timeout_ms}"},
     )
     event.listen(engine, "connect", _prepare_on_connect)

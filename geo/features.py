@@ -11,12 +11,14 @@ Paging is keyset (``after`` = last id seen), so page N costs the same as page 1.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput, NotFound
+from geo.pii import has_personal_numbers, mask_free_text_fields
 from geo.scope import Scope, member_filter
 
 BBox = tuple[float, float, float, float]
@@ -44,6 +46,7 @@ class Collection:
     joins: str = ""
     filters: dict[str, Filter] = field(default_factory=dict)
     member_kind: str | None = None  # kind in grid_membership, for territorial scope
+    free_text: tuple[str, ...] = ()  # properties people write into: ID and phone numbers masked on output
     # The column sent as GeoJSON, when it differs from ``geometry`` (which filters and bboxes use):
     # polygons are sent from ``geom_out``, the shape already reduced to the 7-decimal grid (migration 0007),
     # so rounding cannot make a valid polygon self-intersecting. Points cannot become invalid.
@@ -101,7 +104,7 @@ COLLECTIONS: dict[str, Collection] = {
          "reported_at": "t.reported_at", "due_at": "t.due_at", "closed_at": "t.closed_at"},
         filters={"grid": _in_grid("event"), "status": Filter("t.status = CAST(:v AS event_status)"),
                  "category": Filter("t.category = :v")},
-        member_kind="event",
+        member_kind="event", free_text=("description",),
     ),
     "staff": Collection(
         "staff", "staff", "home",
@@ -137,6 +140,16 @@ def _feature_sql(c: Collection) -> str:
         f" 'geometry', ST_AsGeoJSON(t.{c.output or c.geometry}, {GEOJSON_DIGITS})::json,"
         f" 'properties', json_build_object('id', t.id, {props}))::text"
     )
+
+
+def _masked(c: Collection, feature: str) -> str:
+    """The serialised feature with its free-text properties masked (geo.pii.mask_free_text); most
+    features have nothing to mask and are passed through without being parsed."""
+    if not c.free_text or not has_personal_numbers(feature):
+        return feature
+    parsed = json.loads(feature)
+    parsed["properties"] = mask_free_text_fields(parsed["properties"], c.free_text)
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -182,12 +195,13 @@ def list_features(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([r[1] for r in rows], rows[-1][0] if more else None)
+    return Page([_masked(c, r[1]) for r in rows], rows[-1][0] if more else None)
 
 
-def get_feature(session: Session, collection: str, feature_id: int, *, scope: Scope) -> str:
+def get_feature(session: Session, collection: str, feature_id: int, *, scope: Scope, unmasked: bool = False) -> str:
     """One feature as serialised GeoJSON, or NotFound — also when it lies outside ``scope``,
-    so a caller cannot tell "outside your territory" from "does not exist"."""
+    so a caller cannot tell "outside your territory" from "does not exist". Free text is masked
+    unless ``unmasked`` (granted by the route with pii:read and a purpose, audited)."""
     c = COLLECTIONS[collection]
     clause, params = scope_clause(c, scope)
     row = session.execute(
@@ -198,7 +212,7 @@ def get_feature(session: Session, collection: str, feature_id: int, *, scope: Sc
     if row is None:
         raise NotFound(f"no {collection[:-1] if collection != 'staff' else 'staff member'} with id {feature_id}",
                        pointer="id")
-    return row[0]
+    return row[0] if unmasked else _masked(c, row[0])
 
 
 def _register_enum_values() -> None:

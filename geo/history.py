@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import NotFound
 from geo.features import Page
+from geo.pii import mask_free_text
 from geo.scope import Scope
 
 
@@ -36,7 +37,9 @@ def grid_history(session: Session, grid_id: int, scope: Scope) -> list[dict[str,
          WHERE v.grid_id = :g ORDER BY v.version"""), {"g": grid_id}).mappings().all()
     if not rows:
         raise NotFound(f"no grid with id {grid_id}", pointer="id")
-    return [{**r, "area_m2": round(r["area_m2"], 2), "geometry": json.loads(r["geometry"])} for r in rows]
+    # the reason is free text: ID and phone numbers masked (the audit log keeps it as written)
+    return [{**r, "reason": mask_free_text(r["reason"]), "area_m2": round(r["area_m2"], 2),
+             "geometry": json.loads(r["geometry"])} for r in rows]
 
 
 def grids_at(

@@ -9,7 +9,9 @@ Masking happens on the server, before anything leaves it: ``张*``,
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import date
+from typing import Any
 
 from geo.errors import InvalidInput
 
@@ -71,6 +73,16 @@ def mask_identifier(value: str) -> str:
     return "****" + value[-4:] if len(value) > 8 else "*" * len(value)
 
 
+MIN_PURPOSE = 4
+
+
+def check_purpose(purpose: str | None) -> str:
+    """The stated purpose of an unmasked read (PIPL art. 6: a clear, reasonable purpose), trimmed for the audit row."""
+    if not purpose or len(purpose.strip()) < MIN_PURPOSE:
+        raise InvalidInput("unmasked personal data needs a stated purpose (at least 4 characters)", pointer="purpose")
+    return purpose.strip()[:200]
+
+
 def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 
@@ -81,3 +93,89 @@ def mask_id_number(value: str) -> str:
 
 def mask_phone(value: str) -> str:
     return value[:3] + "****" + value[-4:] if len(value) >= 11 else ("*" * len(value))
+
+
+# -- Personal data inside free text ------------------------------------------------------------------
+# A citizen writes "请联系我 13812345678，身份证520111199001011236" into a report; a handler copies a
+# landline into a note. Free text is masked on output for everyone by default; the original needs
+# pii:read and a purpose, like residents' records. These rules are the one implementation: the API's
+# output layer and the log filter (geo/logsafe.py) both call ``mask_free_text``.
+#
+# Full-width digits and signs (１３８…, ＋８６, －) are read as their ASCII forms. The translation maps
+# one character to one character, so a match found in the folded text is at the same place in the
+# original. Separators allowed inside a number: one space or dash between digits (138 1234 5678,
+# 0851-8555-1234); numbers are bounded by non-digits, so a 17-digit grid code or a 12-digit division
+# code is not mistaken for an ID number or a phone.
+_FOLD = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "＋": "+", "－": "-", "—": "-",
+                       "（": "(", "）": ")", "\u3000": " ", "Ｘ": "X", "ｘ": "x"})
+_SEP = r"[ \-]?"
+_ID18 = rf"[1-9][0-9]{{5}}{_SEP}(?:18|19|20)[0-9]{{2}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]"
+_ID15 = rf"[1-9][0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}"
+_MOBILE = rf"(?:(?:\+|00) ?86[ \-]?|\(\+?86\) ?|86[ \-]?)?1[3-9][0-9](?:{_SEP}[0-9]){{8}}"
+_LANDLINE = rf"(?:\(0[1-9][0-9]{{1,2}}\) ?|0[1-9][0-9]{{1,2}}{_SEP})[2-9][0-9]{{2,3}}{_SEP}[0-9]{{4}}"
+_DIGIT_BOUNDED = r"(?<![0-9]){}(?![0-9])"
+# Order matters: an 18-digit ID number contains 11 digits that look like a mobile number.
+FREE_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("id_number", re.compile(_DIGIT_BOUNDED.format(_ID18))),
+    ("id_number", re.compile(_DIGIT_BOUNDED.format(_ID15))),
+    ("mobile", re.compile(_DIGIT_BOUNDED.format(_MOBILE))),
+    ("landline", re.compile(_DIGIT_BOUNDED.format(_LANDLINE))),
+)
+# Cheap tests first (most text holds no such number): every pattern above needs ten digits in a run
+# of digits and separators; full-width characters need folding only when present.
+_CANDIDATE = re.compile(r"[0-9][0-9 ()+\-]{9,}")
+_NEEDS_FOLD = re.compile("[\uff10-\uff19＋－—（）\u3000Ｘｘ]")
+
+
+def _fold(value: str) -> str:
+    return value.translate(_FOLD) if not value.isascii() and _NEEDS_FOLD.search(value) else value
+
+
+def _masked(kind: str, found: str) -> str:
+    digits = re.sub(r"[^0-9Xx]", "", found).upper()
+    if kind == "id_number":
+        return mask_id_number(digits)
+    if kind == "mobile":
+        return mask_phone(digits[-11:])
+    return mask_phone(digits)
+
+
+def find_personal_numbers(value: str) -> list[tuple[str, int, int]]:
+    """Every ID number, mobile and landline number in ``value``: (kind, start, end), in text order."""
+    folded = _fold(value)
+    found: list[tuple[str, int, int]] = []
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in FREE_TEXT_PATTERNS:
+        for m in pattern.finditer(folded):
+            if not any(m.start() < end and start < m.end() for start, end in taken):
+                found.append((kind, m.start(), m.end()))
+                taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda f: f[1])
+
+
+def has_personal_numbers(value: str) -> bool:
+    """Whether ``value`` holds anything ``mask_free_text`` would mask (a cheap test before parsing JSON)."""
+    return any(sum(c.isdigit() for c in m.group()) >= 10 for m in _CANDIDATE.finditer(_fold(value)))
+
+
+def mask_free_text(value: str | None) -> str | None:
+    """``value`` with every ID number, mobile and landline number masked as the records are masked
+    (``5201**********1236``, ``138****5678``); the words around them are left as written.
+
+    Names in free text cannot be told from other words and are not masked: free text is for the
+    matter reported, and the reporter's contact has its own masked, audited field."""
+    if not value or not has_personal_numbers(value):
+        return value
+    folded = _fold(value)
+    out, last = [], 0
+    for kind, start, end in find_personal_numbers(value):
+        out.append(value[last:start])
+        out.append(_masked(kind, folded[start:end]))
+        last = end
+    out.append(value[last:])
+    return "".join(out)
+
+
+def mask_free_text_fields(row: dict[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """A copy of ``row`` with the named free-text fields masked (absent or empty fields are left alone)."""
+    return {**row, **{f: mask_free_text(row[f]) for f in fields if isinstance(row.get(f), str)}}

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
+from geo import audit, pii
 from geo.audit import Actor
 from geo.errors import InvalidInput, NotFound
 from geo.pii import (
@@ -25,13 +25,8 @@ from geo.pii import (
     validate_phone,
 )
 
-MIN_PURPOSE = 4
-
-
-def _check_purpose(purpose: str | None) -> str:
-    if not purpose or len(purpose.strip()) < MIN_PURPOSE:
-        raise InvalidInput("unmasked personal data needs a stated purpose (at least 4 characters)", pointer="purpose")
-    return purpose.strip()[:200]
+MIN_PURPOSE = pii.MIN_PURPOSE
+_check_purpose = pii.check_purpose
 
 
 def _present(row: dict[str, Any], unmasked: bool) -> dict[str, Any]:

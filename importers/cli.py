@@ -29,6 +29,14 @@ app.add_typer(db_app, name="db")
 console = Console()
 
 
+@app.callback()
+def _main() -> None:
+    """Every command logs through geo.logsafe: no personal data in any log record."""
+    from geo import logsafe
+
+    logsafe.install()
+
+
 def _refuse(message: str) -> typer.Exit:
     """Print a bad option's reason as one line and return the exit to raise (status 2, as click's)."""
     console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import text
 
+from api.caching import NoStore
 from api.deps import IsoDateTime, SessionDep
 from api.security import Principal, optional_principal, request_id, requires
 from geo.audit import Actor
@@ -20,6 +21,8 @@ from geo.crs import Crs
 from geo.events import categories, duplicates, idempotency, intake, lifecycle, stats, views
 from geo.events.location import Where
 from geo.permissions import Permission
+from geo.pii import mask_free_text
+from geo.security import Forbidden
 
 router = APIRouter(prefix="/events", tags=["events"])
 catalogue = APIRouter(tags=["events"])  # categories, departments, statistics
@@ -111,9 +114,30 @@ def list_overdue(
     return JSONResponse(jsonable_encoder(views.overdue(session, scope=principal.scope, limit=limit)))
 
 
-@router.get("/{event_id}/history", summary="An event with its grids, assignee and every transition")
-def event_history(session: SessionDep, principal: EventReader, event_id: Id) -> JSONResponse:
-    return JSONResponse(jsonable_encoder(views.event_detail(session, event_id, scope=principal.scope, history=True)))
+Unmasked = Annotated[bool, Query(description="Free text as written (ID and phone numbers unmasked): needs "
+                                         "pii:read and a purpose; audited.")]
+Purpose = Annotated[str | None, Query(max_length=200, description="Why unmasked data is needed (audited).")]
+
+
+def require_pii_read(principal: Principal) -> None:
+    """As for residents: unmasked personal data needs pii:read (403 otherwise, whatever the purpose)."""
+    if not principal.can(Permission.PII_READ):
+        raise Forbidden(f"the role {principal.role.value} may only see masked personal data")
+
+
+@router.get("/{event_id}/history", summary="An event with its grids, assignee and every transition",
+            dependencies=[NoStore])  # free text may be shown as written (unmasked=true)
+def event_history(session: SessionDep, principal: EventReader, event_id: Id, unmasked: Unmasked = False,
+                  purpose: Purpose = None) -> JSONResponse:
+    """Description, address and notes have ID and phone numbers masked unless ``unmasked``."""
+    if not unmasked:
+        return JSONResponse(jsonable_encoder(views.event_detail(session, event_id, scope=principal.scope,
+                                                                history=True)))
+    require_pii_read(principal)
+    body = views.unmasked_event_detail(session, event_id, scope=principal.scope, actor=principal.actor,
+                                       purpose=purpose, history=True)
+    session.commit()  # the audit row is stored before the data leaves
+    return JSONResponse(jsonable_encoder(body), headers={"Cache-Control": "no-store"})
 
 
 @router.get("/{event_id}/duplicates", summary="Open events of the same category nearby in space and time")
@@ -128,6 +152,7 @@ def _action_route(action: lifecycle.Action) -> None:
                 principal: Principal = requires(action.permission)) -> JSONResponse:
         step = lifecycle.Step(**(body or StepBody()).model_dump())
         done = lifecycle.perform(session, event_id, action.name, step, scope=principal.scope, actor=principal.actor)
+        done["note"] = mask_free_text(done.get("note"))  # shown masked like every note (views.event_detail)
         done["event"] = views.event_detail(session, event_id, scope=principal.scope)
         return JSONResponse(jsonable_encoder(done))
 

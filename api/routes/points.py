@@ -11,14 +11,17 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
-from api.caching import Revalidated
+from api.caching import NoStore, Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
+from api.routes.events import Purpose, Unmasked, require_pii_read
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
 from api.security import Principal, requires
+from geo.events.views import record_unmasked_read
 from geo.features import get_feature, list_features
 from geo.models import Availability, EventStatus, StaffRole
 from geo.models.points import CameraStatus
 from geo.permissions import Permission
+from geo.pii import check_purpose
 
 GridCode = Annotated[str | None, Query(pattern=r"^\d{17}$", description="Only those inside this grid (code).")]
 Id = Annotated[int, Path(ge=1, le=2**62)]
@@ -81,9 +84,21 @@ def list_events(
                  {"grid": grid, "status": status, "category": category})
 
 
-@events.get("/{event_id}", response_model=Feature, summary="One event")
-def get_event(session: SessionDep, principal: EventReader, event_id: Id) -> Response:
-    return feature_response(get_feature(session, "events", event_id, scope=principal.scope))
+@events.get("/{event_id}", response_model=Feature, summary="One event",
+            dependencies=[NoStore])  # free text may be shown as written (unmasked=true)
+def get_event(session: SessionDep, principal: EventReader, event_id: Id, unmasked: Unmasked = False,
+              purpose: Purpose = None) -> Response:
+    """The description has ID and phone numbers masked unless ``unmasked`` (pii:read and a purpose; audited)."""
+    if not unmasked:
+        return feature_response(get_feature(session, "events", event_id, scope=principal.scope))
+    require_pii_read(principal)
+    reason = check_purpose(purpose)
+    feature = get_feature(session, "events", event_id, scope=principal.scope, unmasked=True)
+    record_unmasked_read(session, actor=principal.actor, event_id=event_id, purpose=reason, surface="feature")
+    session.commit()  # the audit row is stored before the data leaves
+    response = feature_response(feature)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @staff.get("", response_model=FeatureCollection, summary="Staff and responders at their home position",

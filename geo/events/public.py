@@ -15,6 +15,8 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.pii import mask_free_text_fields
+
 PUBLIC_DECIMALS = 3  # ≈ 100 m at Guizhou's latitude
 
 _SQL = f"""
@@ -63,7 +65,8 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
             where.append(f"COALESCE(o.status::text, e.status::text) {op}(:closed)")
     rows = session.execute(text(f"{_SQL} WHERE {' AND '.join(where)} ORDER BY e.reported_at DESC, e.id DESC LIMIT :n"),
                            params).mappings()
-    return [dict(r) for r in rows]
+    # The public never sees the description as written: ID and phone numbers are masked (geo.pii).
+    return [mask_free_text_fields(dict(r), ("description",)) for r in rows]
 
 
 def jurisdiction(session: Session) -> str | None:

@@ -5,12 +5,17 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo import audit
+from geo.audit import Actor
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
 from geo.events.lifecycle import allowed_actions
 from geo.models.events import NOT_OPEN_SQL, EventStatus
+from geo.pii import check_purpose, mask_free_text_fields
 from geo.scope import Scope, member_filter
 
+# Columns of the detail query that hold what people wrote (a reporter's words, an address as typed).
+FREE_TEXT = ("description", "address")
 OVERDUE = f"(e.status::text NOT IN {NOT_OPEN_SQL} AND e.due_at < now())"
 
 _DETAIL = f"""
@@ -41,17 +46,39 @@ _DETAIL_STATEMENT = register_prepared(PreparedStatement(
 ))
 
 
-def event_detail(session: Session, event_id: int, *, scope: Scope, history: bool = False) -> dict[str, object]:
+def event_detail(session: Session, event_id: int, *, scope: Scope, history: bool = False,
+                 unmasked: bool = False) -> dict[str, object]:
+    """One event as staff see it. Free text (description, address, notes) has ID and phone numbers
+    masked unless ``unmasked``, which the caller grants only with pii:read and a purpose, audited
+    (``unmasked_event_detail``)."""
     row = _DETAIL_STATEMENT.execute(session, {"id": event_id, "s_all": scope.everything,
                                               "s_layer": scope.layer_id or 0, "s_grids": list(scope.grids)}
                                     ).mappings().first()
     if row is None:
         raise NotFound(f"event {event_id} does not exist or lies outside your territory")
-    out = _shape(dict(row))
+    out = _shape(dict(row) if unmasked else mask_free_text_fields(dict(row), FREE_TEXT))
     if history:
-        out["transitions"] = [dict(r) for r in session.execute(text("""
+        out["transitions"] = [dict(r) if unmasked else mask_free_text_fields(dict(r), ("note",))
+                              for r in session.execute(text("""
             SELECT action, from_status::text AS "from", to_status::text AS "to", actor, at, note, detail
             FROM event_transition WHERE event_id = :id ORDER BY at, id"""), {"id": event_id}).mappings()]
+    return out
+
+
+def record_unmasked_read(session: Session, *, actor: Actor, event_id: int, purpose: str, surface: str) -> None:
+    """The audit row of a look at an event's free text as written (``purpose`` already checked)."""
+    audit.record(session, actor, action="pii.read", entity="event", entity_id=event_id, purpose=purpose,
+                 detail={"free_text": surface})
+
+
+def unmasked_event_detail(session: Session, event_id: int, *, scope: Scope, actor: Actor, purpose: str | None,
+                          history: bool = False) -> dict[str, object]:
+    """The event with its free text as written, for a stated purpose; the read is audited in the
+    same transaction (the caller has checked pii:read, as for residents)."""
+    purpose = check_purpose(purpose)
+    out = event_detail(session, event_id, scope=scope, history=history, unmasked=True)
+    record_unmasked_read(session, actor=actor, event_id=event_id, purpose=purpose,
+                         surface="history" if history else "detail")
     return out
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from geo import audit
 from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound
+from geo.pii import mask_free_text
 
 LEVELS = ("village", "township")  # division levels a rule may name; a county is one unit, nothing to nest
 
@@ -44,7 +45,8 @@ class Rule:
 
     def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "fine": self.fine.name, "coarse": self.coarse.name, "min_share": self.min_share,
-                "max_share": self.max_share, "enabled": self.enabled, "description": self.description}
+                "max_share": self.max_share, "enabled": self.enabled,
+                "description": mask_free_text(self.description)}
 
 
 _SELECT = """

@@ -148,3 +148,172 @@ def test_no_personal_data_in_logs_errors_or_lists(as_user, session: Session, cap
     for text_ in [*bodies, caplog.text]:
         assert not ID_NUMBER.search(text_), text_[:300]
         assert not MOBILE.search(text_), text_[:300]
+
+
+# -- Free text: what people write into reports and notes ---------------------------------------------
+PLANTED_ID = "520111199001011230"[:17] + id_check_character("52011119900101123")
+PLANTED_MOBILE = "13812345678"
+PLANTED_LANDLINE = "0851-85551234"
+PLANTED = {PLANTED_ID, PLANTED_MOBILE, PLANTED_LANDLINE}
+WRITTEN = f"请联系我 138 1234 5678，身份证{PLANTED_ID}，座机{PLANTED_LANDLINE}"
+NO_PII_READ = ("planner", "department", "emergency", "viewer", "auditor")
+WITH_PII_READ = ("admin", "head1", "worker1")  # still masked unless they ask, with a purpose
+
+
+def _in_worker1_grid(session: Session) -> tuple[float, float, int]:
+    _see_all(session)
+    return tuple(session.execute(text("""
+        SELECT ST_X(p), ST_Y(p), g.id FROM (SELECT g.id, ST_PointOnSurface(g.geom) AS p FROM grid g
+        JOIN app_user u ON u.grid_id = g.id WHERE u.username = 'worker1') g""")).one())
+
+
+@pytest.fixture
+def written_event(as_user, session: Session) -> dict:  # noqa: ANN001
+    """An event in worker1's grid whose description, address and notes carry an ID number and phones;
+    every write's response is kept to be scanned too."""
+    lon, lat, grid_id = _in_worker1_grid(session)
+    admin = as_user("admin")
+    created = admin.post("/events", json={"category": "environment.garbage", "description": WRITTEN,
+                                          "location": {"lon": lon, "lat": lat}})
+    assert created.status_code == 201, created.text
+    eid = created.json()["id"]
+    session.execute(text("UPDATE event SET address = :a WHERE id = :e"), {"a": f"幸福路1号 {WRITTEN}", "e": eid})
+    steps = [admin.post(f"/events/{eid}/accept", json={"note": WRITTEN}),
+             admin.post(f"/events/{eid}/assign", json={"note": WRITTEN}),
+             admin.post(f"/events/{eid}/start"),
+             admin.post(f"/events/{eid}/feedback", json={"note": f"已处理，回访 {WRITTEN}"})]
+    assert [s.status_code for s in steps] == [200] * 4, [s.text for s in steps]
+    return {"id": eid, "lon": lon, "lat": lat, "grid_id": grid_id,
+            "writes": [created.text, *(s.text for s in steps)]}
+
+
+def _surfaces(client: TestClient, ev: dict) -> dict[str, str]:
+    """Every output that shows the event's free text, as this client sees it (404/403 bodies included)."""
+    eid, lon, lat = ev["id"], ev["lon"], ev["lat"]
+    bbox = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    return {
+        "collection": client.get(f"/events?bbox={bbox}&limit=1000").text,
+        "feature": client.get(f"/events/{eid}").text,
+        "history": client.get(f"/events/{eid}/history").text,
+        "around": client.get(f"/around?lon={lon}&lat={lat}&radius=300").text,
+        "grid history": client.get(f"/grids/{ev['grid_id']}/history").text,
+    }
+
+
+def test_free_text_is_masked_on_every_surface_for_every_role(as_user, anonymous, written_event) -> None:  # noqa: ANN001
+    from pii_scan import find_personal_data
+
+    ev = written_event
+    for write in ev["writes"]:
+        assert find_personal_data(write, PLANTED) == [], write[:300]
+    seen = 0
+    for user in (*NO_PII_READ, *WITH_PII_READ):
+        for surface, body in _surfaces(as_user(user), ev).items():
+            planted_only = surface == "around" and user in WITH_PII_READ  # heads' work phones are shown to them
+            found = find_personal_data(body, PLANTED, patterns=not planted_only)
+            assert found == [], (user, surface, found)
+            seen += "138****5678" in body
+    assert seen >= 10  # the event really was on those surfaces, masked
+    anonymous.headers.pop("Authorization", None)
+    open311 = [anonymous.get(f"/open311/v2/requests/{ev['id']}.{fmt}") for fmt in ("json", "xml")]
+    open311 += [anonymous.get(f"/open311/v2/requests.{fmt}?service_code=environment.garbage")
+                for fmt in ("json", "xml")]
+    for r in open311:
+        assert r.status_code == 200, r.text
+        assert find_personal_data(r.text, PLANTED) == [], r.text[:300]
+    assert "138****5678" in open311[0].text and "138****5678" in open311[1].text
+
+
+def test_the_written_text_needs_pii_read_and_a_purpose_and_is_audited(as_user, session: Session,
+                                                                       written_event) -> None:  # noqa: ANN001
+    eid = written_event["id"]
+    for url in (f"/events/{eid}?unmasked=true", f"/events/{eid}/history?unmasked=true"):
+        assert as_user("planner").get(url + "&purpose=checking+records").status_code == 403
+        assert as_user("worker1").get(url).status_code == 422
+        assert as_user("worker2").get(url + "&purpose=checking+records").status_code == 404  # not their grid
+    before = _audit_rows(session, "pii.read")
+    feature = as_user("worker1").get(f"/events/{eid}?unmasked=true&purpose=回访报告人")
+    assert feature.status_code == 200 and feature.headers["cache-control"] == "no-store"
+    assert feature.json()["properties"]["description"] == WRITTEN
+    history = as_user("worker1").get(f"/events/{eid}/history?unmasked=true&purpose=回访报告人").json()
+    assert history["description"] == WRITTEN and history["location"]["address"] == f"幸福路1号 {WRITTEN}"
+    assert [t["note"] for t in history["transitions"] if t["action"] == "accept"] == [WRITTEN]
+    assert _audit_rows(session, "pii.read") == before + 2
+    rows = session.execute(text("SELECT username, entity, entity_id, purpose, detail FROM audit_log"
+                                " WHERE action = 'pii.read' ORDER BY id DESC LIMIT 2")).all()
+    assert {tuple(r[:4]) for r in rows} == {("worker1", "event", str(eid), "回访报告人")}
+    assert {r[4]["free_text"] for r in rows} == {"feature", "history"}
+
+
+def test_grid_history_reasons_are_masked(as_user, session: Session) -> None:  # noqa: ANN001
+    from pii_scan import find_personal_data
+
+    planner = as_user("planner")
+    gid = session.execute(text("SELECT min(id) FROM grid")).scalar_one()
+    tag = planner.get(f"/grids/{gid}").headers["etag"]
+    r = planner.patch(f"/grids/{gid}", json={"name": "新名", "reason": f"网格员电话 {WRITTEN}"},
+                      headers={"If-Match": tag})
+    assert r.status_code == 200, r.text
+    history = planner.get(f"/grids/{gid}/history")
+    assert "网格员电话 请联系我 138****5678" in history.text
+    assert find_personal_data(history.text + r.text, PLANTED) == []
+
+
+# -- Failures: what a failed write carries must not reach the log ------------------------------------
+PERSON = {"name": "欧阳娜娜", "id_number": PLANTED_ID, "phone": PLANTED_MOBILE}
+
+
+def _as_owner(session: Session, sql: str) -> None:
+    """DDL in this test's transaction (rolled back with it): the test connection is the owner acting as the app."""
+    from geo.settings import APP_ROLE
+
+    session.execute(text("RESET ROLE"))
+    session.execute(text(sql))
+    session.execute(text(f"SET LOCAL ROLE {APP_ROLE}"))
+
+
+def test_failures_carrying_personal_data_leave_none_in_the_log(as_user, session: Session,  # noqa: ANN001
+                                                               caplog) -> None:  # noqa: ANN001
+    from pii_scan import find_personal_data
+
+    caplog.set_level(logging.DEBUG)
+    worker = as_user("worker1")
+    hid = _worker1_household(session)
+    bodies = []
+    # A validation error whose body carries a phone as a value and as a key (pydantic echoes both by default).
+    r = worker.post("/events", json={"category": "environment.garbage", "location": {"lon": 106.6, "lat": 26.4},
+                                     "contact": {"name": PERSON["name"], "phone": int(PLANTED_MOBILE)},
+                                     PLANTED_MOBILE: PERSON["id_number"]})
+    assert r.status_code == 422 and "contact" in r.text
+    bodies.append(r.text)
+    # A unique violation on a resident insert: PostgreSQL's DETAIL quotes the ID number.
+    existing = session.execute(text("SELECT id_number FROM resident WHERE household_id = :h LIMIT 1"),
+                               {"h": hid}).scalar_one()
+    _as_owner(session, f"CREATE UNIQUE INDEX injected_unique_id ON resident (id_number) WHERE household_id = {hid}")
+    r = worker.post(f"/households/{hid}/residents", json={**PERSON, "id_number": existing})
+    assert r.status_code == 409, r.text
+    bodies.append(r.text)
+    session.rollback()
+    # A database fault on the insert (every new row fails a constraint): a 500, logged with its traceback,
+    # whose exception text holds the statement and its parameters (name, ID number, phone) unless hidden.
+    # (Row-level security keeps PostgreSQL from quoting a resident row in DETAIL; the event table has none.)
+    _as_owner(session, "ALTER TABLE resident ADD CONSTRAINT injected_fault CHECK (id < 0) NOT VALID")
+    r = worker.post(f"/households/{hid}/residents", json=PERSON)
+    assert r.status_code == 500 and "incident" in r.text
+    bodies.append(r.text)
+    session.rollback()
+    # The same fault on the event table: DETAIL "Failing row contains (…)" quotes the description.
+    lon, lat, _ = _in_worker1_grid(session)
+    _as_owner(session, "ALTER TABLE event ADD CONSTRAINT injected_fault CHECK (id < 0) NOT VALID")
+    r = worker.post("/events", json={"category": "environment.garbage", "description": WRITTEN,
+                                     "location": {"lon": lon, "lat": lat}})
+    assert r.status_code == 500, r.text
+    bodies.append(r.text)
+    session.rollback()
+    log = caplog.text
+    assert log.count("CheckViolation") >= 2 and "Failing row contains (…)" in log  # logged, scrubbed
+    assert "INSERT INTO resident" in log and "[SQL parameters hidden" in log
+    known = {*PERSON.values(), existing, *PLANTED}
+    assert find_personal_data(log, known) == [], log[-2000:]
+    for body in bodies:
+        assert find_personal_data(body, known) == [], body
