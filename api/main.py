@@ -28,6 +28,7 @@ from api.routes import (
 )
 from api.web.assets import STATIC_DIR, leaflet_dist
 from geo.db import make_engine, make_sessionmaker
+from geo.login_throttle import ThrottlePolicy
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
 
@@ -56,6 +57,10 @@ def create_app(
         access_minutes=auth_settings.access_token_minutes,
         refresh_hours=auth_settings.refresh_token_hours,
     )
+    app.state.throttle_policy = ThrottlePolicy(
+        pair_failures=auth_settings.login_pair_failures, address_failures=auth_settings.login_address_failures,
+        account_failures=auth_settings.login_account_failures, max_delay_s=auth_settings.login_max_delay_s,
+        forget_s=auth_settings.login_forget_s)
     problems.install(app)
     app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
