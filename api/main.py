@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api import problems
+from api import heavy, problems
 from api.limits import BodyLimit
 from api.ratelimit import RateLimit
 from api.routes import (
@@ -62,6 +62,8 @@ def create_app(
         account_failures=auth_settings.login_account_failures, max_delay_s=auth_settings.login_max_delay_s,
         forget_s=auth_settings.login_forget_s)
     problems.install(app)
+    heavy.install(app, per_user=server_settings.heavy_per_user, total=server_settings.heavy_total,
+                  cache_bytes=server_settings.heavy_cache_mb * 1024 * 1024)
     app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
