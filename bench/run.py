@@ -31,7 +31,7 @@ from geo.assign import assign_all
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.models import MemberKind
-from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings
+from geo.settings import DatabaseSettings
 from importers.demo import PlanParams, clear_district, load_demo
 from importers.provision import TEMPLATE_DATABASE, provision_local
 
@@ -41,9 +41,9 @@ SCALE = PlanParams(townships=20, villages_per_township=50, grids=10_000, househo
 
 
 def fresh_database(name: str) -> str:
-    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if base == DEFAULT_DATABASE_URL:
-        provision_local(base)
+    if DatabaseSettings().is_default:
+        provision_local()
+    base = DatabaseSettings().database_url
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -307,7 +307,7 @@ def main() -> None:
         demo_url = bench_demo_load(results)
         bench_editing(demo_url, results)
     if "--http-only" in sys.argv:  # reuse the database of the last full run
-        url = make_url(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)).set(
+        url = make_url(DatabaseSettings().database_url).set(
             database="gridmap_bench").render_as_string(hide_password=False)
     else:
         print("[2] bulk assignment at scale")
@@ -325,6 +325,10 @@ def main() -> None:
     emergency.run(results)
     print("[6] report intake")
     intake.run(results)
+    from bench import heavy  # its own database, this module's server and token helpers
+
+    print("[7] heavy requests against /locate (one account, 30 at once)")
+    heavy.run(results)
 
 
 if __name__ == "__main__":
