@@ -238,7 +238,8 @@ def _free_port() -> int:
 def uvicorn_server(url: str, workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """The real server (``workers`` processes) on a free port, for wrk; yields its base URL."""
     port = _free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8", **(extra_env or {})}
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8",
+           "GRIDMAP_ACCESS_TOKEN_MINUTES": "60", **(extra_env or {})}  # the server accepts _bench_token's lifetime
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
