@@ -69,7 +69,8 @@ class DatabaseSettings(BaseSettings):
 
     def __init__(self, **values: Any) -> None:
         if ("database_url" not in values and "_env_file" not in values
-                and not os.environ.get("GRIDMAP_DATABASE_URL") and secrets_path().is_file()):
+                and not os.environ.get("GRIDMAP_DATABASE_URL") and secrets_path().is_file()
+                and os.access(secrets_path(), os.R_OK)):  # not root: the file is not ours to read
             values["_env_file"] = secrets_path()
         super().__init__(**values)
 

@@ -36,9 +36,7 @@ def test_failures_and_throttle_look_the_same_for_real_and_unknown_accounts(anony
     for _ in range(3):  # 3 free failures per (account, address), then a wait
         real.append(_shape(_login(anonymous, "worker2", WRONG)))
         unknown.append(_shape(_login(anonymous, "no-such-user", WRONG)))
-    # Both delays (1 s) still running when the next attempts arrive, however slow this machine is:
-    session.execute(text("UPDATE login_throttle SET blocked_until = clock_timestamp() + interval '30 s'"
-                         " WHERE blocked_until IS NOT NULL"))
+    _hold_blocks(session)
     real.append(_shape(_login(anonymous, "worker2", WRONG)))
     unknown.append(_shape(_login(anonymous, "no-such-user", WRONG)))
     assert [s[0] for s in real] == [401, 401, 401, 429]
@@ -46,9 +44,16 @@ def test_failures_and_throttle_look_the_same_for_real_and_unknown_accounts(anony
     assert real[3][2]["retry-after"] == "30" and "retry in 30 s" in real[3][1]["detail"]
 
 
-def test_throttled_attempt_is_refused_even_with_the_right_password(anonymous: TestClient) -> None:
+def _hold_blocks(session: Session) -> None:
+    """Keep every running delay (1 s) running for 30 s, so the next attempt meets it however slow this machine is."""
+    session.execute(text("UPDATE login_throttle SET blocked_until = clock_timestamp() + interval '30 s'"
+                         " WHERE blocked_until IS NOT NULL"))
+
+
+def test_throttled_attempt_is_refused_even_with_the_right_password(anonymous: TestClient, session: Session) -> None:
     for _ in range(3):
         _login(anonymous, "worker2", WRONG)
+    _hold_blocks(session)
     r = _login(anonymous, "worker2", TEST_PASSWORD)
     assert r.status_code == 429 and r.headers["content-type"] == "application/problem+json"
 
