@@ -15,14 +15,19 @@ from geo.features import BBox
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request; the request owns the transaction and commits once.
+    """One session per request; the request owns the transaction and commits once, before the response.
 
-    Async on purpose: creating a session does no I/O, so it needs no worker
-    thread; the commit (or rollback) and close run in one threadpool hop at the
-    end. A sync generator costs two hops (enter and exit) on every request.
-    The per-request identity (scope) is bound with set_config(..., true), i.e.
-    to this transaction only, so it never leaks to the next request on a pooled
-    connection.
+    ``SessionDep`` declares this dependency with ``scope="function"``: FastAPI runs the code after
+    ``yield`` when the route function (and the serialisation of its answer) is done, before the
+    response is sent. So a 2xx means committed: a failed commit raises here and is answered as an
+    error (a lost database: 503), and a GET right after a write sees it. With the default (request)
+    scope the commit ran after the response had started: under connection faults the client got a
+    2xx for writes that were never stored and reads whose audit row was lost (issue 11).
+
+    Async on purpose: creating a session does no I/O, so it needs no worker thread; the commit (or
+    rollback) and close run in one threadpool hop at the end. A sync generator costs two hops.
+    The per-request identity (scope) is bound with set_config(..., true), i.e. to this transaction
+    only, so it never leaks to the next request on a pooled connection.
     """
     session = request.app.state.sessionmaker()
     ok = False
@@ -34,16 +39,15 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
 
 
 def _finish(session: Session, ok: bool) -> None:
+    """Commit when the route succeeded; close either way (closing rolls back whatever is uncommitted)."""
     try:
         if ok:
             session.commit()
-        else:
-            session.rollback()
     finally:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def parse_bbox(bbox: str | None) -> BBox | None:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.middleware.gzip import GZipMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from api import heavy, problems
+from api.caching import CacheHeaders
+from api.forms import FormBodies
 from api.limits import BodyLimit
-from api.ratelimit import RateLimit
+from api.ratelimit import ReportLimit
 from api.routes import (
     audit,
     auth,
@@ -26,11 +30,12 @@ from api.routes import (
     tiles,
     web,
 )
-from api.web.assets import STATIC_DIR, leaflet_dist
+from api.web import docs
+from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
 from geo.db import make_engine, make_sessionmaker
 from geo.login_throttle import ThrottlePolicy
 from geo.security import TokenSettings, signing_key
-from geo.settings import AuthSettings, DatabaseSettings, PositionSettings, ServerSettings
+from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
 
 
 def create_app(
@@ -38,6 +43,7 @@ def create_app(
     server_settings: ServerSettings | None = None,
     auth_settings: AuthSettings | None = None,
     position_settings: PositionSettings | None = None,
+    grid_rules: GridRules | None = None,
 ) -> FastAPI:
     db_settings = db_settings or DatabaseSettings()
     server_settings = server_settings or ServerSettings()
@@ -46,12 +52,15 @@ def create_app(
         title="gridmap",
         summary="Grid-based grassroots governance (网格化服务管理) on PostGIS",
         version="0.1.0",
+        docs_url=None,  # /docs and /redoc are api/web/docs.py: local assets, no CDN
+        redoc_url=None,
     )
     engine = make_engine(db_settings, as_app=True)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
+    app.state.grid_rules = grid_rules or GridRules()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,
@@ -64,16 +73,31 @@ def create_app(
     problems.install(app)
     heavy.install(app, per_user=server_settings.heavy_per_user, total=server_settings.heavy_total,
                   cache_bytes=server_settings.heavy_cache_mb * 1024 * 1024)
-    app.state.report_limit = RateLimit(server_settings.public_reports_per_minute)
+    app.state.report_limit = ReportLimit(engine, server_settings.public_reports_per_minute,
+                                         server_settings.public_reports_burst)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router):
+                   positions.router, responders.router, fusion.router, docs.router):
         app.include_router(router)
+    app.add_middleware(FormBodies)  # inside BodyLimit: form bodies are counted before they are decoded
     app.add_middleware(BodyLimit)
+    # Inside the compression middleware: ETags hash the plain body, which gzip's embedded timestamp would
+    # otherwise change on every response.
+    app.add_middleware(CacheHeaders)
+    # Every answer is compressed when the client accepts gzip (Vary: Accept-Encoding): a county's
+    # micro-grids as GeoJSON shrink several times over. Under 1 KB it is not worth a gzip header;
+    # level 6 compresses about as well as 9 at a fraction of the CPU. Streamed answers are compressed
+    # chunk by chunk; large chunks in a worker thread, off the event loop.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    # Outermost, so every layer sees the real client. Forwarded headers are believed only from the
+    # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=server_settings.trusted_proxy_list)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
+    app.mount(docs.SWAGGER_UI, StaticFiles(directory=swagger_ui_dist()), name="swagger-ui")
+    app.mount(docs.REDOC, StaticFiles(directory=redoc_bundles()), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

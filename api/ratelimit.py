@@ -1,40 +1,34 @@
-"""A per-client limit on anonymous submissions: a sliding one-minute window.
+"""Anonymous submissions (POST /events, Open311) per client address: a token bucket in PostgreSQL.
 
-In process memory on purpose: it protects one server process from a script
-hammering the public form; it is not a quota. Behind several workers or a
-proxy, put the limit in the proxy as well (and pass the real client address).
+A client may send ``public_reports_burst`` reports at once — a village kiosk
+after a meeting, many phones behind one carrier NAT — and then
+``public_reports_per_minute`` a minute as the allowance refills. The bucket
+is geo.ratelimit's, so the limit holds across worker processes and servers.
+The address is the real client's: forwarded headers are believed only from
+GRIDMAP_TRUSTED_PROXIES (see api.main).
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections import deque
+from sqlalchemy import Engine
 
+from geo import ratelimit
 from geo.errors import TooManyRequests
 
-WINDOW_S = 60.0
-MAX_CLIENTS = 100_000  # forget the oldest clients beyond this, so memory stays bounded
 
+class ReportLimit:
+    """The anonymous-report limit; ``prefix`` separates it from other buckets (tests use their own)."""
 
-class RateLimit:
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, engine: Engine, per_minute: float, burst: int, prefix: str = "report") -> None:
+        self.engine = engine
         self.per_minute = per_minute
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
+        self.burst = burst
+        self.prefix = prefix
 
     def hit(self, client: str) -> None:
-        """Count one request from ``client``, or raise TooManyRequests (429) with the wait in seconds."""
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits.pop(client, None) or deque()
-            while hits and now - hits[0] >= WINDOW_S:
-                hits.popleft()
-            self._hits[client] = hits  # re-inserted: the dict stays in least-recently-seen order
-            if len(hits) >= self.per_minute:
-                wait = int(WINDOW_S - (now - hits[0])) + 1
-                raise TooManyRequests(f"at most {self.per_minute} reports a minute may be sent without signing in; "
-                                      f"retry in {wait} s", retry_after=wait)
-            hits.append(now)
-            while len(self._hits) > MAX_CLIENTS:
-                del self._hits[next(iter(self._hits))]
+        """Count one report from ``client``, or raise TooManyRequests (429) with the wait in seconds."""
+        taken = ratelimit.take(self.engine, f"{self.prefix}:{client}", rate=self.per_minute / 60, burst=self.burst)
+        if not taken.allowed:
+            wait = taken.retry_after_s
+            raise TooManyRequests(f"without signing in, one address may send {self.burst} reports at once and then "
+                                  f"{self.per_minute:g} a minute; retry in {wait} s", retry_after=wait)

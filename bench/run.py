@@ -1,7 +1,8 @@
 """Benchmarks: `make bench` (python -m bench.run). Not part of the test suite.
 
 1. Demo load: the default demo district (548 grids, 100k households), timed;
-   then splitting a grid of ~500 households and merging two grids on it.
+   then splitting a grid of ~500 households and merging two grids on it
+   (`--editing-only` stops there).
 2. Bulk assignment of ~1,000,000 households to three layers of ~10,000 grids
    each, persisted, against the obvious way (one UPDATE … FROM … WHERE
    ST_Covers per layer into per-layer columns), same data, same run; results
@@ -28,11 +29,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from geo.assign import assign_all
+from geo.bulk import analyze_after_load
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.models import MemberKind
 from geo.settings import DatabaseSettings
 from importers.demo import PlanParams, clear_district, load_demo
+from importers.demo.loader import DATA_TABLES
 from importers.provision import TEMPLATE_DATABASE, provision_local
 
 SCALE = PlanParams(townships=20, villages_per_township=50, grids=10_000, households=1_000_000,
@@ -64,9 +67,13 @@ def timed(label: str, results: dict[str, float]) -> Iterator[None]:
 
 def bench_demo_load(results: dict[str, float]) -> str:
     url = fresh_database("gridmap_bench_demo")
-    sm = make_sessionmaker(make_engine(DatabaseSettings(database_url=url)))
+    engine = make_engine(DatabaseSettings(database_url=url))
+    sm = make_sessionmaker(engine)
     with timed("demo load (548 grids, 100k households, committed)", results), transaction(sm) as s:
         load_demo(s)
+    with timed("VACUUM (ANALYZE) after the commit, as `gridmap demo` does (geo.bulk.analyze_after_load)", results):
+        analyze_after_load(engine, DATA_TABLES)
+    engine.dispose()
     return url
 
 
@@ -117,9 +124,12 @@ def bench_editing(url: str, results: dict[str, float], repeats: int = 7) -> None
     results["split ms"] = statistics.median(split) * 1000
     results["merge ms"] = statistics.median(merge) * 1000
     print(f"  split a grid of {g['n']} households in two (reassignment, history, audit): "
-          f"median {results['split ms']:.0f} ms of {repeats} (min {min(split) * 1000:.0f})")
+          f"median {results['split ms']:.0f} ms of {repeats} (min {min(split) * 1000:.0f}, "
+          f"first {split[0] * 1000:.0f})")
     print(f"  merge it with a neighbour of {g['nn']} households: "
-          f"median {results['merge ms']:.0f} ms of {repeats} (min {min(merge) * 1000:.0f})")
+          f"median {results['merge ms']:.0f} ms of {repeats} (min {min(merge) * 1000:.0f}, "
+          f"first {merge[0] * 1000:.0f})")
+    print(f"  load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     engine.dispose()
 
 
@@ -307,6 +317,8 @@ def main() -> None:
         print("[1] demo load, then editing on it")
         demo_url = bench_demo_load(results)
         bench_editing(demo_url, results)
+        if "--editing-only" in sys.argv:
+            return
     if "--http-only" in sys.argv:  # reuse the database of the last full run
         url = make_url(DatabaseSettings().database_url).set(
             database="gridmap_bench").render_as_string(hide_password=False)

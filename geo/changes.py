@@ -5,7 +5,7 @@ and the fusion rules. Every grid edit writes a ``grid_version`` row (its id
 comes from a sequence, so it only grows, even across rolled-back
 transactions), and the set of grid ids changes when one is created or
 retired. Households, divisions, rules and layers are stamped by a trigger in
-``data_change`` (migration 0009 says why). One query, about 2 ms on the demo
+``data_change`` (migration 0010 says why). One query, about 2 ms on the demo
 county (9,000 grids), against seconds for the analysis it lets us skip. Coarse on purpose: any edit anywhere
 invalidates every cached report, which is always correct.
 """

@@ -10,7 +10,9 @@ not at all. Inside it, in this order:
 3. the new shape is snapped to its neighbours and parent (0.5 m by default),
    checked against its parent (``strict``: refuse, ``clip``: cut) and against
    the other grids of the layer (``reject`` with the overlap's geometry and
-   area, or ``trim``);
+   area, or ``trim``); every shape a grid will get must be a grid (above the
+   minimum area, not a sliver: geo/grid_rules.py), and on a full-cover layer
+   (不重不漏) an edit may not leave part of the old area in no grid;
 4. grids are written (the history trigger keeps every version), retired grids
    leave ``grid`` with their history kept, lineage is recorded, new grids get
    new codes from the counter;
@@ -32,8 +34,16 @@ from sqlalchemy.orm import Session
 from geo import audit
 from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from geo.grid_rules import (
+    check_split_line,
+    ensure_fitted_meaningful,
+    ensure_meaningful,
+    gap_conflict,
+    opened_gap,
+)
 from geo.reassign import Move, reassign, snapshot
 from geo.scope import Scope
+from geo.settings import GridRules
 from geo.shaping import TINY_M2, area_m2, cut, exact_pieces, fit_to_layer, union_area
 
 ParentMode = Literal["strict", "clip"]
@@ -186,7 +196,7 @@ def _finish(session: Session, actor: Actor, result: EditResult, *, action: str, 
 def create_grid(
     session: Session, actor: Actor, scope: Scope, *, layer_code: str, geometry: MultiPolygon, name: str,
     division_code: str | None = None, parent_grid_code: str | None = None, notes: str = "",
-    options: EditOptions = EditOptions(), reason: str = "",
+    options: EditOptions = EditOptions(), reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
     layer = _layer(session, code=layer_code)
     lock_layer(session, layer["id"])
@@ -206,6 +216,7 @@ def create_grid(
     drawn = wkb.dumps(geometry, srid=4326)
     parent = _parent_geom(session, layer, division_id, parent_grid_id)
     geom = fit_to_layer(session, drawn, layer=layer, parent=parent, exclude=[], options=options)
+    ensure_fitted_meaningful(session, drawn, geom, rules or GridRules())
     before = snapshot(session, layer["id"], geom)
     _set_actor(session, actor, reason or "create")
     grid = _insert(session, code=_next_code(session, division_id, layer), layer_id=layer["id"],
@@ -216,23 +227,66 @@ def create_grid(
 
 def reshape_grid(
     session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, geometry: MultiPolygon, *,
-    options: EditOptions = EditOptions(), reason: str = "",
+    options: EditOptions = EditOptions(), reason: str = "", fill_gap_into: tuple[int, int] | None = None,
+    rules: GridRules | None = None,
 ) -> EditResult:
+    """Replace a grid's boundary. On a full-cover layer, area the grid gives up must go to a neighbour:
+    either the new shapes of the layer already cover it, or ``fill_gap_into`` = (grid id, expected version)
+    names the neighbour that takes the gap; otherwise the edit is refused with the gap."""
+    rules = rules or GridRules()
     layer_id = _layer_of(session, grid_id, scope)
     lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
     layer = _layer(session, layer_id=grid.layer_id)
     parent = _parent_geom(session, layer, grid.division_id, grid.parent_grid_id)
-    geom = fit_to_layer(session, wkb.dumps(geometry, srid=4326), layer=layer, parent=parent, exclude=[grid_id],
-                  options=options)
+    drawn = wkb.dumps(geometry, srid=4326)
+    geom = fit_to_layer(session, drawn, layer=layer, parent=parent, exclude=[grid_id], options=options)
+    ensure_fitted_meaningful(session, drawn, geom, rules)
+    filled: tuple[int, bytes] | None = None
+    if layer["full_cover"]:
+        gap = opened_gap(session, layer_id=layer_id, old=[grid.geom], new=[geom], exclude=[grid_id], rules=rules)
+        if gap is not None and fill_gap_into is None:
+            raise gap_conflict(gap, [grid.code])
+        if gap is not None and fill_gap_into is not None:
+            filled = _fill_gap(session, scope, grid, gap.geom, fill_gap_into, rules)
     area = union_area(session, [grid.geom, geom])
     before = snapshot(session, layer_id, area)
     _set_actor(session, actor, reason or "reshape")
-    row = session.execute(text("UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :id"
-                               " RETURNING id, code, name, version"), {"g": geom, "id": grid_id}).mappings().one()
-    return _finish(session, actor, EditResult(grids=[dict(row)]), action="grid.reshape", entity_id=grid_id,
+    result = EditResult()
+    for gid, shape in [(grid_id, geom)] + ([filled] if filled else []):
+        result.grids.append(dict(session.execute(text(
+            "UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :id RETURNING id, code, name, version"),
+            {"g": shape, "id": gid}).mappings().one()))
+    return _finish(session, actor, result, action="grid.reshape", entity_id=grid_id,
                    layer_id=layer_id, area=area, before=before, reason=reason)
+
+
+def _fill_gap(session: Session, scope: Scope, grid: _Grid, gap: bytes, into: tuple[int, int],
+              rules: GridRules) -> tuple[int, bytes]:
+    """The named neighbour's shape grown by the gap, once its version, layer, parent and border are checked."""
+    into_id, into_version = into
+    if into_id == grid.id:
+        raise InvalidInput("fill_gap_into must name a neighbour, not the grid being reshaped", pointer="fill_gap_into")
+    (other,) = _load(session, [into_id], scope)
+    _check_versions([other], {into_id: into_version})
+    if (other.layer_id, other.division_id, other.parent_grid_id) != (grid.layer_id, grid.division_id,
+                                                                     grid.parent_grid_id):
+        raise Conflict(f"{other.code} cannot take the gap: it is not in the same layer and parent as {grid.code}",
+                       pointer="fill_gap_into")
+    row = session.execute(text("""
+        WITH parts AS (SELECT (ST_Dump(ST_GeomFromEWKB(:gap))).geom AS p)
+        SELECT (SELECT count(*) FROM parts WHERE NOT ST_Relate(ST_GeomFromEWKB(:n), p, '****1****')) AS apart,
+               ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_CollectionExtract(
+                   ST_Union(ST_GeomFromEWKB(:n), ST_GeomFromEWKB(:gap)), 3)))) AS grown"""),
+        {"gap": gap, "n": other.geom}).one()
+    if row.apart:
+        raise Conflict(f"{other.code} cannot take the gap: {row.apart} of its pieces do not border {other.code}",
+                       pointer="fill_gap_into")
+    grown = bytes(row.grown)
+    ensure_meaningful(session, grown, rules, what=f"{other.code} with the gap", pointer="fill_gap_into",
+                      error=Conflict)
+    return into_id, grown
 
 
 def update_attributes(
@@ -253,23 +307,29 @@ def update_attributes(
 
 def split_grid(
     session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, line: LineString, *,
-    reason: str = "",
+    reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
+    """Split a grid along a line that crosses it from edge to edge into pieces that are each a grid."""
+    rules = rules or GridRules()
     layer_id = _layer_of(session, grid_id, scope)
     lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
     _check_versions([grid], {grid_id: expected_version})
-    parts = cut(session, grid.geom, wkb.dumps(line, srid=4326))
+    drawn = wkb.dumps(line, srid=4326)
+    check_split_line(session, grid.geom, drawn)
+    parts = cut(session, grid.geom, drawn)
     if len(parts) < 2:
         raise InvalidInput("the line does not cut the grid in two: it must cross the grid from edge to edge",
                            pointer="line")
+    for i, part in enumerate(parts, start=1):
+        ensure_meaningful(session, part, rules, what=f"piece {i} of the {len(parts)} the line makes", pointer="line")
     return _replace(session, actor, [grid], parts, operation="split", reason=reason,
                     names=[f"{grid.name}（{i}）" for i in range(1, len(parts) + 1)])
 
 
 def partition_grid(
     session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, parts: list[MultiPolygon], *,
-    reason: str = "",
+    reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
     """Replace a grid by planner-drawn (or suggested) parts that tile it.
 
@@ -293,14 +353,18 @@ def partition_grid(
         raise Conflict("the parts must cover the grid exactly, without overlapping each other"
                        f" (uncovered {area_m2(session, missing):.1f} m², outside {area_m2(session, outside):.1f} m²)",
                        pointer="parts")
-    pieces = exact_pieces(whole, parts)
-    return _replace(session, actor, [grid], [wkb.dumps(p, srid=4326) for p in pieces], operation="split",
+    pieces = [wkb.dumps(p, srid=4326) for p in exact_pieces(whole, parts)]
+    if len(pieces) < 2:
+        raise Conflict("the parts must cover the grid with at least two pieces", pointer="parts")
+    for i, piece in enumerate(pieces):
+        ensure_meaningful(session, piece, rules or GridRules(), what=f"part {i + 1}", pointer=f"parts/{i}")
+    return _replace(session, actor, [grid], pieces, operation="split",
                     reason=reason, names=[f"{grid.name}（{i}）" for i in range(1, len(pieces) + 1)])
 
 
 def merge_grids(
     session: Session, actor: Actor, scope: Scope, expected: dict[int, int], *, name: str | None = None,
-    reason: str = "",
+    reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
     ids = sorted(expected)
     if len(ids) < 2:
@@ -316,13 +380,14 @@ def merge_grids(
         raise Conflict("the grids are not adjacent: their union is not one piece", pointer="grids")
     merged = bytes(session.execute(text("SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_GeomFromEWKB(:g))))"),
                                    {"g": merged}).scalar())
+    ensure_meaningful(session, merged, rules or GridRules(), what="the merged grid", pointer="grids", error=Conflict)
     return _replace(session, actor, grids, [merged], operation="merge", reason=reason,
                     names=[name or grids[0].name])
 
 
 def retire_grid(
     session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, *,
-    absorber_code: str | None = None, reason: str = "",
+    absorber_code: str | None = None, reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
     layer_id = _layer_of(session, grid_id, scope)
     lock_layer(session, layer_id)
@@ -343,14 +408,21 @@ def retire_grid(
     if absorber is None and layer["full_cover"]:
         raise Conflict(f"{grid.code} has no neighbour in the same parent to take its area, and the layer must"
                        " cover its territory", pointer="absorber")
+    grown = None
+    if absorber is not None:
+        grown = bytes(session.execute(text(
+            "SELECT ST_AsEWKB(ST_ForcePolygonCCW(ST_Multi(ST_CollectionExtract(ST_Union(geom, ST_GeomFromEWKB(:g)),"
+            " 3)))) FROM grid WHERE id = :a"), {"g": grid.geom, "a": absorber.id}).scalar_one())
+        ensure_meaningful(session, grown, rules or GridRules(), what=f"{absorber.code} with {grid.code}",
+                          pointer="absorber", error=Conflict)
     before = snapshot(session, layer_id, grid.geom)
     _set_actor(session, actor, reason or "retire")
     result = EditResult(retired=[grid.code])
     successors = []
     if absorber is not None:
         row = session.execute(text("""
-            UPDATE grid SET geom = ST_ForcePolygonCCW(ST_Multi(ST_Union(geom, ST_GeomFromEWKB(:g)))) WHERE id = :a
-            RETURNING id, code, name, version"""), {"g": grid.geom, "a": absorber.id}).mappings().one()
+            UPDATE grid SET geom = ST_GeomFromEWKB(:g) WHERE id = :a
+            RETURNING id, code, name, version"""), {"g": grown, "a": absorber.id}).mappings().one()
         result.grids.append(dict(row))
         successors = [absorber.id]
     _retire(session, [grid], successors, "retire", actor)
@@ -384,7 +456,7 @@ def _layer_of(session: Session, grid_id: int, scope: Scope) -> int:
 
 def reshape_grids(
     session: Session, actor: Actor, scope: Scope, expected: dict[int, int], shapes: dict[int, bytes], *,
-    action: str = "grid.regroup", reason: str = "",
+    action: str = "grid.regroup", reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
     """Reshape several grids of one layer together (EWKB ``shapes``), e.g. to hand whole grids of another
     layer from one to another (多网融合 regroup).
@@ -411,6 +483,15 @@ def reshape_grids(
         {"gs": list(fitted.values())}).scalar()
     if not layer["allow_overlap"] and clash > TINY_M2:
         raise Conflict(f"the new shapes overlap each other by {clash:.1f} m²", pointer="grids")
+    rules = rules or GridRules()
+    for g in grids:
+        ensure_meaningful(session, fitted[g.id], rules, what=f"the new shape of {g.code}", pointer="grids",
+                          error=Conflict)
+    if layer["full_cover"]:
+        gap = opened_gap(session, layer_id=layer_id, old=[g.geom for g in grids], new=list(fitted.values()),
+                         exclude=ids, rules=rules)
+        if gap is not None:
+            raise gap_conflict(gap, [g.code for g in grids])
     area = union_area(session, [g.geom for g in grids] + list(fitted.values()))
     before = snapshot(session, layer_id, area)
     _set_actor(session, actor, reason or action)

@@ -20,6 +20,11 @@ from geo.errors import InvalidInput, NotFound
 from geo.scope import Scope, member_filter
 
 BBox = tuple[float, float, float, float]
+# Decimals of stored shapes in GeoJSON (about 1 cm): ``geom_out`` is already snap-rounded to that grid.
+GEOJSON_DIGITS = 7
+# Decimals at which ST_AsGeoJSON prints a double so that it reads back bit for bit (checked on every grid
+# of a generated district): for computed shapes (overlaps, gaps) that are sent as they are.
+EXACT_DIGITS = 15
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,10 @@ class Collection:
     joins: str = ""
     filters: dict[str, Filter] = field(default_factory=dict)
     member_kind: str | None = None  # kind in grid_membership, for territorial scope
+    # The column sent as GeoJSON, when it differs from ``geometry`` (which filters and bboxes use):
+    # polygons are sent from ``geom_out``, the shape already reduced to the 7-decimal grid (migration 0007),
+    # so rounding cannot make a valid polygon self-intersecting. Points cannot become invalid.
+    output: str | None = None
 
 
 _IN_GRID = Filter(
@@ -61,6 +70,7 @@ COLLECTIONS: dict[str, Collection] = {
         {"code": "t.code", "name": "t.name", "level": "t.level", "parent_code": "p.code"},
         joins="LEFT JOIN division p ON p.id = t.parent_id",
         filters={"level": Filter("t.level = CAST(:v AS division_level)"), "parent": Filter("p.code = :v")},
+        output="geom_out",
     ),
     "grids": Collection(
         "grids", "grid", "geom",
@@ -69,6 +79,7 @@ COLLECTIONS: dict[str, Collection] = {
          "valid_from": "t.valid_from"},
         joins="JOIN grid_layer l ON l.id = t.layer_id JOIN division d ON d.id = t.division_id",
         filters={"layer": Filter("l.code = :v"), "division": _IN_DIVISION},
+        output="geom_out",
     ),
     "households": Collection(
         "households", "household", "geom",
@@ -123,7 +134,7 @@ def _feature_sql(c: Collection) -> str:
     props = ", ".join(f"'{k}', {v}" for k, v in c.properties.items())
     return (
         f"json_build_object('type', 'Feature', 'id', t.id,"
-        f" 'geometry', ST_AsGeoJSON(t.{c.geometry}, 7)::json,"
+        f" 'geometry', ST_AsGeoJSON(t.{c.output or c.geometry}, {GEOJSON_DIGITS})::json,"
         f" 'properties', json_build_object('id', t.id, {props}))::text"
     )
 

@@ -31,7 +31,7 @@ def grid_history(session: Session, grid_id: int, scope: Scope) -> list[dict[str,
     _check_visible(session, grid_id, scope)
     rows = session.execute(text("""
         SELECT v.version, v.code, v.name, l.code AS layer, d.code AS division_code, v.valid_from, v.valid_to,
-               v.author, v.reason, ST_Area(v.geom::geography) AS area_m2, ST_AsGeoJSON(v.geom, 7) AS geometry
+               v.author, v.reason, ST_Area(v.geom::geography) AS area_m2, ST_AsGeoJSON(v.geom_out, 7) AS geometry
           FROM grid_version v JOIN grid_layer l ON l.id = v.layer_id JOIN division d ON d.id = v.division_id
          WHERE v.grid_id = :g ORDER BY v.version"""), {"g": grid_id}).mappings().all()
     if not rows:
@@ -45,7 +45,7 @@ def grids_at(
     """The grids as they were at ``at``: one version per grid whose validity period contains it."""
     rows = session.execute(text("""
         SELECT v.id, json_build_object('type', 'Feature', 'id', v.grid_id,
-               'geometry', ST_AsGeoJSON(v.geom, 7)::json,
+               'geometry', ST_AsGeoJSON(v.geom_out, 7)::json,  -- reduced to the 7-decimal grid: exact
                'properties', json_build_object('id', v.grid_id, 'code', v.code, 'name', v.name, 'layer', l.code,
                    'version', v.version, 'valid_from', v.valid_from, 'valid_to', v.valid_to))::text
           FROM grid_version v JOIN grid_layer l ON l.id = v.layer_id

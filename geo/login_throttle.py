@@ -20,7 +20,7 @@ Keys are built from the *submitted* username whether or not it exists, so an
 unknown account is throttled exactly like a real one: same status, body,
 headers and timing. Keys are SHA-256 digests, so a password typed into the
 username field is never stored. Rows live in ``login_throttle`` (migration
-0009) and are updated with single upserts, so the counts hold across worker
+0010) and are updated with single upserts, so the counts hold across worker
 processes; the pair row is locked for the attempt, so parallel guesses at one
 pair are serialised (a burst cannot outrun its own delay).
 """

@@ -50,6 +50,27 @@ def validate_phone(value: str, *, pointer: str = "phone") -> str:
     return v
 
 
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
+
+
+def validate_email(value: str, *, pointer: str = "email") -> str:
+    v = value.strip()
+    if v and (len(v) > 254 or not EMAIL.match(v)):
+        raise InvalidInput("email must be an address like name@example.cn", pointer=pointer)
+    return v
+
+
+def mask_email(value: str) -> str:
+    """``z***@example.cn``: the domain says which provider, not who."""
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}" if local and domain else "*" * len(value)
+
+
+def mask_identifier(value: str) -> str:
+    """A device or account id: its last four characters, enough to tell two apart on the phone."""
+    return "****" + value[-4:] if len(value) > 8 else "*" * len(value)
+
+
 def mask_name(name: str) -> str:
     return name[:1] + "*" * max(1, len(name) - 1) if name else ""
 

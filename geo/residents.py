@@ -15,7 +15,15 @@ from sqlalchemy.orm import Session
 from geo import audit
 from geo.audit import Actor
 from geo.errors import InvalidInput, NotFound
-from geo.pii import mask_id_number, mask_name, mask_phone, validate_id_number, validate_phone
+from geo.pii import (
+    mask_email,
+    mask_id_number,
+    mask_identifier,
+    mask_name,
+    mask_phone,
+    validate_id_number,
+    validate_phone,
+)
 
 MIN_PURPOSE = 4
 
@@ -82,11 +90,13 @@ def event_contact(
 ) -> dict[str, Any]:
     if unmasked:
         purpose = _check_purpose(purpose)
-    row = session.execute(text("SELECT event_id, name, phone FROM event_contact WHERE event_id = :e"),
-                          {"e": event_id}).mappings().first()
+    row = session.execute(text("SELECT event_id, name, phone, email, device_id, account_id FROM event_contact"
+                               " WHERE event_id = :e"), {"e": event_id}).mappings().first()
     if row is None:
         raise NotFound(f"event {event_id} has no reporter contact", pointer="event_id")
     if unmasked:
         audit.record(session, actor, action="pii.read", entity="event", entity_id=event_id, purpose=purpose)
         return {**row, "masked": False}
-    return {**row, "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "masked": True}
+    return {**row, "name": mask_name(row["name"]), "phone": mask_phone(row["phone"]), "email": mask_email(row["email"]),
+            "device_id": mask_identifier(row["device_id"]), "account_id": mask_identifier(row["account_id"]),
+            "masked": True}

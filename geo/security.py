@@ -24,6 +24,7 @@ from geo.audit import Actor
 from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
 from geo.login_throttle import Keys, ThrottlePolicy, lock_and_check, record_failure, record_success
 from geo.models.users import AppUser
+from geo.passwords import check_password
 from geo.permissions import Permission, Role, permissions_of
 
 ISSUER = "gridmap"
@@ -60,8 +61,7 @@ def signing_key(session: Session) -> str:
 
 
 def hash_password(password: str) -> str:
-    if len(password) < 10:
-        raise InvalidInput("password must have at least 10 characters", pointer="password")
+    check_password(password)
     return _hasher.hash(password)
 
 

@@ -6,11 +6,12 @@ pass them on (``create_app(settings)``), so tests can run with their own.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local cluster that ``gridmap db up`` provisions when no URL is given. It
@@ -107,13 +108,37 @@ class ServerSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     page_max: int = Field(default=1000, ge=1, description="Largest page a list endpoint serves.")
     page_default: int = Field(default=100, ge=1)
-    public_reports_per_minute: int = Field(
-        default=6, ge=1, description="Reports one client address may submit per minute without signing in.")
+    public_reports_per_minute: float = Field(
+        default=6, gt=0, le=1_000_000,
+        description="Anonymous reports: the rate at which one client address's allowance refills, per minute.")
+    public_reports_burst: int = Field(
+        default=30, ge=1, le=1_000_000,
+        description="Anonymous reports one client address may send at once (a village kiosk, phones behind one "
+        "carrier NAT) before the per-minute rate applies.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed. Default none: the peer address is the client.")
     # Heavy requests (fusion, topology, exports, imports): api/heavy.py. Per process: with --workers N the
     # service runs at most N × heavy_total of them at once.
     heavy_per_user: int = Field(default=2, ge=1, le=100, description="Heavy calls one account may run at once.")
     heavy_total: int = Field(default=3, ge=1, le=100, description="Heavy calls one process runs at once.")
     heavy_cache_mb: int = Field(default=64, ge=0, le=4096, description="Memory for cached fusion/topology results.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        """A typo must fail at start-up: uvicorn would take it as a literal host and silently trust nothing."""
+        for item in (v.strip() for v in value.split(",") if v.strip()):
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"GRIDMAP_TRUSTED_PROXIES: {item!r} is not an IP address or CIDR") from None
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [v.strip() for v in self.trusted_proxies.split(",") if v.strip()]
 
 
 class AuthSettings(BaseSettings):
@@ -146,3 +171,24 @@ class PositionSettings(BaseSettings):
     position_batch_max: int = Field(default=500, ge=1, le=10_000, description="Most fixes in one batch upload.")
     position_future_skew_s: int = Field(default=120, ge=0, le=3600,
                                         description="How far ahead of the server clock a fix's time may be.")
+
+
+class GridRules(BaseSettings):
+    """What a stored grid must be: big enough, and not a sliver (geo/rules.py applies these).
+
+    Thinness is measured by the widest point of the shape (twice the radius of
+    its maximum inscribed circle), not by Polsby–Popper 4πA/P²: Polsby–Popper
+    falls with every extra vertex of a boundary that follows a river or a
+    village line, so it would refuse real grids, while a shape that is nowhere
+    wider than a couple of metres is a sliver whatever its outline.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    grid_min_area_m2: float = Field(default=50.0, ge=0, description="Smallest area a grid may have (m²).")
+    grid_min_width_m: float = Field(
+        default=3.0, ge=0, description="A grid nowhere wider than this (metres) is a sliver and is refused.")
+    gap_tolerance_m2: float = Field(
+        default=1.0, ge=0,
+        description="On a full-cover layer (不重不漏), an edit may leave uncovered at most this many m² "
+        "(snapping noise); a larger gap is refused or filled into a neighbour.")

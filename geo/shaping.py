@@ -48,7 +48,7 @@ def fit_to_layer(
     params["g"] = bytes(snapped)
 
     outside = session.execute(text("""
-        SELECT ST_Area(d::geography), ST_AsGeoJSON(d, 7) FROM (SELECT ST_CollectionExtract(
+        SELECT ST_Area(d::geography), ST_AsGeoJSON(d, 15) FROM (SELECT ST_CollectionExtract(
             ST_Difference(ST_GeomFromEWKB(:g), ST_Buffer(ST_GeomFromEWKB(:p), :tol)), 3) AS d) s"""), params).one()
     if outside[0] > TINY_M2 and options.parent_mode == "strict":
         raise Conflict(f"the shape extends {outside[0]:.1f} m² outside its parent; draw inside it or ask"
@@ -61,7 +61,7 @@ def fit_to_layer(
         neighbours = session.execute(text("""
             SELECT n.id, n.code,
                    ST_Area(ST_Intersection(ST_Buffer(n.geom, -:tol), ST_GeomFromEWKB(:g))::geography) AS real_area,
-                   ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(n.geom, ST_GeomFromEWKB(:g)), 3), 7) AS geometry,
+                   ST_AsGeoJSON(ST_CollectionExtract(ST_Intersection(n.geom, ST_GeomFromEWKB(:g)), 3), 15) AS geometry,
                    ST_Area(ST_Intersection(n.geom, ST_GeomFromEWKB(:g))::geography) AS area
               FROM grid n
              WHERE n.layer_id = :l AND NOT n.id = ANY(:ex) AND n.geom && ST_GeomFromEWKB(:g)

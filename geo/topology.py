@@ -78,7 +78,7 @@ slivers AS (  -- candidates in degrees with a wide margin (east-west shrinks by 
 problems AS (SELECT kind, codes, division_id, geom FROM overlap_pairs UNION ALL
              SELECT kind, codes, division_id, geom FROM outside UNION ALL SELECT * FROM gaps
              UNION ALL SELECT * FROM slivers)
-SELECT p.kind, p.codes, p.division_id, ST_Area(p.geom::geography) AS area_m2, ST_AsGeoJSON(p.geom, 7) AS geometry,
+SELECT p.kind, p.codes, p.division_id, ST_Area(p.geom::geography) AS area_m2, ST_AsGeoJSON(p.geom, 15) AS geometry,
        (SELECT count(*) FROM household h WHERE h.geom && p.geom AND ST_Intersects(p.geom, h.geom)) AS households,
        CASE WHEN p.kind = 'sliver'
             THEN 4 * pi() * ST_Area(p.geom::geography) / power(ST_Perimeter(p.geom::geography), 2) END AS thinness

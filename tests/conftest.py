@@ -169,7 +169,8 @@ def session(connection: Connection) -> Iterator[Session]:
 def app(db_settings: DatabaseSettings):  # noqa: ANN201
     from api.main import create_app
 
-    return create_app(db_settings, ServerSettings(public_reports_per_minute=100_000))  # the limit has its own test
+    # The report limit has its own tests (tests/events/test_client_address.py, tests/api/test_server_limits.py).
+    return create_app(db_settings, ServerSettings(public_reports_per_minute=100_000, public_reports_burst=100_000))
 
 
 @pytest.fixture

@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from api.caching import NoStore
 from api.deps import PagingDep, SessionDep
 from api.security import Principal, requires
 from geo import audit
 from geo.permissions import Permission
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[NoStore])  # never cached
 
 
 @router.get("", summary="Audit records, oldest first (filter by user, entity, time)")

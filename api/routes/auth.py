@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, Field
 
+from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, client_address, request_id, requires, throttle_policy, token_settings
 from geo import audit
@@ -17,7 +18,7 @@ from geo.models.users import AppUser
 from geo.permissions import Permission, permissions_of
 from geo.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[NoStore])  # tokens: RFC 6749 §5.1
 
 
 class RefreshRequest(BaseModel):

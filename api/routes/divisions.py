@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.caching import Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
 from api.security import MapReader
@@ -14,7 +15,7 @@ from geo.models import DivisionLevel
 router = APIRouter(prefix="/divisions", tags=["divisions"])
 
 
-@router.get("", response_model=FeatureCollection, summary="Administrative divisions")
+@router.get("", response_model=FeatureCollection, summary="Administrative divisions", dependencies=[Revalidated])
 def divisions(
     request: Request,
     session: SessionDep,

@@ -85,17 +85,17 @@ def submit_event(
     The transaction is committed before the response is sent, so a 201 always
     means the report is stored.
     """
-    client = request.client.host if request.client else "unknown"
-    if caller is None:
-        request.app.state.report_limit.hit(client)
+    client = request.client.host if request.client else "unknown"  # the real client: see api.main's proxies
     key = digest = None
     if idempotency_key is not None:
         key = idempotency.scoped_key(f"user{caller.user_id}" if caller else f"public@{client}", idempotency_key)
         digest = idempotency.fingerprint(body.model_dump(mode="json"))
         stored = idempotency.claim(session, key, digest)
-        if stored is not None:
+        if stored is not None:  # a replay stores nothing new, so it does not count against the limit
             return JSONResponse(stored.body, stored.status_code, headers={
                 "Idempotent-Replayed": "true", "Location": f"/events/{stored.body['id']}"})
+    if caller is None:
+        request.app.state.report_limit.hit(client)
     actor = caller.actor if caller else Actor(None, "public", request_id(request), client)
     receipt = intake.submit(session, body.report(), actor=actor, scope=caller.scope if caller else None)
     encoded = orjson.dumps(receipt)  # orjson: jsonable_encoder cost more than the routing query (measured)

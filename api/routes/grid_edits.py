@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -17,12 +17,21 @@ from geo.errors import InvalidInput, PreconditionRequired
 from geo.geometry_input import parse_area, parse_line
 from geo.partition import suggest_balanced_split
 from geo.permissions import Permission
+from geo.settings import GridRules
 
 router = APIRouter(prefix="/grids", tags=["grid editing"])
 Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='ETag(s) from GET /grids/{id}, e.g. "g12v3"')]
 _ETAG = re.compile(r'"g(\d+)v(\d+)"')
+
+
+def _grid_rules(request: Request) -> GridRules:
+    """Minimum area and width of a grid, gap tolerance of full-cover layers (create_app's settings)."""
+    return request.app.state.grid_rules
+
+
+Rules = Annotated[GridRules, Depends(_grid_rules)]
 
 
 class Shaping(BaseModel):
@@ -46,6 +55,10 @@ class NewGrid(Shaping):
 
 class NewShape(Shaping):
     geometry: dict[str, Any]
+    fill_gap_into: int | None = Field(
+        None, ge=1, le=2**31 - 1,
+        description="On a full-cover layer (不重不漏): the id of the neighbour that takes the area the new shape gives"
+        " up (its ETag goes in If-Match too). Without it, an edit that leaves area in no grid is refused (409).")
 
 
 class Attributes(BaseModel):
@@ -101,20 +114,24 @@ def _respond(result: EditResult, status: int = 200) -> JSONResponse:
 
 
 @router.post("", status_code=201, summary="Create a grid from a drawn polygon")
-def create(session: SessionDep, principal: Editor, body: NewGrid) -> JSONResponse:
+def create(session: SessionDep, principal: Editor, body: NewGrid, rules: Rules) -> JSONResponse:
     geometry = parse_area(body.geometry)
     result = editing.create_grid(session, principal.actor, principal.scope, layer_code=body.layer,
                                  geometry=geometry, name=body.name, notes=body.notes, division_code=body.division,
-                                 parent_grid_code=body.parent_grid, options=body.options(), reason=body.reason)
+                                 parent_grid_code=body.parent_grid, options=body.options(), reason=body.reason,
+                                 rules=rules)
     return _respond(result, 201)
 
 
 @router.put("/{grid_id}/geometry", summary="Replace a grid's boundary")
-def reshape(session: SessionDep, principal: Editor, grid_id: Id, body: NewShape, if_match: IfMatch = None) -> JSONResponse:
-    versions = expected_versions(if_match, [grid_id])
+def reshape(session: SessionDep, principal: Editor, grid_id: Id, body: NewShape, rules: Rules,
+            if_match: IfMatch = None) -> JSONResponse:
+    fill = body.fill_gap_into
+    versions = expected_versions(if_match, [grid_id] + ([fill] if fill and fill != grid_id else []))
     geometry = parse_area(body.geometry)
     return _respond(editing.reshape_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                         geometry, options=body.options(), reason=body.reason))
+                                         geometry, options=body.options(), reason=body.reason, rules=rules,
+                                         fill_gap_into=(fill, versions.get(fill, 0)) if fill else None))
 
 
 @router.patch("/{grid_id}", summary="Change a grid's name or notes")
@@ -127,11 +144,12 @@ def update(session: SessionDep, principal: Editor, grid_id: Id, body: Attributes
 
 
 @router.post("/{grid_id}/split", summary="Split a grid along a drawn line")
-def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, if_match: IfMatch = None) -> JSONResponse:
+def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, rules: Rules,
+          if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     line = parse_line(body.line)
     return _respond(editing.split_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id], line,
-                                       reason=body.reason), 201)
+                                       reason=body.reason, rules=rules), 201)
 
 
 @router.get("/{grid_id}/split-suggestion", summary="Suggest N parts with balanced household counts")
@@ -147,23 +165,24 @@ def split_suggestion(
 
 
 @router.post("/{grid_id}/partition", summary="Replace a grid by parts that tile it (e.g. a suggestion)")
-def partition(session: SessionDep, principal: Editor, grid_id: Id, body: Partition,
+def partition(session: SessionDep, principal: Editor, grid_id: Id, body: Partition, rules: Rules,
               if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     parts = [parse_area(p, pointer=f"parts/{i}") for i, p in enumerate(body.parts)]
     return _respond(editing.partition_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                           parts, reason=body.reason), 201)
+                                           parts, reason=body.reason, rules=rules), 201)
 
 
 @router.post("/merge", summary="Merge adjacent grids of one layer and parent")
-def merge(session: SessionDep, principal: Editor, body: Merge, if_match: IfMatch = None) -> JSONResponse:
+def merge(session: SessionDep, principal: Editor, body: Merge, rules: Rules, if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, body.grids)
     return _respond(editing.merge_grids(session, principal.actor, principal.scope, versions, name=body.name,
-                                        reason=body.reason), 201)
+                                        reason=body.reason, rules=rules), 201)
 
 
 @router.post("/{grid_id}/retire", summary="Retire a grid; a neighbour absorbs its area")
-def retire(session: SessionDep, principal: Editor, grid_id: Id, body: Retire, if_match: IfMatch = None) -> JSONResponse:
+def retire(session: SessionDep, principal: Editor, grid_id: Id, body: Retire, rules: Rules,
+           if_match: IfMatch = None) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     return _respond(editing.retire_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                        absorber_code=body.absorber, reason=body.reason))
+                                        absorber_code=body.absorber, reason=body.reason, rules=rules))

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.caching import Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.schemas.geojson import GEOJSON, Feature, FeatureCollection, collection_response
 from api.security import MapReader
@@ -19,7 +20,7 @@ from geo.history import grid_history, grids_at, lineage
 router = APIRouter(prefix="/grids", tags=["grids"])
 
 
-@router.get("", response_model=FeatureCollection, summary="Grids of every layer")
+@router.get("", response_model=FeatureCollection, summary="Grids of every layer", dependencies=[Revalidated])
 def grids(
     request: Request,
     session: SessionDep,

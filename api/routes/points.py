@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.caching import Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
 from api.security import Principal, requires
@@ -39,7 +40,8 @@ def _page(request: Request, session, principal: Principal, name: str, bbox, pagi
     return collection_response(request, page)
 
 
-@households.get("", response_model=FeatureCollection, summary="Households (no personal data)")
+@households.get("", response_model=FeatureCollection, summary="Households (no personal data)",
+                dependencies=[Revalidated])
 def list_households(
     request: Request, session: SessionDep, principal: HouseholdReader, bbox: BBoxDep, paging: PagingDep,
     grid: GridCode = None, division: Annotated[str | None, Query(pattern=r"^\d{12}$")] = None,
@@ -54,7 +56,8 @@ def get_household(session: SessionDep, principal: HouseholdReader, household_id:
     return feature_response(get_feature(session, "households", household_id, scope=principal.scope))
 
 
-@cameras.get("", response_model=FeatureCollection, summary="Surveillance cameras (雪亮工程)")
+@cameras.get("", response_model=FeatureCollection, summary="Surveillance cameras (雪亮工程)",
+             dependencies=[Revalidated])
 def list_cameras(
     request: Request, session: SessionDep, principal: CameraReader, bbox: BBoxDep, paging: PagingDep,
     grid: GridCode = None, status: CameraStatus | None = None,
@@ -67,7 +70,8 @@ def get_camera(session: SessionDep, principal: CameraReader, camera_id: Id) -> R
     return feature_response(get_feature(session, "cameras", camera_id, scope=principal.scope))
 
 
-@events.get("", response_model=FeatureCollection, summary="Events (reporter contact withheld)")
+@events.get("", response_model=FeatureCollection, summary="Events (reporter contact withheld)",
+            dependencies=[Revalidated])
 def list_events(
     request: Request, session: SessionDep, principal: EventReader, bbox: BBoxDep, paging: PagingDep,
     grid: GridCode = None, status: EventStatus | None = None,
@@ -82,7 +86,8 @@ def get_event(session: SessionDep, principal: EventReader, event_id: Id) -> Resp
     return feature_response(get_feature(session, "events", event_id, scope=principal.scope))
 
 
-@staff.get("", response_model=FeatureCollection, summary="Staff and responders at their home position")
+@staff.get("", response_model=FeatureCollection, summary="Staff and responders at their home position",
+           dependencies=[Revalidated])
 def list_staff(
     request: Request, session: SessionDep, principal: StaffReader, bbox: BBoxDep, paging: PagingDep,
     grid: GridCode = None, role: StaffRole | None = None, availability: Availability | None = None,

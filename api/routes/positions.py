@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
+from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, requires
 from geo import positions
@@ -83,7 +84,8 @@ def set_availability(session: SessionDep, principal: Dispatcher, staff_id: Id, b
     return positions.set_availability(session, staff_id, body.availability, actor=principal.actor, by="dispatch")
 
 
-@router.get("/{staff_id}/positions", summary="Position history (coarse cells; unmasked with pii:read, audited)")
+@router.get("/{staff_id}/positions", summary="Position history (coarse cells; unmasked with pii:read, audited)",
+            dependencies=[NoStore])  # 行踪轨迹: never cached
 def position_history(
     session: SessionDep, principal: StaffReader, staff_id: Id,
     since: datetime | None = None, until: datetime | None = None,

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api import heavy
+from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
 from geo import residents
@@ -18,7 +19,7 @@ from geo.features import get_feature
 from geo.permissions import Permission
 from geo.security import Forbidden
 
-router = APIRouter(tags=["residents"])
+router = APIRouter(tags=["residents"], dependencies=[NoStore])  # personal data: never cached
 Id = Annotated[int, Path(ge=1, le=2**62)]
 Purpose = Annotated[str | None, Query(max_length=200, description="Why unmasked data is needed (audited).")]
 

@@ -9,6 +9,7 @@ import orjson
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 
+from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
 from geo import around as around_mod
@@ -18,7 +19,7 @@ from geo.models.people import StaffRole
 from geo.permissions import Permission
 from geo.rollcall import rollcall as rollcall_of
 
-router = APIRouter(tags=["responders"])
+router = APIRouter(tags=["responders"], dependencies=[NoStore])  # phones, positions: never cached
 StaffReader = Annotated[Principal, requires(Permission.STAFF_READ)]
 HouseholdReader = Annotated[Principal, requires(Permission.HOUSEHOLDS_READ)]
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import Response
 
+from api.caching import Revalidated
 from api.deps import SessionDep
 from api.security import MapReader
 from geo.grids import county_extent
@@ -21,8 +22,9 @@ def tile_json(request: Request, session: SessionDep, principal: MapReader, sourc
 
 
 @router.get("/{source}/{layer}/{z}/{x}/{y}.mvt", summary="A Mapbox vector tile",
-            response_class=Response, responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}})
+            response_class=Response, responses={200: {"content": {"application/vnd.mapbox-vector-tile": {}}}},
+            dependencies=[Revalidated])
 def tile(session: SessionDep, principal: MapReader, source: Code, layer: Code, z: int, x: int, y: int) -> Response:
     body = render_tile(session, source, layer, z, x, y, scope=principal.scope)
-    return Response(body, media_type="application/vnd.mapbox-vector-tile",
-                    headers={"Cache-Control": "public, max-age=60"})
+    # Never public: the tile shows the caller's territory (api.caching sets private, Vary and the ETag).
+    return Response(body, media_type="application/vnd.mapbox-vector-tile")

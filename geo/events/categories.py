@@ -3,7 +3,7 @@ handles it by default and how long they have."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -24,12 +24,13 @@ class Category:
     duplicate_radius_m: float
     duplicate_window_hours: int
     is_leaf: bool
+    attributes: list[dict[str, object]] = field(default_factory=list)  # Open311 service definition
 
 
 _SELECT = """
     SELECT c.code, c.parent_code, c.name, c.name_en, c.triage::text AS triage, c.handler::text AS handler,
            c.department_code, c.deadline_hours, c.duplicate_radius_m, c.duplicate_window_hours,
-           NOT EXISTS (SELECT 1 FROM event_category k WHERE k.parent_code = c.code) AS is_leaf
+           NOT EXISTS (SELECT 1 FROM event_category k WHERE k.parent_code = c.code) AS is_leaf, c.attributes
     FROM event_category c"""
 
 

@@ -4,6 +4,7 @@ transaction, so a refused report leaves nothing behind."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from geo.events.routing import route
 from geo.events.steps import record_step
 from geo.events.views import event_detail
 from geo.models.membership import MemberKind
-from geo.pii import validate_phone
+from geo.pii import validate_email, validate_phone
 from geo.scope import Scope
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, CR and LF are text; the rest is not
@@ -39,6 +40,11 @@ class Report:
     media_url: str | None = None
     contact_name: str = ""
     contact_phone: str = ""
+    contact_email: str = ""
+    device_id: str = ""  # Open311: the reporter's device and account at the client (personal data, like the phone)
+    account_id: str = ""
+    address: str | None = None  # the reporter's words for the place when ``where`` locates it otherwise
+    attributes: dict[str, object] | None = None  # answers to the category's attributes, already validated
 
 
 _INSERT = register_prepared(PreparedStatement(
@@ -69,21 +75,28 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
         raise InvalidInput("locating by household_id needs a signed-in caller; give lon/lat or the address",
                            pointer="location/household_id")
     phone = validate_phone(report.contact_phone, pointer="contact/phone") if report.contact_phone else ""
+    email = validate_email(report.contact_email, pointer="contact/email")
     loc = resolve(session, report.where, check_county=False, reveal_register=not anonymous)
     token = str(uuid.uuid4())
     # One statement checks the category (a known leaf) and the county and inserts: the happy path
     # pays one round trip; the reasons for a refusal are looked up only when it happens.
     event_id = _INSERT.execute(session, {
         "c": report.category, "d": report.description.strip(), "s": report.source, "m": report.media_url,
-        "a": report.where.address, "hh": loc.household_id, "t": token, "x": loc.lon, "y": loc.lat}).scalar()
+        "a": report.where.address or report.address, "hh": loc.household_id, "t": token, "x": loc.lon, "y": loc.lat}).scalar()
     if event_id is None:
         category(session, report.category)  # raises with the choices
         ensure_inside_county(session, loc)  # raises saying where
         raise Conflict("the category or the county boundary changed during the submission; submit again")
-    if report.contact_name or phone:  # row-level security lets the reporter write this one contact
+    if report.contact_name or phone or email or report.device_id or report.account_id:
+        # row-level security lets the reporter write this one contact
         session.execute(text("SELECT set_config('gridmap.intake_event', :e, true)"), {"e": str(event_id)})
-        session.execute(text("INSERT INTO event_contact (event_id, name, phone) VALUES (:e, :n, :p)"),
-                        {"e": event_id, "n": report.contact_name.strip()[:100], "p": phone})
+        session.execute(text("INSERT INTO event_contact (event_id, name, phone, email, device_id, account_id)"
+                             " VALUES (:e, :n, :p, :m, :d, :u)"),
+                        {"e": event_id, "n": report.contact_name.strip()[:100], "p": phone, "m": email,
+                         "d": report.device_id.strip(), "u": report.account_id.strip()})
+    if report.attributes:
+        session.execute(text("UPDATE event SET attributes = CAST(:a AS jsonb) WHERE id = :e"),
+                        {"a": json.dumps(report.attributes, ensure_ascii=False), "e": event_id})
     assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id], new=True)
     routed = route(session, [event_id])[event_id]
     record_step(session, actor, event_id, "report", from_status=None, to_status="reported",
@@ -102,7 +115,9 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
 def _check(report: Report) -> None:
     for pointer, value in (("category", report.category), ("description", report.description),
                            ("location/address", report.where.address or ""), ("media_url", report.media_url or ""),
-                           ("contact/name", report.contact_name), ("contact/phone", report.contact_phone)):
+                           ("contact/name", report.contact_name), ("contact/phone", report.contact_phone),
+                           ("contact/email", report.contact_email), ("contact/device_id", report.device_id),
+                           ("contact/account_id", report.account_id), ("address", report.address or "")):
         if _CONTROL.search(value):
             raise InvalidInput(f"{pointer} contains control characters", pointer=pointer)
     if report.source not in SOURCES:

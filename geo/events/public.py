@@ -66,6 +66,11 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
     return [dict(r) for r in rows]
 
 
+def jurisdiction(session: Session) -> str | None:
+    """The division code of the county this service covers: Open311's jurisdiction_id."""
+    return session.execute(text("SELECT code FROM division WHERE level = 'county' ORDER BY code LIMIT 1")).scalar()
+
+
 def by_token(session: Session, token: str) -> int | None:
     return session.execute(text("SELECT id FROM event WHERE public_token = :t"), {"t": token}).scalar()
 

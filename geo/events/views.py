@@ -16,7 +16,8 @@ OVERDUE = f"(e.status::text NOT IN {NOT_OPEN_SQL} AND e.due_at < now())"
 _DETAIL = f"""
     SELECT e.id, e.category, c.name AS category_name, c.triage::text AS triage, e.description,
            e.status::text AS status, {OVERDUE} AS overdue, e.source, e.reported_at, e.due_at, e.handled_at,
-           e.closed_at, e.updated_at, e.media_url, e.address, e.household_id, e.duplicate_of, e.escalated_to,
+           e.closed_at, e.updated_at, e.media_url, e.attributes, e.address, e.household_id, e.duplicate_of,
+           e.escalated_to,
            ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat,
            e.assignee_kind::text AS assignee_kind, s.id AS staff_id, s.name AS staff_name,
            s.role::text AS staff_role, d.id AS division_id, d.name AS division_name,
@@ -72,6 +73,7 @@ def _shape(r: dict[str, object]) -> dict[str, object]:
         "source": r["source"],
         "reported_at": r["reported_at"], "due_at": r["due_at"], "handled_at": r["handled_at"],
         "closed_at": r["closed_at"], "updated_at": r["updated_at"],
+        "attributes": r["attributes"] or {},  # answers to the category's questions (Open311 attribute[code])
         "location": {"lon": r["lon"], "lat": r["lat"], "crs": "wgs84", "address": r["address"],
                      "household_id": r["household_id"]},
         "grids": r["grids"] or {},

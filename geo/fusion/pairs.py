@@ -87,7 +87,7 @@ fine AS MATERIALIZED (SELECT f.id, f.code, {f_version} AS version, {f_division} 
                 ST_Area(f.geom::geography) AS area, ({f_households}) AS households
            FROM {f_table} f WHERE f.id IN (SELECT fid FROM cand))
 SELECT s.*, CASE WHEN s.area > :min_share * s.fine_area AND s.area < :max_share * s.fine_area
-                 THEN ST_AsGeoJSON(s.geom, 7) END AS geometry
+                 THEN ST_AsGeoJSON(s.geom, 15) END AS geometry
   FROM (SELECT p.fid, f.code AS fine_code, f.version AS fine_version, f.division_id,
                p.cid, c.code AS coarse_code, {c_version} AS coarse_version, f.area AS fine_area,
                CASE WHEN p.geom IS NULL THEN f.area ELSE ST_Area(p.geom::geography) END AS area,

@@ -97,6 +97,8 @@ class EventCategory(Base):
     deadline_hours: Mapped[int] = mapped_column(Integer)
     duplicate_radius_m: Mapped[float] = mapped_column(Float, default=250.0)
     duplicate_window_hours: Mapped[int] = mapped_column(Integer, default=72)
+    attributes: Mapped[list] = mapped_column(JSONB, default=list, server_default="[]",
+                                             doc="Open311 service definition: the questions a report answers.")
 
 
 class Event(Base):
@@ -123,6 +125,7 @@ class Event(Base):
     escalated_to: Mapped[str | None] = mapped_column(ForeignKey("department.code"))
     duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("event.id"), index=True)
     public_token: Mapped[str | None] = mapped_column(String(36), unique=True, doc="Open311 token of the submission.")
+    attributes: Mapped[dict | None] = mapped_column(JSONB, doc="Answers to the category's attributes (Open311).")
     geom = mapped_column(Geometry("POINT", srid=4326, spatial_index=True), nullable=False)
 
 
@@ -134,6 +137,9 @@ class EventContact(Base):
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), primary_key=True)
     name: Mapped[str] = mapped_column(String, default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
+    email: Mapped[str] = mapped_column(String, default="", server_default="")
+    device_id: Mapped[str] = mapped_column(String, default="", server_default="", doc="Open311 device_id.")
+    account_id: Mapped[str] = mapped_column(String, default="", server_default="", doc="Open311 account_id.")
 
 
 class EventTransition(Base):

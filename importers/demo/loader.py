@@ -91,12 +91,16 @@ def load_demo(
     writer.staff(rng, fixes_at)
     for table in ("division", "grid", "household", "linked_household_group", "resident", "camera", "event", "staff"):
         sync_sequence(session, table)
-    session.execute(text("ANALYZE"))
+    session.execute(text("ANALYZE"))  # for the assignment and routing below, inside this transaction
     if assign:
         progress("assigning to grids")
         assign_all(session)
         progress("routing events")
         route(session, list(session.execute(text("SELECT id FROM event")).scalars()))
+        # What was written after that ANALYZE (grid_membership was empty then): statistics taken in
+        # this transaction are committed with it, so every caller gets a planner that knows the
+        # tables. Callers that commit should still run geo.bulk.analyze_after_load (issue 11).
+        session.execute(text("ANALYZE grid_membership, event"))
     return writer.summary()
 
 
@@ -314,13 +318,14 @@ class _Writer:
         tel = names.phones(rng, n)
         copy_rows(
             self.s, "event",
-            ["id", "category", "description", "status", "source", "reported_at", "handled_at", "closed_at", "geom"],
+            ["id", "category", "description", "status", "source", "reported_at", "handled_at", "closed_at",
+             "updated_at", "geom"],
             ((i + 1, ev.category[i], ev.description[i], ev.status[i], ev.source[i], ev.reported_at[i].isoformat(),
-              _iso(ev.handled_at[i]), _iso(ev.closed_at[i]), ewkb[i]) for i in range(n)),
+              _iso(ev.handled_at[i]), _iso(ev.closed_at[i]), ev.updated_at[i].isoformat(), ewkb[i])
+             for i in range(n)),
         )
         self.s.execute(text("""
-            UPDATE event e SET due_at = e.reported_at + make_interval(hours => c.deadline_hours),
-                               updated_at = COALESCE(e.closed_at, e.handled_at, e.reported_at)
+            UPDATE event e SET due_at = e.reported_at + make_interval(hours => c.deadline_hours)
             FROM event_category c WHERE c.code = e.category"""))
         copy_rows(self.s, "event_contact", ["event_id", "name", "phone"],
                   ((i + 1, who[i], tel[i]) for i in range(n) if ev.with_reporter[i]))

@@ -42,6 +42,7 @@ class Events:
     handled_at: list[datetime | None]
     closed_at: list[datetime | None]
     with_reporter: np.ndarray
+    updated_at: list[datetime]  # the last step: closing, feedback, or the screening/assigning that moved it on
 
 
 def linked_groups(household_grid: np.ndarray, xy: np.ndarray) -> np.ndarray:
@@ -83,21 +84,26 @@ def events(
     status: list[str] = []
     handled: list[datetime | None] = []
     closed: list[datetime | None] = []
+    updated: list[datetime] = []
     for k, (r, age, h) in enumerate(zip(reported, age_days, hours_to_close, strict=True)):
         p_open = 0.0025 if age > 30 else (0.6 if age < 3 else 0.2)
         if rejected[k]:
             status.append("rejected")
             handled.append(None)
             closed.append(None)
+            updated.append(_step(r, age, h, STEP_SHARE["rejected"]))
         elif rng.random() < p_open or h / 24 > age:
             s = str(rng.choice(["reported", "screened", "assigned", "in_progress", "feedback", "escalated"]))
             status.append(s)
-            handled.append(r + timedelta(hours=float(h * handled_share[k])) if s == "feedback" else None)
+            # an open event's feedback came before the demo's 'now' (its drawn handling time may run past it)
+            handled.append(_step(r, age, h, float(handled_share[k])) if s == "feedback" else None)
             closed.append(None)
+            updated.append(handled[-1] or _step(r, age, h, STEP_SHARE[s]))  # type: ignore[arg-type]
         else:
             status.append("closed")
             handled.append(r + timedelta(hours=float(h * handled_share[k])))
             closed.append(r + timedelta(hours=float(h)))
+            updated.append(closed[-1])  # type: ignore[arg-type]
     return Events(
         xy=xy,
         category=[cats[c][0] for c in which],
@@ -108,7 +114,23 @@ def events(
         handled_at=handled,
         closed_at=closed,
         with_reporter=rng.random(n) < 0.7,
+        updated_at=updated,
     )
+
+
+# How far through its (drawn) handling time an open event took its last step, by status. A report
+# still "reported" has had no step; every other one was touched after it came in, so Open311's
+# updated_datetime is later than requested_datetime. No random draws: the demo stays as it was.
+STEP_SHARE = {"reported": 0.0, "screened": 0.1, "rejected": 0.1, "assigned": 0.2, "in_progress": 0.35,
+              "escalated": 0.45}
+
+
+def _step(reported: datetime, age_days: float, hours_to_close: float, share: float) -> datetime:
+    """``share`` of the handling time after ``reported`` (at least a minute, so a step shows at the
+    second precision of Open311's datetimes), and never after the demo's 'now'."""
+    if share == 0:
+        return reported
+    return reported + timedelta(hours=float(min(max(hours_to_close * share, 1 / 60), age_days * 24)))
 
 
 def help_needs(residents: np.ndarray, rng: np.random.Generator) -> list[str]:

@@ -214,3 +214,148 @@ def test_partition_must_tile_the_grid(as_user, session: Session) -> None:  # noq
     r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [parts[0]["geometry"], parts[0]["geometry"]]},
                      headers={"If-Match": _etag(planner, g["id"])})
     assert r.status_code == 409 and "cover the grid exactly" in r.json()["detail"]
+
+
+# -- geometry that cannot be right is refused, stores nothing and burns no code ----------------------------------
+
+def _counter(session: Session, division_id: int, layer: str) -> int | None:
+    return session.execute(text(
+        "SELECT c.last_seq FROM grid_code_counter c JOIN grid_layer l ON l.id = c.layer_id"
+        " WHERE c.division_id = :d AND l.code = :l"), {"d": division_id, "l": layer}).scalar()
+
+
+def _grid_count(session: Session) -> int:
+    return session.execute(text("SELECT count(*) FROM grid")).scalar_one()
+
+
+def _village_tip(session: Session) -> dict:
+    """A village and its easternmost vertex: shapes there are partly outside it."""
+    return dict(session.execute(text("""
+        SELECT d.id, d.code, ST_XMax(d.geom) AS x, p.y FROM division d,
+               LATERAL (SELECT ST_Y(q.geom) AS y FROM ST_DumpPoints(d.geom) q
+                         ORDER BY ST_X(q.geom) DESC LIMIT 1) p
+         WHERE d.level = 'village' AND EXISTS (SELECT 1 FROM grid g WHERE g.division_id = d.id)
+         ORDER BY d.code LIMIT 1""")).mappings().one())
+
+
+def test_degenerate_drawings_are_refused_without_burning_a_code(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    v = _village_tip(session)
+    x, y = session.execute(text("SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) p FROM division"
+                                " WHERE id = :d) s"), {"d": v["id"]}).one()
+    m = 1 / 111_000  # about a metre of latitude in degrees
+    shapes = {
+        "collinear": [[x, y], [x + 100 * m, y], [x + 50 * m, y + 1e-9], [x, y]],  # a 0.05 m² triangle
+        "small": [[x, y], [x + 5 * m, y], [x + 5 * m, y + 5 * m], [x, y + 5 * m], [x, y]],  # 25 m²
+        "sliver": [[x, y], [x + 300 * m, y], [x + 300 * m, y + m], [x, y + m], [x, y]],  # 300 m², 1 m wide
+    }
+    before, counter = _grid_count(session), _counter(session, v["id"], "dedicated")
+    for what, ring in shapes.items():
+        r = planner.post("/grids", json={"layer": "dedicated", "name": what, "division": v["code"],
+                                         "geometry": {"type": "Polygon", "coordinates": [ring]}})
+        assert r.status_code == 422, (what, r.text)
+        body = r.json()
+        assert r.headers["content-type"].startswith("application/problem+json") and body["pointer"] == "geometry"
+        assert ("sliver" in body["detail"]) == (what == "sliver"), body["detail"]
+        assert body["area_m2"] < 301
+    assert _grid_count(session) == before and _counter(session, v["id"], "dedicated") == counter
+
+
+def test_clip_that_leaves_nothing_meaningful_is_refused(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    v = _village_tip(session)
+    x0, x1, y0, y1 = v["x"] - 2e-5, v["x"] + 0.01, v["y"] - 0.005, v["y"] + 0.005  # about 2 m reaches inside
+    square = {"type": "Polygon", "coordinates": [[[x0, y0], [x1, y0], [x1, y1], [x0, y1], [x0, y0]]]}
+    before, counter = _grid_count(session), _counter(session, v["id"], "dedicated")
+    r = planner.post("/grids", json={"layer": "dedicated", "name": "边角", "division": v["code"], "geometry": square,
+                                     "parent_mode": "clip"})
+    assert r.status_code == 409, r.text
+    body = r.json()
+    assert "nothing meaningful is left" in body["detail"] and (body["area_m2"] < 50 or body["width_m"] < 3)
+    assert _grid_count(session) == before and _counter(session, v["id"], "dedicated") == counter
+
+
+def test_split_lines_that_do_not_cross_are_refused(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    g = _pick(session)
+    cx, cy, west = g["cx"], g["cy"], g["x0"] - 0.01
+    d = 2e-4
+    lines = {
+        "closed loop": [[cx - d, cy - d], [cx + d, cy - d], [cx + d, cy + d], [cx - d, cy + d], [cx - d, cy - d]],
+        "ends inside": [[west, cy], [cx, cy]],
+        "crosses itself": [[west, cy], [cx + d, cy], [cx, cy + d], [cx, cy - d], [g["x1"] + 0.01, cy - d]],
+        "sliver": [[west, cy], [cx, cy], [west, cy + 3e-5]],  # out and back: a wedge about a metre wide
+        "small": [[west, cy], [cx, cy], [west, cy + 1e-8]],  # out and back along the same path
+    }
+    counter, version = _counter(session, g["division_id"], "comprehensive"), _etag(planner, g["id"])
+    details = {}
+    for what, coords in lines.items():
+        r = planner.post(f"/grids/{g['id']}/split", json={"line": {"type": "LineString", "coordinates": coords}},
+                         headers={"If-Match": version})
+        assert r.status_code == 422 and r.json()["pointer"] == "line", (what, r.text)
+        details[what] = r.json()["detail"]
+    assert "closed loop" in details["closed loop"]
+    assert "ends inside" in details["ends inside"] and "edge to edge" in details["ends inside"]
+    assert "crosses itself" in details["crosses itself"]
+    assert "sliver of" in details["sliver"] and "m²" in details["sliver"]
+    assert "m²: a grid must have" in details["small"] or "does not cut" in details["small"]
+    assert _etag(planner, g["id"]) == version  # the grid is untouched
+    assert _counter(session, g["division_id"], "comprehensive") == counter
+
+
+def test_partition_with_a_crumb_is_refused(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    g = _pick(session)
+    crumb, rest = session.execute(text("""
+        WITH c AS (SELECT geom, ST_Intersection(geom, ST_Buffer(ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1)
+                                                        ::geography, 3)::geometry) AS crumb FROM grid WHERE id = :g)
+        SELECT ST_AsGeoJSON(crumb, 15), ST_AsGeoJSON(ST_Difference(geom, crumb), 15) FROM c"""),
+        {"g": g["id"]}).one()
+    import json
+
+    counter = _counter(session, g["division_id"], "comprehensive")
+    r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [json.loads(rest), json.loads(crumb)]},
+                     headers={"If-Match": _etag(planner, g["id"])})
+    assert r.status_code == 422, r.text
+    assert r.json()["pointer"] == "parts/1" and "part 2 is" in r.json()["detail"]
+    assert planner.get(f"/grids/{g['id']}").status_code == 200
+    assert _counter(session, g["division_id"], "comprehensive") == counter
+
+
+def test_reshape_that_opens_a_gap_in_a_full_cover_layer_is_refused_or_filled(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    g = _pick(session)
+    import json
+
+    # Pull the grid's edge 30 m back from its neighbour: the strip between them would be in no grid.
+    shrunk = json.loads(session.execute(text(
+        "SELECT ST_AsGeoJSON(ST_Difference(g.geom, ST_Buffer(n.geom::geography, 30)::geometry), 15)"
+        " FROM grid g, grid n WHERE g.id = :g AND n.id = :n"), {"g": g["id"], "n": g["nid"]}).scalar_one())
+    strip_households = session.execute(text("""
+        SELECT count(*) FROM household h, grid g, grid n WHERE g.id = :g AND n.id = :n
+           AND ST_Contains(g.geom, h.geom) AND ST_DWithin(n.geom::geography, h.geom::geography, 30)"""),
+        {"g": g["id"], "n": g["nid"]}).scalar_one()
+    area = _area(session, [g["id"], g["nid"]])
+    tag, ntag = _etag(planner, g["id"]), _etag(planner, g["nid"])
+    r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk}, headers={"If-Match": tag})
+    assert r.status_code == 409, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    gap = r.json()["gap"]
+    assert gap["area_m2"] > 100 and gap["geometry"]["type"] == "MultiPolygon"
+    assert set(gap["orphans"]) == {"household", "camera", "event", "staff"}
+    assert abs(gap["orphans"]["household"] - strip_households) <= 2  # a household right on the 30 m line
+    assert "不重不漏" in r.json()["detail"] and _etag(planner, g["id"]) == tag
+
+    # Naming the neighbour without its ETag is a 428; with it, the neighbour takes the strip.
+    r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk, "fill_gap_into": g["nid"]},
+                    headers={"If-Match": tag})
+    assert r.status_code == 428
+    homes = _households(session, [g["id"], g["nid"]])
+    r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk, "fill_gap_into": g["nid"]},
+                    headers={"If-Match": f"{tag}, {ntag}"})
+    assert r.status_code == 200, r.text
+    assert sorted(x["id"] for x in r.json()["grids"]) == sorted([g["id"], g["nid"]])
+    assert abs(_area(session, [g["id"], g["nid"]]) - area) / area < 1e-9
+    assert _households(session, [g["id"], g["nid"]]) == homes
+    assert _etag(planner, g["nid"]) != ntag
+    _no_overlaps(session, g["division_id"])

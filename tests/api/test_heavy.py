@@ -67,7 +67,7 @@ def test_a_repeated_analysis_is_served_from_the_cache_until_the_data_changes(app
     changed = planner.get("/fusion/pairs", params=params)
     assert changed.status_code == 200 and changed.headers["x-cache"] == "miss"
     assert planner.get("/fusion/pairs", params=params).headers["x-cache"] == "hit"
-    # so does a change to the households (stamped by a trigger, migration 0009)
+    # so does a change to the households (stamped by a trigger, migration 0010)
     session.execute(text("UPDATE household SET residents = residents WHERE id = (SELECT min(id) FROM household)"))
     assert planner.get("/fusion/pairs", params=params).headers["x-cache"] == "miss"
 

@@ -200,11 +200,13 @@ def test_reporter_contact_is_stored_under_rls_and_never_echoed(anonymous: TestCl
 
 
 def test_anonymous_reports_are_rate_limited(app, anonymous: TestClient, session: Session) -> None:  # noqa: ANN001
-    from api.ratelimit import RateLimit
+    import uuid
+
+    from api.ratelimit import ReportLimit
 
     p = interior_point(session)
     saved = app.state.report_limit
-    app.state.report_limit = RateLimit(3)
+    app.state.report_limit = ReportLimit(app.state.engine, per_minute=1, burst=3, prefix=f"test{uuid.uuid4().hex}")
     try:
         codes = [report(anonymous, {"lon": p["lon"], "lat": p["lat"]}).status_code for _ in range(4)]
         assert codes == [201, 201, 201, 429]

@@ -1,7 +1,7 @@
 """login throttle (failed sign-ins per key) and data_change (what changed, for cached reports)
 
-Revision ID: 0009
-Revises: 0006
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-01
 
 Replaces the per-account hard lock (app_user.failed_logins / locked_until, no
@@ -21,8 +21,8 @@ rarely (registrations, not reports), so there is no hot row to contend on.
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0009'
-down_revision = '0006'
+revision = '0010'
+down_revision = '0009'
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,218 @@
+"""/docs and /redoc work on an isolated network: headless Chromium against the real server.
+
+FastAPI's default pages fetch Swagger UI and ReDoc from cdn.jsdelivr.net (and fonts from Google),
+so without internet both were blank. Here the browser loads each page from a live server and we
+record every request the page makes (Chromium's DevTools network log): all of them go to the test
+server, and the pages really render (Swagger lists every operation and signs in with the OAuth2
+password flow; ReDoc shows the operations).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+import uvicorn
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from geo.db import make_engine, make_sessionmaker, transaction
+from geo.migrate import upgrade
+from geo.settings import DatabaseSettings, ServerSettings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+READER, READER_PASSWORD = "docs_reader", "docs-reader-password"
+WAIT_S = 60  # a bound on waiting for the page, not a speed target
+
+
+@pytest.fixture(scope="module")
+def server(db_settings: DatabaseSettings) -> Iterator[str]:
+    """The app, served by uvicorn on a free port, on a database of its own (the sign-in commits)."""
+    from conftest import drop_database
+
+    from api.main import create_app
+    from geo.permissions import Role
+    from geo.security import create_user
+    from importers.provision import TEMPLATE_DATABASE
+
+    base = make_url(db_settings.database_url)
+    name = f"{base.database}_docs"
+    drop_database(db_settings.database_url, name)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
+    admin.dispose()
+    settings = DatabaseSettings(database_url=base.set(database=name).render_as_string(hide_password=False),
+                                pool_size=2)
+    upgrade(settings.database_url)
+    owner = make_engine(settings)
+    with transaction(make_sessionmaker(owner)) as session:
+        create_user(session, username=READER, password=READER_PASSWORD, role=Role.VIEWER)
+    owner.dispose()
+
+    app = create_app(settings, ServerSettings())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_S
+    while not uv.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the test server did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(timeout=10)
+    app.state.engine.dispose()
+    drop_database(db_settings.database_url, name)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
+        pytest.fail("headless Chromium is needed: `make test` installs Debian's chromium and chromium-driver")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                 "--window-size=1280,900",
+                 # An isolated network: no name resolves except this machine's own addresses.
+                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.set_page_load_timeout(WAIT_S)
+    yield driver
+    driver.quit()
+
+
+def _network(driver) -> list[dict]:  # noqa: ANN001
+    """The DevTools network events since the last call (reading the log empties it)."""
+    events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
+    return [e for e in events if e["method"].startswith("Network.")]
+
+
+def _visit(driver, url: str, ready: str) -> list[dict]:  # noqa: ANN001
+    """Open ``url``, wait until ``ready`` (a CSS selector) is on the page, and return the network events."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _network(driver)
+    driver.get(url)
+    WebDriverWait(driver, WAIT_S).until(seen.presence_of_element_located((By.CSS_SELECTOR, ready)))
+    time.sleep(1)  # what the page fetches after rendering (images, workers) is in the log too
+    return _network(driver)
+
+
+def _elsewhere(events: list[dict], server: str) -> list[str]:
+    """Requests the page sent to any host but the server: each with how it ended.
+
+    A request the page's Content-Security-Policy stopped never leaves the browser (DevTools still
+    logs the attempt, with ``blockedReason: csp``): ReDoc always asks for its logo at cdn.redoc.ly,
+    and the policy is what keeps that off the network. Anything else going out is a failure.
+    """
+    ours = urlsplit(server).netloc
+    blocked = {e["params"]["requestId"]: e["params"].get("blockedReason") for e in events
+               if e["method"] == "Network.loadingFailed"}
+    out = []
+    for e in events:
+        if e["method"] != "Network.requestWillBeSent":
+            continue
+        url = urlsplit(e["params"]["request"]["url"])
+        if url.scheme in ("data", "blob") or (url.scheme in ("http", "https") and url.netloc == ours):
+            continue
+        if blocked.get(e["params"]["requestId"]) != "csp":
+            out.append(f"{url.geturl()} ({blocked.get(e['params']['requestId'], 'sent')})")
+    return out
+
+
+def _operations(server: str) -> list[tuple[str, str, str]]:
+    """(method, path, summary) of every operation in the server's OpenAPI document."""
+    import httpx
+
+    spec = httpx.get(f"{server}/openapi.json", timeout=30).json()
+    return [(method.upper(), path, op.get("summary", "")) for path, item in spec["paths"].items()
+            for method, op in item.items() if method in ("get", "post", "put", "patch", "delete")]
+
+
+def test_swagger_ui_renders_every_operation_from_this_server_only(server: str, browser) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    events = _visit(browser, f"{server}/docs", ".opblock")
+    assert _elsewhere(events, server) == []
+    ours = {url for url in (e["params"]["request"]["url"] for e in events
+                            if e["method"] == "Network.requestWillBeSent") if url.startswith(server)}
+    assert f"{server}/static/vendor/swagger-ui/swagger-ui-bundle.js" in ours
+    assert f"{server}/openapi.json" in ours
+    shown = {(b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
+              b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
+             for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")}
+    assert shown == {(method, path) for method, path, _ in _operations(server)}
+    assert browser.find_elements(By.CSS_SELECTOR, "button.authorize")  # the OAuth2 sign-in
+
+
+def test_swagger_ui_signs_in_with_the_password_flow(server: str, browser) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as seen
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    wait = WebDriverWait(browser, WAIT_S)
+    _visit(browser, f"{server}/docs", ".opblock")
+    browser.find_element(By.CSS_SELECTOR, ".auth-wrapper button.authorize").click()
+    wait.until(seen.visibility_of_element_located((By.ID, "oauth_username"))).send_keys(READER)
+    browser.find_element(By.ID, "oauth_password").send_keys(READER_PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.authorize").click()
+    # Swagger UI posted the form to /auth/token; with the token it offers to log out.
+    wait.until(seen.visibility_of_element_located((By.XPATH, "//div[contains(@class, 'auth-btn-wrapper')]"
+                                                             "/button[normalize-space() = 'Logout']")))
+    browser.find_element(By.CSS_SELECTOR, ".auth-btn-wrapper button.btn-done").click()
+
+    me = browser.find_element(By.CSS_SELECTOR, '.opblock-get .opblock-summary-path[data-path="/auth/me"]')
+    block = me.find_element(By.XPATH, "ancestor::div[contains(@class, 'opblock ')]")
+    block.find_element(By.CSS_SELECTOR, ".opblock-summary").click()
+    wait.until(lambda _: block.find_elements(By.CSS_SELECTOR, ".try-out__btn"))[0].click()
+    block.find_element(By.CSS_SELECTOR, "button.execute").click()
+    status = wait.until(lambda _: block.find_elements(By.CSS_SELECTOR,
+                                                        ".live-responses-table tr.response .response-col_status"))
+    assert status[0].text.strip().startswith("200")
+    body = block.find_element(By.CSS_SELECTOR, ".live-responses-table tr.response .highlight-code").text
+    assert READER in body  # /auth/me answered as the account signed in through the form
+
+
+def test_redoc_renders_from_this_server_only(server: str, browser) -> None:  # noqa: ANN001
+    from selenium.webdriver.common.by import By
+
+    events = _visit(browser, f"{server}/redoc", ".api-content h2")
+    assert _elsewhere(events, server) == []
+    content = browser.find_element(By.CSS_SELECTOR, ".api-content").get_attribute("textContent")
+    missing = [summary for _, _, summary in _operations(server) if summary and summary not in content]
+    assert missing == []
+    assert "gridmap" in browser.find_element(By.CSS_SELECTOR, ".api-content h1").text
+    fonts = browser.execute_script("return [...document.querySelectorAll('link')].map(l => l.href)")
+    assert not [href for href in fonts if not href.startswith(server)]
+
+
+def test_the_pages_confine_themselves_to_this_server(server: str) -> None:
+    import re
+
+    import httpx
+
+    for path in ("/docs", "/redoc", "/docs/oauth2-redirect"):
+        page = httpx.get(f"{server}{path}", timeout=30)
+        assert page.status_code == 200
+        policy = dict(d.strip().split(" ", 1) for d in page.headers["content-security-policy"].split(";"))
+        assert policy["default-src"] == "'self'" and policy["connect-src"] == "'self'"
+        assert "unsafe-inline" not in policy["script-src"]  # the inline scripts are allowed by their hashes
+        assert re.findall(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page.text, re.I) == []
