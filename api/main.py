@@ -7,7 +7,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.gzip import GZipMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from api import problems
+from api import heavy, problems
 from api.caching import CacheHeaders
 from api.forms import FormBodies
 from api.limits import BodyLimit
@@ -34,6 +34,7 @@ from api.web import docs
 from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
 from geo import logsafe
 from geo.db import make_engine, make_sessionmaker
+from geo.login_throttle import ThrottlePolicy
 from geo.security import TokenSettings, signing_key
 from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
 
@@ -67,7 +68,13 @@ def create_app(
         access_minutes=auth_settings.access_token_minutes,
         refresh_hours=auth_settings.refresh_token_hours,
     )
+    app.state.throttle_policy = ThrottlePolicy(
+        pair_failures=auth_settings.login_pair_failures, address_failures=auth_settings.login_address_failures,
+        account_failures=auth_settings.login_account_failures, max_delay_s=auth_settings.login_max_delay_s,
+        forget_s=auth_settings.login_forget_s)
     problems.install(app)
+    heavy.install(app, per_user=server_settings.heavy_per_user, total=server_settings.heavy_total,
+                  cache_bytes=server_settings.heavy_cache_mb * 1024 * 1024)
     app.state.report_limit = ReportLimit(engine, server_settings.public_reports_per_minute,
                                          server_settings.public_reports_burst)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.

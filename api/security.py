@@ -24,6 +24,7 @@ from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 from api.deps import SessionDep
 from geo import scope as scopes
 from geo.audit import Actor
+from geo.login_throttle import ThrottlePolicy
 from geo.permissions import Permission, Role, permissions_of
 from geo.scope import Scope
 from geo.security import Forbidden, TokenSettings, Unauthorized, decode, user_for_token
@@ -73,6 +74,15 @@ def token_settings(request: Request) -> TokenSettings:
     return request.app.state.token_settings
 
 
+def throttle_policy(request: Request) -> ThrottlePolicy:
+    return request.app.state.throttle_policy
+
+
+def client_address(request: Request) -> str | None:
+    """The caller's address as the server sees it (the one place to change when proxies are trusted)."""
+    return request.client.host if request.client else None
+
+
 def request_id(request: Request) -> str:
     rid = getattr(request.state, "request_id", None)
     if rid is None:
@@ -96,7 +106,7 @@ def current_principal(
     if missing:
         raise Forbidden(f"the role {user.role.value} lacks the permission {', '.join(missing)}")
     scope = scopes.resolve(session, user)
-    client = request.client.host if request.client else None
+    client = client_address(request)
     return Principal(user.id, user.username, user.role, allowed, scope,
                      Actor(user.id, user.username, request_id(request), client))
 

@@ -195,9 +195,9 @@ def run(results: dict[str, float]) -> None:
     if {"--reuse", "--http-only"} & set(sys.argv):
         from sqlalchemy.engine import make_url
 
-        from geo.settings import DEFAULT_DATABASE_URL
+        from geo.settings import DatabaseSettings
 
-        url = make_url(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)).set(
+        url = make_url(DatabaseSettings().database_url).set(
             database=DATABASE).render_as_string(hide_password=False)
         engine = make_engine(DatabaseSettings(database_url=url))
         with transaction(make_sessionmaker(engine)) as s:  # fresh fixes again, as after build()

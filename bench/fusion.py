@@ -33,7 +33,7 @@ from geo.fusion.rules import list_rules
 from geo.migrate import upgrade
 from geo.models import MemberKind
 from geo.scope import Scope
-from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings
+from geo.settings import DatabaseSettings
 from geo.topology import get_layer_row, layer_problems, region_of
 from importers.demo import clear_district, load_demo
 
@@ -41,9 +41,8 @@ DATABASE = "gridmap_bench_fusion"
 
 
 def _url() -> str:
-    import os
 
-    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
+    base = DatabaseSettings().database_url
     return make_url(base).set(database=DATABASE).render_as_string(hide_password=False)
 
 

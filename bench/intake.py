@@ -18,7 +18,7 @@ from sqlalchemy import create_engine, text
 
 from bench.run import _bench_token, _wrk, alternate_rounds, fresh_database, timed, uvicorn_server
 from geo.db import make_engine, make_sessionmaker, transaction
-from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings
+from geo.settings import DatabaseSettings
 from importers.demo import load_demo
 
 DATABASE = "gridmap_bench_intake"
@@ -80,7 +80,7 @@ def run(results: dict[str, float]) -> None:
     if {"--reuse", "--http-only"} & set(sys.argv):
         from sqlalchemy.engine import make_url
 
-        url = make_url(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)).set(
+        url = make_url(DatabaseSettings().database_url).set(
             database=DATABASE).render_as_string(hide_password=False)
     else:
         url = fresh_database(DATABASE)

@@ -33,7 +33,7 @@ from geo.bulk import analyze_after_load
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.models import MemberKind
-from geo.settings import DEFAULT_DATABASE_URL, DatabaseSettings
+from geo.settings import DatabaseSettings
 from importers.demo import PlanParams, clear_district, load_demo
 from importers.demo.loader import DATA_TABLES
 from importers.provision import TEMPLATE_DATABASE, provision_local
@@ -44,9 +44,9 @@ SCALE = PlanParams(townships=20, villages_per_township=50, grids=10_000, househo
 
 
 def fresh_database(name: str) -> str:
-    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if base == DEFAULT_DATABASE_URL:
-        provision_local(base)
+    if DatabaseSettings().is_default:
+        provision_local()
+    base = DatabaseSettings().database_url
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -248,7 +248,8 @@ def _free_port() -> int:
 def uvicorn_server(url: str, workers: int = 2, extra_env: dict[str, str] | None = None) -> Iterator[str]:
     """The real server (``workers`` processes) on a free port, for wrk; yields its base URL."""
     port = _free_port()
-    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8", **(extra_env or {})}
+    env = {**os.environ, "GRIDMAP_DATABASE_URL": url, "GRIDMAP_POOL_SIZE": "8",
+           "GRIDMAP_ACCESS_TOKEN_MINUTES": "60", **(extra_env or {})}  # the server accepts _bench_token's lifetime
     server = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.asgi:app", "--host", "127.0.0.1", "--port", str(port),
          "--workers", str(workers), "--log-level", "warning", "--no-access-log"], env=env)
@@ -319,7 +320,7 @@ def main() -> None:
         if "--editing-only" in sys.argv:
             return
     if "--http-only" in sys.argv:  # reuse the database of the last full run
-        url = make_url(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)).set(
+        url = make_url(DatabaseSettings().database_url).set(
             database="gridmap_bench").render_as_string(hide_password=False)
     else:
         print("[2] bulk assignment at scale")
@@ -337,6 +338,10 @@ def main() -> None:
     emergency.run(results)
     print("[6] report intake")
     intake.run(results)
+    from bench import heavy  # its own database, this module's server and token helpers
+
+    print("[7] heavy requests against /locate (one account, 30 at once)")
+    heavy.run(results)
 
 
 if __name__ == "__main__":

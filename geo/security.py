@@ -16,11 +16,13 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
-from argon2.exceptions import VerificationError, VerifyMismatchError
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from geo.audit import Actor
 from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
+from geo.login_throttle import Keys, ThrottlePolicy, lock_and_check, record_failure, record_success
 from geo.models.users import AppUser
 from geo.passwords import check_password
 from geo.permissions import Permission, Role, permissions_of
@@ -28,8 +30,6 @@ from geo.permissions import Permission, Role, permissions_of
 ISSUER = "gridmap"
 AUDIENCE = "gridmap-api"
 ALGORITHM = "HS256"
-MAX_FAILED_LOGINS = 5
-LOCKOUT = timedelta(minutes=15)
 _hasher = PasswordHasher()
 
 
@@ -76,18 +76,55 @@ def issue_tokens(user: AppUser, settings: TokenSettings, now: datetime | None = 
             "expires_in": settings.access_minutes * 60}
 
 
-def decode(token: str, settings: TokenSettings, *, kind: str) -> dict[str, object]:
-    """Verify signature, algorithm, audience, issuer and expiry; the message never echoes the token."""
+# How far a token's ``iat`` may lie ahead of this server's clock (another worker's clock may run ahead).
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+def decode(token: str, settings: TokenSettings, *, kind: str, now: datetime | None = None) -> dict[str, object]:
+    """Verify signature, algorithm, audience, issuer, expiry and the shape of every claim we rely on.
+
+    A token signed with our key is still refused when it claims more than the service grants: a
+    lifetime (``exp - iat``) over the configured one for its kind, or an ``iat`` in the future. So a
+    leaked key used to mint a ten-year token, or a clock mistake, does not outlive the setting. Every
+    malformed claim (a ``sub`` that is not a user id, a number that is a string, ...) is a 401, never a
+    500; the message never echoes the token.
+    """
     try:
         claims = jwt.decode(token, settings.key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=ISSUER,
-                            options={"require": ["exp", "iat", "sub", "aud", "iss", "typ", "ver"]})
+                            options={"require": ["exp", "iat", "sub", "aud", "iss", "typ", "ver"],
+                                     "verify_iat": False})  # checked below, with CLOCK_SKEW
     except jwt.ExpiredSignatureError:
         raise Unauthorized("the token has expired") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("the token is not valid for this service") from None
     if claims.get("typ") != kind:
         raise Unauthorized(f"a {kind} token is required")
+    _check_claims(claims, settings, kind, now or datetime.now(UTC))
     return claims
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def lifetime(settings: TokenSettings, kind: str) -> timedelta:
+    """The longest a token of ``kind`` may live: what issue_tokens grants."""
+    return timedelta(minutes=settings.access_minutes) if kind == "access" else timedelta(hours=settings.refresh_hours)
+
+
+def _check_claims(claims: dict[str, object], settings: TokenSettings, kind: str, now: datetime) -> None:
+    sub, ver, iat, exp = claims.get("sub"), claims.get("ver"), claims.get("iat"), claims.get("exp")
+    if not (isinstance(sub, str) and sub.isascii() and sub.isdigit() and len(sub) <= 18):
+        raise Unauthorized("the token's subject is not a user of this service")
+    if not _is_int(ver) or not _is_int(iat) or not _is_int(exp):
+        raise Unauthorized("the token's claims are malformed")
+    issued = datetime.fromtimestamp(iat, UTC)  # type: ignore[arg-type]
+    if issued > now + CLOCK_SKEW:
+        raise Unauthorized("the token was issued in the future")
+    if exp - iat > lifetime(settings, kind).total_seconds():  # type: ignore[operator]
+        raise Unauthorized("the token's lifetime exceeds what this service grants")
+    if now - issued > lifetime(settings, kind) + CLOCK_SKEW:
+        raise Unauthorized("the token has expired")
 
 
 @dataclass(frozen=True)
@@ -116,36 +153,47 @@ def user_for_token(session: Session, claims: dict[str, object]) -> Account:
     return Account(row.id, row.username, row.display_name, Role(row.role), row.division_id, row.grid_id)
 
 
-def authenticate(session: Session, username: str, password: str, now: datetime | None = None) -> AppUser:
-    """Check a password, counting failures; five in a row lock the account for 15 minutes.
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    actor: Actor,
+    policy: ThrottlePolicy | None = None,
+    now: datetime | None = None,
+) -> AppUser:
+    """Check a password under the sign-in throttle (geo/login_throttle.py says why not a lockout).
 
-    Unknown users and wrong passwords get the same answer (and take the same time),
-    so the endpoint does not reveal which usernames exist.
+    Every refusal looks the same whether or not the account exists: 401 "wrong username or
+    password" after a full argon2 verification (against a dummy hash for unknown or disabled
+    accounts), or 429 with the wait when a throttle key must still wait. The caller commits
+    after a failure too, so the count and the audit rows persist.
     """
     now = now or datetime.now(UTC)
-    user = session.execute(select(AppUser).where(AppUser.username == username).with_for_update()).scalar_one_or_none()
-    if user is None:
-        _burn(password)
-        raise Unauthorized("wrong username or password")
-    if user.disabled:
-        raise Unauthorized("wrong username or password")
-    if user.locked_until and user.locked_until > now:
-        raise Unauthorized("the account is locked after repeated failures; try again later")
-    try:
-        _hasher.verify(user.password_hash, password)
-    except (VerifyMismatchError, VerificationError):
-        user.failed_logins += 1
-        if user.failed_logins >= MAX_FAILED_LOGINS:
-            user.locked_until = now + LOCKOUT
-            user.failed_logins = 0
+    policy = policy or ThrottlePolicy()
+    keys = Keys.of(username, actor.client)
+    lock_and_check(session, keys, policy, now)
+    user = session.execute(select(AppUser).where(AppUser.username == username)).scalar_one_or_none()
+    correct = _verify(user.password_hash if user else None, password)  # always hashed: same time for all
+    if user is None or user.disabled or not correct:
+        record_failure(session, keys, policy, actor, now)
         session.flush()
-        raise Unauthorized("wrong username or password") from None
-    user.failed_logins = 0
-    user.locked_until = None
+        raise Unauthorized("wrong username or password")
+    record_success(session, keys, now)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     session.flush()
     return user
+
+
+def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password)
+    except (VerifyMismatchError, VerificationError):
+        return False
+    except InvalidHashError:  # a corrupt stored hash: refuse like a wrong password, in the same time
+        _burn(password)
+        return False
 
 
 _DUMMY_HASH = _hasher.hash("not a real password, only for timing")

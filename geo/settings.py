@@ -7,22 +7,57 @@ pass them on (``create_app(settings)``), so tests can run with their own.
 from __future__ import annotations
 
 import ipaddress
+import os
+from pathlib import Path
+from typing import Any
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local cluster that ``gridmap db up`` provisions when no URL is given. It
-# listens on loopback only; set GRIDMAP_DATABASE_URL for any real deployment.
+# listens on loopback only. These passwords are the old defaults: provisioning
+# now replaces them with random ones kept in the secrets file (below), and any
+# real deployment sets GRIDMAP_DATABASE_URL / GRIDMAP_APP_DATABASE_URL itself.
 DEFAULT_DATABASE_URL = "postgresql+psycopg2://gridmap:gridmap@127.0.0.1:5432/gridmap"
 # The server's own role on that cluster: owns nothing, cannot bypass row-level security.
 DEFAULT_APP_DATABASE_URL = "postgresql+psycopg2://gridmap_app:gridmap_app@127.0.0.1:5432/gridmap"
 APP_ROLE = "gridmap_app"
+# Where provisioning writes the generated role passwords (as the two URLs), mode 0600, owned by
+# root, in a 0700 directory. Outside the checkout and the venv on purpose: `make clean`, a fresh
+# clone or a second checkout must not lose or fork the credentials of the one local cluster, and
+# /etc is where a root-run service's secrets are looked for. GRIDMAP_SECRETS_FILE moves it.
+SECRETS_FILE = "/etc/gridmap/database.env"
+
+
+def secrets_path() -> Path:
+    return Path(os.environ.get("GRIDMAP_SECRETS_FILE") or SECRETS_FILE)
+
+
+def read_secrets(path: Path | None = None) -> dict[str, str]:
+    """``KEY=VALUE`` lines of the secrets file; empty when it is missing or unreadable (not root)."""
+    try:
+        lines = (path or secrets_path()).read_text().splitlines()
+    except OSError:
+        return {}
+    pairs = (line.split("=", 1) for line in lines if "=" in line and not line.lstrip().startswith("#"))
+    return {k.strip(): v.strip() for k, v in pairs}
+
+
+def _same_server(a: str, b: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    ua, ub = make_url(a), make_url(b)
+    return (ua.host, ua.port or 5432) == (ub.host, ub.port or 5432)
 
 
 class DatabaseSettings(BaseSettings):
-    """Where the PostGIS database is and how the pool behaves."""
+    """Where the PostGIS database is and how the pool behaves.
 
-    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+    Without GRIDMAP_DATABASE_URL (and no URL passed in), the URLs come from the secrets file that
+    ``gridmap db up`` wrote, else the old defaults (before the first provisioning).
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
 
     database_url: str = Field(default=DEFAULT_DATABASE_URL, description="Owner role: migrations and the CLI.")
     app_database_url: str | None = Field(
@@ -33,19 +68,35 @@ class DatabaseSettings(BaseSettings):
     pool_size: int = Field(default=10, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
 
+    def __init__(self, **values: Any) -> None:
+        if ("database_url" not in values and "_env_file" not in values
+                and not os.environ.get("GRIDMAP_DATABASE_URL") and secrets_path().is_file()
+                and os.access(secrets_path(), os.R_OK)):  # not root: the file is not ours to read
+            values["_env_file"] = secrets_path()
+        super().__init__(**values)
+
     @property
     def is_default(self) -> bool:
-        return self.database_url == DEFAULT_DATABASE_URL
+        """Whether this is the local cluster that ``gridmap db up`` provisions (any password)."""
+        return not os.environ.get("GRIDMAP_DATABASE_URL") and _same_server(self.database_url, DEFAULT_DATABASE_URL)
 
     @property
     def server_url(self) -> str:
-        """The URL the API connects with: the application role, on the owner's database."""
+        """The URL the API connects with: the application role, on the owner's database.
+
+        Its password: the provisioned one from the secrets file when that file describes this
+        server (so per-test and benchmark databases on the local cluster work), else the old default.
+        """
         if self.app_database_url:
             return self.app_database_url
         from sqlalchemy.engine import make_url
 
+        password = APP_ROLE
+        stored = read_secrets().get("GRIDMAP_APP_DATABASE_URL")
+        if stored and _same_server(stored, self.database_url):
+            password = make_url(stored).password or APP_ROLE
         owner = make_url(self.database_url)
-        return owner.set(username=APP_ROLE, password=APP_ROLE).render_as_string(hide_password=False)
+        return owner.set(username=APP_ROLE, password=password).render_as_string(hide_password=False)
 
 
 class ServerSettings(BaseSettings):
@@ -68,6 +119,11 @@ class ServerSettings(BaseSettings):
         default="",
         description="Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed. Default none: the peer address is the client.")
+    # Heavy requests (fusion, topology, exports, imports): api/heavy.py. Per process: with --workers N the
+    # service runs at most N × heavy_total of them at once.
+    heavy_per_user: int = Field(default=2, ge=1, le=100, description="Heavy calls one account may run at once.")
+    heavy_total: int = Field(default=3, ge=1, le=100, description="Heavy calls one process runs at once.")
+    heavy_cache_mb: int = Field(default=64, ge=0, le=4096, description="Memory for cached fusion/topology results.")
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -93,6 +149,14 @@ class AuthSettings(BaseSettings):
     token_key: str | None = Field(default=None, min_length=32, repr=False)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)
+    # Sign-in throttling (geo/login_throttle.py): after this many failures for a key, each further failure
+    # makes the next attempt for that key wait twice as long (1 s, 2 s, 4 s, ... up to login_max_delay_s).
+    login_pair_failures: int = Field(default=3, ge=1, description="Free failures per (account, address).")
+    login_address_failures: int = Field(default=20, ge=1, description="Free failures per address, any account.")
+    login_account_failures: int = Field(
+        default=50, ge=1, description="Free failures per account from addresses that never signed in to it.")
+    login_max_delay_s: int = Field(default=900, ge=1, le=86_400, description="The longest wait a failure causes.")
+    login_forget_s: int = Field(default=3600, ge=60, description="Failures are forgotten after this long quiet.")
 
 
 class PositionSettings(BaseSettings):

@@ -50,10 +50,11 @@ def _database_ready(settings: DatabaseSettings) -> None:
 
     if settings.is_default:
         try:
-            provision_local(settings.database_url)
+            url, _ = provision_local()  # role passwords from (or generated into) the secrets file
         except ProvisionError as exc:
             console.print(f"[red]Cannot provision PostGIS:[/red] {exc}")
             raise typer.Exit(2) from exc
+        settings = settings.model_copy(update={"database_url": url})
     upgrade(settings.database_url)
 
 

@@ -7,11 +7,19 @@ create the role, the database and the extension. Every step first checks
 whether it is needed, so a second run changes nothing and takes well under a
 second. Where we cannot act (not root, not Debian), we stop with a message that
 says what to install or to set ``GRIDMAP_DATABASE_URL``.
+
+Passwords: the first run generates a random password for each role and writes
+both URLs to the secrets file (``geo.settings.SECRETS_FILE``, mode 0600, read by
+the CLI, the server and the tests when GRIDMAP_DATABASE_URL is unset); later
+runs reuse them. A cluster provisioned before this (roles with the old default
+passwords, no file) is rotated once, on the first run that finds no file.
+Passwords reach psql on its standard input, never on a command line (``ps``).
 """
 
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -19,7 +27,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from geo.settings import DEFAULT_APP_DATABASE_URL, DEFAULT_DATABASE_URL
+from geo.settings import DEFAULT_APP_DATABASE_URL, DEFAULT_DATABASE_URL, read_secrets, secrets_path
 
 
 class ProvisionError(RuntimeError):
@@ -110,7 +118,8 @@ def ensure_server(port: int) -> str:
     if cluster is None:
         if os.geteuid() != 0:
             raise ProvisionError(f"No PostgreSQL cluster listens on port {port}.\n{HOW_TO}")
-        _run(["pg_createcluster", version, "main", "--port", str(port)])
+        taken = {c.name for c in _clusters() if c.version == version}
+        _run(["pg_createcluster", version, "main" if "main" not in taken else f"gridmap{port}", "--port", str(port)])
         cluster = next(c for c in _clusters() if c.port == port)
     if not cluster.running:
         if os.geteuid() != 0:
@@ -123,10 +132,10 @@ def ensure_server(port: int) -> str:
 
 
 def _psql(sql: str, *, port: int, database: str = "postgres") -> str:
-    cmd = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", database, "-c", sql]
+    cmd = ["psql", "-X", "-q", "-t", "-A", "-v", "ON_ERROR_STOP=1", "-p", str(port), "-d", database, "-f", "-"]
     if os.geteuid() == 0:
         cmd = ["runuser", "-u", "postgres", "--", *cmd]
-    return _run(cmd).stdout.strip()
+    return subprocess.run(cmd, check=True, text=True, input=sql, capture_output=True).stdout.strip()
 
 
 def _literal(value: str) -> str:
@@ -186,13 +195,52 @@ def can_connect(url: str) -> bool:
 TEMPLATE_DATABASE = "gridmap_template"
 
 
-def provision_local(url: str = DEFAULT_DATABASE_URL, app_url: str = DEFAULT_APP_DATABASE_URL) -> None:
-    """Bring the default local database to a usable state (idempotent)."""
+def provision_local(url: str | None = None, app_url: str | None = None, *, secrets_file: Path | None = None,
+                    port: int | None = None) -> tuple[str, str]:
+    """Bring the local database to a usable state (idempotent); returns the owner's and the app's URL.
+
+    With ``url`` and ``app_url`` given, those credentials are provisioned as they are. Without,
+    the role passwords come from ``secrets_file`` (default: GRIDMAP_SECRETS_FILE or
+    /etc/gridmap/database.env), generated and written there on the first run; ``port`` (default:
+    GRIDMAP_LOCAL_PORT or 5432) places a new cluster.
+    """
+    if url is None:
+        url, app_url, new = _stored_or_new(secrets_file or secrets_path(), port)
+    else:
+        app_url, new = app_url or DEFAULT_APP_DATABASE_URL, False
     template_url = make_url(url).set(database=TEMPLATE_DATABASE).render_as_string(hide_password=False)
-    if can_connect(url) and can_connect(app_url) and can_connect(template_url):
-        return
+    if not new and can_connect(url) and can_connect(app_url) and can_connect(template_url):
+        return url, app_url
     u = make_url(url)
     if u.host not in (None, "localhost", "127.0.0.1", "::1"):
         raise ProvisionError(f"Cannot provision a server on {u.host}; only a local one.\n{HOW_TO}")
     ensure_server(u.port or 5432)
+    if new:  # written before the roles change: a failure after this leaves passwords we still know
+        write_secrets(secrets_file or secrets_path(), url, app_url)
     ensure_role_and_database(url, app_url, template=TEMPLATE_DATABASE)
+    return url, app_url
+
+
+def _stored_or_new(path: Path, port: int | None) -> tuple[str, str, bool]:
+    stored = read_secrets(path)
+    if stored.get("GRIDMAP_DATABASE_URL") and stored.get("GRIDMAP_APP_DATABASE_URL"):
+        return stored["GRIDMAP_DATABASE_URL"], stored["GRIDMAP_APP_DATABASE_URL"], False
+    if path.exists():
+        raise ProvisionError(f"{path} exists but cannot be read or lacks the database URLs; run as root, "
+                             "or set GRIDMAP_DATABASE_URL")
+    port = port or int(os.environ.get("GRIDMAP_LOCAL_PORT") or 5432)
+    owner = make_url(DEFAULT_DATABASE_URL).set(port=port, password=secrets.token_urlsafe(24))
+    app = make_url(DEFAULT_APP_DATABASE_URL).set(port=port, password=secrets.token_urlsafe(24))
+    return owner.render_as_string(hide_password=False), app.render_as_string(hide_password=False), True
+
+
+def write_secrets(path: Path, url: str, app_url: str) -> None:
+    """Both URLs, readable by the file's owner only (root when provisioning), written atomically."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write("# gridmap: the local database's roles, generated by `gridmap db up`. Keep secret.\n"
+                f"GRIDMAP_DATABASE_URL={url}\nGRIDMAP_APP_DATABASE_URL={app_url}\n")
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.db import make_sessionmaker, transaction
 from geo.migrate import upgrade
-from geo.settings import APP_ROLE, DEFAULT_DATABASE_URL, DatabaseSettings, ServerSettings
+from geo.settings import APP_ROLE, DatabaseSettings, ServerSettings
 
 TEST_COUNTY = "520111"
 TEST_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
@@ -34,9 +34,9 @@ def _fresh_database() -> str:
         return explicit
     from importers.provision import TEMPLATE_DATABASE, provision_local
 
-    base = os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL)
-    if base == DEFAULT_DATABASE_URL:
-        provision_local(base)
+    if DatabaseSettings().is_default:  # no GRIDMAP_DATABASE_URL: the local cluster, passwords in the secrets file
+        provision_local()
+    base = DatabaseSettings().database_url
     name = f"gridmap_test_{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -74,7 +74,7 @@ def drop_database(admin_url: str, name: str) -> None:
 def _drop_database(url: str) -> None:
     if os.environ.get("GRIDMAP_TEST_DATABASE_URL"):
         return
-    drop_database(os.environ.get("GRIDMAP_DATABASE_URL", DEFAULT_DATABASE_URL), make_url(url).database)
+    drop_database(DatabaseSettings().database_url, make_url(url).database)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.caching import NoStore
 from api.deps import SessionDep
-from api.security import Principal, request_id, requires, token_settings
+from api.security import Principal, client_address, request_id, requires, throttle_policy, token_settings
 from geo import audit
 from geo.audit import Actor
 from geo.grids import territory_bbox
@@ -33,12 +33,12 @@ def _user_info(user: AppUser | Account) -> dict[str, Any]:
 @router.post("/token", summary="Log in with username and password (OAuth2 password flow)")
 def login(request: Request, session: SessionDep,
           form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> dict[str, Any]:
-    client = request.client.host if request.client else None
+    client = client_address(request)
     actor = Actor(None, form.username[:64], request_id(request), client)
     try:
-        user = authenticate(session, form.username, form.password)
+        user = authenticate(session, form.username, form.password, actor=actor, policy=throttle_policy(request))
     except Unauthorized:
-        # The failed attempt (and any lockout) must persist although the request fails.
+        # The failed attempt (its count, any delay it starts and their audit rows) must persist.
         audit.record(session, actor, action="auth.login", entity="user", outcome="denied")
         session.commit()
         raise

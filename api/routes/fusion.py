@@ -11,8 +11,10 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import text
 
+from api import heavy
 from api.deps import SessionDep
 from api.security import MapReader, Principal, requires
+from geo.changes import data_version
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.fusion import apply, export, rules
 from geo.fusion.analysis import analyse, default_division
@@ -47,33 +49,45 @@ def fusion(request: Request, session: SessionDep, principal: MapReader, division
            layers: Layers = None, f: Format = None) -> Response:
     """Inside each layer: overlaps, gaps, slivers, grids outside their parent. Between layers: every
     enabled rule (GET /fusion/rules) whose sides are among ``layers``. Problems are ranked by
-    households, then area; townships by score, worst first."""
-    report = analyse(session, principal.scope, division_code=division,
-                     layer_codes=layers.split(",") if layers else None)
+    households, then area; townships by score, worst first. A heavy request (api/heavy.py): bounded
+    per account and per process, and cached until the data changes."""
     fmt = _format(request, f)
-    if fmt == "geojson":
-        return _json(export.as_geojson(report), GEOJSON)
-    if fmt == "csv":
-        name = f"fusion-{report['division']}.csv"
-        return Response(export.as_csv(report).encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
-    return _json(report)
+
+    def compute() -> Response:
+        report = analyse(session, principal.scope, division_code=division,
+                         layer_codes=layers.split(",") if layers else None)
+        if fmt == "geojson":
+            return _json(export.as_geojson(report), GEOJSON)
+        if fmt == "csv":
+            name = f"fusion-{report['division']}.csv"
+            return Response(export.as_csv(report).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                            headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return _json(report)
+
+    key = heavy.ResultCache.key("fusion", division, layers, fmt, principal.scope, data_version(session))
+    return heavy.run_cached(request, principal.user_id, "fusion analyses", key, compute)
 
 
 @router.get("/pairs", summary="For every grid of one net, the grids of another it touches, with shares")
-def pairs(session: SessionDep, principal: MapReader,
+def pairs(request: Request, session: SessionDep, principal: MapReader,
           a: Annotated[str, Query(max_length=40, description="The coarse side: layer:<code> or level:village|township")],
           b: Annotated[str, Query(max_length=40, description="The fine side, same form")],
           division: Division = None) -> Response:
-    """Area and households of each piece, as shares of the fine grid (share_area, share_households)."""
+    """Area and households of each piece, as shares of the fine grid (share_area, share_households).
+    A heavy request (api/heavy.py)."""
     root = resolve_division(session, default_division(session, principal.scope, division), principal.scope)
     rule = rules.Rule(0, rules.parse_side(session, b, "b"), rules.parse_side(session, a, "a"), 0.02, 0.98, True, "")
     if rule.fine == rule.coarse:
         raise InvalidInput("a and b must differ", pointer="b")
-    grouped: dict[str, list[dict[str, Any]]] = {}
-    for p in pair_pieces(session, rule, region_of(session, root)):
-        grouped.setdefault(p.coarse_code, []).append(p.as_dict())
-    return _json({"a": a, "b": b, "grids": [{"code": k, "touches": v} for k, v in sorted(grouped.items())]})
+
+    def compute() -> Response:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for p in pair_pieces(session, rule, region_of(session, root)):
+            grouped.setdefault(p.coarse_code, []).append(p.as_dict())
+        return _json({"a": a, "b": b, "grids": [{"code": k, "touches": v} for k, v in sorted(grouped.items())]})
+
+    key = heavy.ResultCache.key("pairs", a, b, division, principal.scope, data_version(session))
+    return heavy.run_cached(request, principal.user_id, "fusion analyses", key, compute)
 
 
 class NewRule(BaseModel):

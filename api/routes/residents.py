@@ -6,10 +6,11 @@ import csv
 import io
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from api import heavy
 from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
@@ -61,10 +62,13 @@ def add_resident(
 @router.get("/residents/export", summary="Export the residents of one's territory as CSV (unmasked, audited)",
             response_class=Response, responses={200: {"content": {"text/csv": {}}}})
 def export(
-    session: SessionDep, principal: Annotated[Principal, requires(Permission.PII_EXPORT)], purpose: Purpose = None,
+    request: Request, session: SessionDep, principal: Annotated[Principal, requires(Permission.PII_EXPORT)],
+    purpose: Purpose = None,
 ) -> Response:
+    """A heavy request: bounded per account and per process (api/heavy.py); never cached (personal data)."""
     bind_scope(session, principal)
-    rows = residents.export_residents(session, actor=principal.actor, purpose=purpose)
+    with heavy.limiter(request).slot(principal.user_id, "exports"):
+        rows = residents.export_residents(session, actor=principal.actor, purpose=purpose)
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=["id", "household_id", "address", "name", "id_number", "phone"])
     writer.writeheader()
