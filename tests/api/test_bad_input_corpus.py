@@ -119,7 +119,7 @@ CORPUS: dict[str, Case] = {
     "grid id beyond any column": Case("GET", f"/grids/{BIG}", "grid_id"),
     "tile zoom beyond any integer": Case("GET", f"/tiles/grids/comprehensive/{BIG}/0/0.mvt", "z"),
     "Open311: lat=1e400": Case("POST", "/open311/v2/requests.json", "lat", status=(400, 422), problem=False, form={
-        "service_code": "sanitation", "lat": "1e400", "long": "106.6"}),
+        "service_code": "environment.garbage", "lat": "1e400", "long": "106.6"}),
     # --- shapes PostGIS's geography cannot take ----------------------------------------------------------
     "create: the whole world": Case("POST", "/grids", "geometry", user="planner", says="spans",
                                     body=_new_grid(lambda c: _poly(WORLD), parent_mode="clip")),
