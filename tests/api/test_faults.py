@@ -394,3 +394,13 @@ def test_a_read_right_after_a_write_sees_it(server: Server, where: Setting) -> N
             with httpx.Client(base_url=server.base, headers=c.headers, timeout=30) as other:  # another connection
                 got = other.get(f"/grids/{where.grid_id}")
             assert got.headers["etag"] == etag and got.json()["properties"]["name"] == f"读后写 {i}"
+
+
+def test_the_log_of_the_fault_run_holds_no_personal_data(fault_run: FaultRun) -> None:
+    """Failed resident inserts during the faults used to log the name, the ID number and the phone."""
+    from pii_scan import find_personal_data
+
+    planted = {a.marker for a in fault_run.of("resident")} | {"13800000000", "测试居民"}
+    assert len(planted) > 2, "the run registered no residents"
+    log = fault_run.log_path.read_text(errors="replace")
+    assert find_personal_data(log, planted) == []
