@@ -374,8 +374,16 @@ def test_the_log_shows_no_error_after_a_response_had_started(fault_run: FaultRun
 
 def test_the_pool_recovers_by_itself(fault_run: FaultRun, server: Server, small: Engine) -> None:
     with small.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
-        c.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                       " WHERE usename = 'gridmap_app' AND datname = current_database()"))
+        killed = c.execute(text("WITH app AS MATERIALIZED (SELECT pid FROM pg_stat_activity WHERE usename ="
+                                " 'gridmap_app' AND datname = current_database())"
+                                " SELECT array_agg(pid) FROM app WHERE pg_terminate_backend(pid)")).scalar()
+        # pg_terminate_backend only signals: wait until the backends are gone, or a request may still
+        # use one of them and fail after the checks below began.
+        for _ in range(100):
+            if not c.execute(text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:p)"),
+                             {"p": killed or []}).scalar():
+                break
+            time.sleep(0.05)
     with httpx.Client(base_url=server.base, timeout=10) as client:
         first = [client.get("/health/db").status_code for _ in range(3)]
         assert set(first) <= {200, 503} and first[-1] == 200, first  # at most the first checkouts fail
