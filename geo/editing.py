@@ -169,10 +169,14 @@ def _retire(session: Session, retired: list[_Grid], successors: list[int], opera
         if names:
             raise Conflict("users have this grid as their jurisdiction and no grid takes its place: "
                            + ", ".join(names), pointer="absorber")
-    pick = ("(SELECT s.id FROM grid s WHERE s.id = ANY(:succ) ORDER BY ST_Area(ST_Intersection(s.geom,"
-            " (SELECT geom FROM grid WHERE id = t.{col}))) DESC LIMIT 1)")
-    for table, col in (("grid", "parent_grid_id"), ("staff", "grid_id"), ("app_user", "grid_id")):
-        session.execute(text(f"UPDATE {table} t SET {col} = {pick.format(col=col)} WHERE t.{col} = ANY(:ids)"),
+    # A child grid goes to the successor overlapping the child itself most (it has a shape of its own);
+    # staff and users, who have none, to the successor overlapping the retired grid most.
+    pick = ("(SELECT s.id FROM grid s WHERE s.id = ANY(:succ) ORDER BY ST_Area(ST_Intersection(s.geom, {shape}))"
+            " DESC, s.id LIMIT 1)")
+    for table, col, shape in (("grid", "parent_grid_id", "t.geom"),
+                              ("staff", "grid_id", "(SELECT geom FROM grid WHERE id = t.grid_id)"),
+                              ("app_user", "grid_id", "(SELECT geom FROM grid WHERE id = t.grid_id)")):
+        session.execute(text(f"UPDATE {table} t SET {col} = {pick.format(shape=shape)} WHERE t.{col} = ANY(:ids)"),
                         {"succ": successors, "ids": ids})
     session.execute(text("DELETE FROM grid_membership WHERE grid_id = ANY(:ids)"), {"ids": ids})
     session.execute(text("DELETE FROM grid WHERE id = ANY(:ids)"), {"ids": ids})
