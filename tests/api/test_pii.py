@@ -3,6 +3,7 @@ never in logs, errors or list endpoints."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -177,7 +178,9 @@ def written_event(as_user, session: Session) -> dict:  # noqa: ANN001
                                           "location": {"lon": lon, "lat": lat}})
     assert created.status_code == 201, created.text
     eid = created.json()["id"]
-    session.execute(text("UPDATE event SET address = :a WHERE id = :e"), {"a": f"幸福路1号 {WRITTEN}", "e": eid})
+    session.execute(text("UPDATE event SET address = :a, media_url = :m, attributes = CAST(:q AS jsonb) WHERE id = :e"),
+                    {"a": f"幸福路1号 {WRITTEN}", "e": eid, "m": f"https://img.example.cn/{PLANTED_MOBILE}/{PLANTED_ID}.jpg",
+                     "q": json.dumps({"volume": WRITTEN, "smell": [WRITTEN]}, ensure_ascii=False)})
     steps = [admin.post(f"/events/{eid}/accept", json={"note": WRITTEN}),
              admin.post(f"/events/{eid}/assign", json={"note": WRITTEN}),
              admin.post(f"/events/{eid}/start"),
@@ -238,6 +241,7 @@ def test_the_written_text_needs_pii_read_and_a_purpose_and_is_audited(as_user, s
     history = as_user("worker1").get(f"/events/{eid}/history?unmasked=true&purpose=回访报告人").json()
     assert history["description"] == WRITTEN and history["location"]["address"] == f"幸福路1号 {WRITTEN}"
     assert [t["note"] for t in history["transitions"] if t["action"] == "accept"] == [WRITTEN]
+    assert history["attributes"] == {"volume": WRITTEN, "smell": [WRITTEN]} and PLANTED_ID in history["media_url"]
     assert _audit_rows(session, "pii.read") == before + 2
     rows = session.execute(text("SELECT username, entity, entity_id, purpose, detail FROM audit_log"
                                 " WHERE action = 'pii.read' ORDER BY id DESC LIMIT 2")).all()
