@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.pii import mask_free_text_fields
+
 
 @dataclass(frozen=True)
 class Actor:
@@ -74,4 +76,6 @@ def search(
              f" detail FROM audit_log WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit"),
         params,
     ).mappings()
-    return [dict(r) for r in rows]
+    # Auditors have no pii:read: a purpose or an edit's reason is free text, and a username typed at a
+    # failed sign-in may be someone's phone number; both are masked as free text is everywhere (geo.pii).
+    return [mask_free_text_fields(dict(r), ("purpose", "username")) for r in rows]

@@ -41,6 +41,7 @@ from geo.grid_rules import (
     gap_conflict,
     opened_gap,
 )
+from geo.pii import find_personal_numbers
 from geo.reassign import Move, reassign, snapshot
 from geo.scope import Scope
 from geo.settings import GridRules
@@ -195,6 +196,16 @@ def _finish(session: Session, actor: Actor, result: EditResult, *, action: str, 
     return result
 
 
+def check_published_text(**fields: str | None) -> None:
+    """A grid's name and notes are shown to every role that reads the map (features, tiles, history,
+    lineage), with no pii:read behind them: an ID or phone number there is refused (422), not stored.
+    A grid head's phone belongs in the staff register, which masks it."""
+    for pointer, value in fields.items():
+        if value and find_personal_numbers(value):
+            raise InvalidInput(f"{pointer} is shown to everyone who reads the map: it may not hold an ID number"
+                               " or a phone number (put contacts in the staff register)", pointer=pointer)
+
+
 # -- operations -----------------------------------------------------------------------------------
 
 def create_grid(
@@ -202,6 +213,7 @@ def create_grid(
     division_code: str | None = None, parent_grid_code: str | None = None, notes: str = "",
     options: EditOptions = EditOptions(), reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
+    check_published_text(name=name, notes=notes)
     layer = _layer(session, code=layer_code)
     lock_layer(session, layer["id"])
     parent_grid_id = None
@@ -297,6 +309,7 @@ def update_attributes(
     session: Session, actor: Actor, scope: Scope, grid_id: int, expected_version: int, *,
     name: str | None = None, notes: str | None = None, reason: str = "",
 ) -> EditResult:
+    check_published_text(name=name, notes=notes)
     layer_id = _layer_of(session, grid_id, scope)
     lock_layer(session, layer_id)
     (grid,) = _load(session, [grid_id], scope)
@@ -370,6 +383,7 @@ def merge_grids(
     session: Session, actor: Actor, scope: Scope, expected: dict[int, int], *, name: str | None = None,
     reason: str = "", rules: GridRules | None = None,
 ) -> EditResult:
+    check_published_text(name=name)
     ids = sorted(expected)
     if len(ids) < 2:
         raise InvalidInput("merge needs at least two grids", pointer="grids")

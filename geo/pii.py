@@ -9,8 +9,10 @@ Masking happens on the server, before anything leaves it: ``张*``,
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from geo.errors import InvalidInput
@@ -101,34 +103,77 @@ def mask_phone(value: str) -> str:
 # pii:read and a purpose, like residents' records. These rules are the one implementation: the API's
 # output layer and the log filter (geo/logsafe.py) both call ``mask_free_text``.
 #
-# Full-width digits and signs (１３８…, ＋８６, －) are read as their ASCII forms. The translation maps
-# one character to one character, so a match found in the folded text is at the same place in the
-# original. Separators allowed inside a number: one space or dash between digits (138 1234 5678,
-# 0851-8555-1234); numbers are bounded by non-digits, so a 17-digit grid code or a 12-digit division
-# code is not mistaken for an ID number or a phone.
-_FOLD = str.maketrans({**{chr(0xFF10 + i): str(i) for i in range(10)}, "＋": "+", "－": "-", "—": "-",
-                       "（": "(", "）": ")", "\u3000": " ", "Ｘ": "X", "ｘ": "x"})
-_SEP = r"[ \-]?"
-_ID18 = rf"[1-9][0-9]{{5}}{_SEP}(?:18|19|20)[0-9]{{2}}{_SEP}[0-9]{{4}}{_SEP}[0-9]{{3}}[0-9Xx]"
-_ID15 = rf"[1-9][0-9]{{5}}{_SEP}[0-9]{{6}}{_SEP}[0-9]{{3}}"
-_MOBILE = rf"(?:(?:\+|00) ?86[ \-]?|\(\+?86\) ?|86[ \-]?)?1[3-9][0-9](?:{_SEP}[0-9]){{8}}"
-_LANDLINE = rf"(?:\(0[1-9][0-9]{{1,2}}\) ?|0[1-9][0-9]{{1,2}}{_SEP})[2-9][0-9]{{2,3}}{_SEP}[0-9]{{4}}"
+# Every decimal digit Unicode knows (full-width １３８, mathematical 𝟏𝟑𝟖, Arabic-Indic …) is read as
+# its ASCII digit, ＋ and （ ） as + ( ), every dash as -, and every space, invisible format character
+# (zero-width space, BOM, word joiner) and the punctuation people put between digit groups (. / _ ~ ·)
+# as a separator. The folding maps one character to one character, so a match found in the folded
+# text is at the same place in the original. Up to three separators may stand between any two digits
+# (138 1234 5678, 138.1234.5678, 0851 - 8555 1234, an ID number in groups of four); numbers are
+# bounded by non-digits, so a 17-digit grid code or a 12-digit division code is not mistaken for an
+# ID number or a phone.
+_ASCII_SEPARATORS = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\f": " ", "\v": " ",
+                                   ".": "-", "/": "-", "_": "-", "~": "-"})
+_SIGNS = {"＋": "+", "（": "(", "）": ")", "Ｘ": "X", "ｘ": "x", "·": "-", "・": "-", "．": "-",
+          "／": "-", "＿": "-", "～": "-", "。": "-"}
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """One non-ASCII character as the number rules read it (always one character)."""
+    digit = unicodedata.decimal(ch, None)
+    if digit is not None:
+        return str(digit)
+    if ch in _SIGNS:
+        return _SIGNS[ch]
+    category = unicodedata.category(ch)
+    if category == "Pd":
+        return "-"
+    if category in ("Zs", "Zl", "Zp", "Cf"):
+        return " "
+    return ch
+
+
+_STRICT = r"[ \-]?"  # the groups people write: 138 1234 5678, 0851-8555-1234, 520111 19900101 1236
+_LOOSE = r"[ \-]{0,3}"  # anything between any two digits: 138  1234  5678, an ID number in fours
+
+
+def _spaced(sep: str, *digits: str) -> str:
+    """A number pattern of the given digit classes with ``sep`` allowed between any two of them."""
+    return sep.join(digits)
+
+
+_D = "[0-9]"
+_CC = r"(?:(?:\+|00) ?86[ \-]?|\(\+?86\) ?|86[ \-]?)?"  # +86, 0086, (+86), 86
 _DIGIT_BOUNDED = r"(?<![0-9]){}(?![0-9])"
-# Order matters: an 18-digit ID number contains 11 digits that look like a mobile number.
+
+
+def _rules(kind: str, pattern: str) -> tuple[str, re.Pattern[str]]:
+    return kind, re.compile(_DIGIT_BOUNDED.format(pattern))
+
+
+# Order matters: an 18-digit ID number contains 11 digits that look like a mobile number, and the
+# strict shapes go first, so that two numbers side by side ("138 1234 5678 / 139 8765 4321") are read
+# as two before the loose shapes could read digits of both as one. Each match is blanked out of the
+# text the later rules see.
 FREE_TEXT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("id_number", re.compile(_DIGIT_BOUNDED.format(_ID18))),
-    ("id_number", re.compile(_DIGIT_BOUNDED.format(_ID15))),
-    ("mobile", re.compile(_DIGIT_BOUNDED.format(_MOBILE))),
-    ("landline", re.compile(_DIGIT_BOUNDED.format(_LANDLINE))),
+    _rules("id_number", rf"[1-9][0-9]{{5}}{_STRICT}(?:18|19|20)[0-9]{{2}}{_STRICT}[0-9]{{4}}{_STRICT}[0-9]{{3}}[0-9Xx]"),
+    _rules("id_number", rf"[1-9][0-9]{{5}}{_STRICT}[0-9]{{6}}{_STRICT}[0-9]{{3}}"),
+    _rules("mobile", _CC + "1[3-9][0-9]" + rf"(?:{_STRICT}[0-9]){{8}}"),
+    _rules("landline", rf"(?:\(0[1-9][0-9]{{1,2}}\) ?|0[1-9][0-9]{{1,2}}{_STRICT})[2-9][0-9]{{2,3}}{_STRICT}[0-9]{{4}}"),
+    _rules("id_number", _spaced(_LOOSE, "[1-9]", *[_D] * 5, f"(?:1{_LOOSE}[89]|2{_LOOSE}0)", *[_D] * 9, "[0-9Xx]")),
+    _rules("mobile", _CC + _spaced(_LOOSE, "1", "[3-9]", *[_D] * 9)),
+    _rules("landline", rf"(?:\(0[1-9][0-9]{{1,2}}\) ?|0[1-9][0-9]{{1,2}}{_LOOSE})"
+           + _spaced(_LOOSE, "[2-9]", _D, _D) + rf"(?:{_LOOSE}{_D})?" + _LOOSE + _spaced(_LOOSE, *[_D] * 4)),
+    _rules("id_number", _spaced(_LOOSE, "[1-9]", *[_D] * 14)),
 )
 # Cheap tests first (most text holds no such number): every pattern above needs ten digits in a run
 # of digits and separators; full-width characters need folding only when present.
 _CANDIDATE = re.compile(r"[0-9][0-9 ()+\-]{9,}")
-_NEEDS_FOLD = re.compile("[\uff10-\uff19＋－—（）\u3000Ｘｘ]")
 
 
 def _fold(value: str) -> str:
-    return value.translate(_FOLD) if not value.isascii() and _NEEDS_FOLD.search(value) else value
+    folded = value.translate(_ASCII_SEPARATORS)
+    return folded if folded.isascii() else "".join(map(_fold_char, folded))
 
 
 def _masked(kind: str, found: str) -> str:
@@ -142,14 +187,12 @@ def _masked(kind: str, found: str) -> str:
 
 def find_personal_numbers(value: str) -> list[tuple[str, int, int]]:
     """Every ID number, mobile and landline number in ``value``: (kind, start, end), in text order."""
-    folded = _fold(value)
+    text = _fold(value)
     found: list[tuple[str, int, int]] = []
-    taken: list[tuple[int, int]] = []
     for kind, pattern in FREE_TEXT_PATTERNS:
-        for m in pattern.finditer(folded):
-            if not any(m.start() < end and start < m.end() for start, end in taken):
-                found.append((kind, m.start(), m.end()))
-                taken.append((m.start(), m.end()))
+        for m in list(pattern.finditer(text)):
+            found.append((kind, m.start(), m.end()))
+            text = text[:m.start()] + "#" * (m.end() - m.start()) + text[m.end():]  # no digit, no separator
     return sorted(found, key=lambda f: f[1])
 
 

@@ -118,12 +118,13 @@ def _check_claims(claims: dict[str, object], settings: TokenSettings, kind: str,
         raise Unauthorized("the token's subject is not a user of this service")
     if not _is_int(ver) or not _is_int(iat) or not _is_int(exp):
         raise Unauthorized("the token's claims are malformed")
-    issued = datetime.fromtimestamp(iat, UTC)  # type: ignore[arg-type]
-    if issued > now + CLOCK_SKEW:
+    # In seconds, never through datetime: a signed iat of 10**15 does not fit a datetime (it was a 500).
+    issued, now_s, life, skew = iat, now.timestamp(), lifetime(settings, kind).total_seconds(), CLOCK_SKEW.total_seconds()
+    if issued > now_s + skew:  # type: ignore[operator]
         raise Unauthorized("the token was issued in the future")
-    if exp - iat > lifetime(settings, kind).total_seconds():  # type: ignore[operator]
+    if exp - iat > life:  # type: ignore[operator]
         raise Unauthorized("the token's lifetime exceeds what this service grants")
-    if now - issued > lifetime(settings, kind) + CLOCK_SKEW:
+    if now_s - issued > life + skew:  # type: ignore[operator]
         raise Unauthorized("the token has expired")
 
 

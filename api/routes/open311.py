@@ -98,6 +98,7 @@ def _time(t: datetime | None) -> str | None:
 
 def _request(r: dict[str, Any]) -> dict[str, Any]:
     closed = r["effective_status"] in public.CLOSED
+    private = r["triage"] == "civil"  # a residents' private matter (民事): neither its words nor its photo
     notes = STATUS_NOTES.get(r["status"], r["status"])
     if r["duplicate_of"]:
         notes = f"与 {r['duplicate_of']} 号诉求合并 merged into request {r['duplicate_of']}: " \
@@ -105,11 +106,11 @@ def _request(r: dict[str, Any]) -> dict[str, Any]:
     return {
         "service_request_id": str(r["id"]), "status": "closed" if closed else "open", "status_notes": notes,
         "service_name": r["service_name"], "service_code": r["category"],
-        "description": None if r["triage"] == "civil" else r["description"],
+        "description": None if private else r["description"],
         "agency_responsible": r["agency"], "service_notice": None,
         "requested_datetime": _time(r["reported_at"]), "updated_datetime": _time(r["updated_at"]),
         "expected_datetime": _time(r["due_at"]), "address": r["village"], "address_id": None, "zipcode": None,
-        "lat": r["lat"], "long": r["lon"], "media_url": r["media_url"],
+        "lat": r["lat"], "long": r["lon"], "media_url": None if private else r["media_url"],
     }
 
 

@@ -65,8 +65,9 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
             where.append(f"COALESCE(o.status::text, e.status::text) {op}(:closed)")
     rows = session.execute(text(f"{_SQL} WHERE {' AND '.join(where)} ORDER BY e.reported_at DESC, e.id DESC LIMIT :n"),
                            params).mappings()
-    # The public never sees the description as written: ID and phone numbers are masked (geo.pii).
-    return [mask_free_text_fields(dict(r), ("description",)) for r in rows]
+    # The public never sees the description, or a pasted link, as written: ID and phone numbers are
+    # masked (geo.pii); a link with someone's number in it is worth less than the number.
+    return [mask_free_text_fields(dict(r), ("description", "media_url")) for r in rows]
 
 
 def jurisdiction(session: Session) -> str | None:

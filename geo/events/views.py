@@ -11,11 +11,12 @@ from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
 from geo.events.lifecycle import allowed_actions
 from geo.models.events import NOT_OPEN_SQL, EventStatus
-from geo.pii import check_purpose, mask_free_text_fields
+from geo.pii import check_purpose, mask_free_text, mask_free_text_fields
 from geo.scope import Scope, member_filter
 
-# Columns of the detail query that hold what people wrote (a reporter's words, an address as typed).
-FREE_TEXT = ("description", "address")
+# Columns of the detail query that hold what people wrote (a reporter's words, an address as typed, a
+# link they pasted); the answers to a category's questions (``attributes``) are free text too.
+FREE_TEXT = ("description", "address", "media_url")
 OVERDUE = f"(e.status::text NOT IN {NOT_OPEN_SQL} AND e.due_at < now())"
 
 _DETAIL = f"""
@@ -56,13 +57,32 @@ def event_detail(session: Session, event_id: int, *, scope: Scope, history: bool
                                     ).mappings().first()
     if row is None:
         raise NotFound(f"event {event_id} does not exist or lies outside your territory")
-    out = _shape(dict(row) if unmasked else mask_free_text_fields(dict(row), FREE_TEXT))
+    out = _shape(dict(row) if unmasked else _masked(dict(row)))
     if history:
         out["transitions"] = [dict(r) if unmasked else mask_free_text_fields(dict(r), ("note",))
                               for r in session.execute(text("""
             SELECT action, from_status::text AS "from", to_status::text AS "to", actor, at, note, detail
             FROM event_transition WHERE event_id = :id ORDER BY at, id"""), {"id": event_id}).mappings()]
     return out
+
+
+def _masked(row: dict[str, object]) -> dict[str, object]:
+    """The row with its free text masked: the text columns, and every written answer in ``attributes``
+    (a "string" or "text" question takes anything, a pole number as readily as a phone number)."""
+    out = mask_free_text_fields(row, FREE_TEXT)
+    answers = row.get("attributes")
+    if isinstance(answers, dict):
+        out["attributes"] = {code: mask_answer(v) for code, v in answers.items()}
+    return out
+
+
+def mask_answer(value: object) -> object:
+    """One attribute answer with ID and phone numbers masked (lists answer by element)."""
+    if isinstance(value, str):
+        return mask_free_text(value)
+    if isinstance(value, list):
+        return [mask_answer(v) for v in value]
+    return value
 
 
 def record_unmasked_read(session: Session, *, actor: Actor, event_id: int, purpose: str, surface: str) -> None:

@@ -122,6 +122,9 @@ MALFORMED = {
     "typ_unknown": lambda s: _admin_claims(s, typ="id"),
     "ten_year_access": lambda s: _long(s, "access", 24 * 365 * 10),
     "access_just_over_its_lifetime": lambda s: _long(s, "access", 16 / 60),
+    # Found by the attack on issue 12: an iat beyond what a datetime holds answered 500.
+    "iat_beyond_the_calendar": lambda s: _admin_claims(s, iat=10**15, exp=10**15 + 60),
+    "iat_before_the_calendar": lambda s: _admin_claims(s, iat=-10**15, exp=int(datetime.now(UTC).timestamp()) + 60),
     "iat_in_the_future": lambda s: _admin_claims(s, iat=datetime.now(UTC) + timedelta(minutes=10),
                                                  exp=datetime.now(UTC) + timedelta(minutes=12)),
 }

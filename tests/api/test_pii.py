@@ -3,11 +3,13 @@ never in logs, errors or list endpoints."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
 import pytest
 from fastapi.testclient import TestClient
+from pii_scan import find_personal_data
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -177,7 +179,9 @@ def written_event(as_user, session: Session) -> dict:  # noqa: ANN001
                                           "location": {"lon": lon, "lat": lat}})
     assert created.status_code == 201, created.text
     eid = created.json()["id"]
-    session.execute(text("UPDATE event SET address = :a WHERE id = :e"), {"a": f"幸福路1号 {WRITTEN}", "e": eid})
+    session.execute(text("UPDATE event SET address = :a, media_url = :m, attributes = CAST(:q AS jsonb) WHERE id = :e"),
+                    {"a": f"幸福路1号 {WRITTEN}", "e": eid, "m": f"https://img.example.cn/{PLANTED_MOBILE}/{PLANTED_ID}.jpg",
+                     "q": json.dumps({"volume": WRITTEN, "smell": [WRITTEN]}, ensure_ascii=False)})
     steps = [admin.post(f"/events/{eid}/accept", json={"note": WRITTEN}),
              admin.post(f"/events/{eid}/assign", json={"note": WRITTEN}),
              admin.post(f"/events/{eid}/start"),
@@ -238,6 +242,7 @@ def test_the_written_text_needs_pii_read_and_a_purpose_and_is_audited(as_user, s
     history = as_user("worker1").get(f"/events/{eid}/history?unmasked=true&purpose=回访报告人").json()
     assert history["description"] == WRITTEN and history["location"]["address"] == f"幸福路1号 {WRITTEN}"
     assert [t["note"] for t in history["transitions"] if t["action"] == "accept"] == [WRITTEN]
+    assert history["attributes"] == {"volume": WRITTEN, "smell": [WRITTEN]} and PLANTED_ID in history["media_url"]
     assert _audit_rows(session, "pii.read") == before + 2
     rows = session.execute(text("SELECT username, entity, entity_id, purpose, detail FROM audit_log"
                                 " WHERE action = 'pii.read' ORDER BY id DESC LIMIT 2")).all()
@@ -317,3 +322,29 @@ def test_failures_carrying_personal_data_leave_none_in_the_log(as_user, session:
     assert find_personal_data(log, known) == [], log[-2000:]
     for body in bodies:
         assert find_personal_data(body, known) == [], body
+
+
+def test_grid_names_and_notes_with_personal_numbers_are_refused(as_user, session: Session) -> None:  # noqa: ANN001
+    """A grid's name and notes reach every map reader (features, tiles, history) with no pii:read behind
+    them: found by the attack on issue 12, where a renamed grid showed an ID number to viewer."""
+    planner = as_user("planner")
+    gid = session.execute(text("SELECT min(id) FROM grid")).scalar_one()
+    tag = planner.get(f"/grids/{gid}").headers["etag"]
+    before = session.execute(text("SELECT name, notes, version FROM grid WHERE id = :g"), {"g": gid}).one()
+    for body in ({"name": "网格 138.1234.5678"}, {"notes": f"网格长身份证 {PLANTED_ID}"}):
+        r = planner.patch(f"/grids/{gid}", json=body, headers={"If-Match": tag})
+        assert r.status_code == 422 and r.json()["pointer"] == next(iter(body)), r.text
+        assert find_personal_data(r.text, PLANTED) == []
+    assert session.execute(text("SELECT name, notes, version FROM grid WHERE id = :g"), {"g": gid}).one() == before
+    assert planner.patch(f"/grids/{gid}", json={"name": "花岭1号网格"}, headers={"If-Match": tag}).status_code == 200
+
+
+def test_audit_log_masks_free_text_for_auditors(as_user, session: Session) -> None:  # noqa: ANN001
+    planner = as_user("planner")
+    gid = session.execute(text("SELECT min(id) FROM grid")).scalar_one()
+    tag = planner.get(f"/grids/{gid}").headers["etag"]
+    assert planner.patch(f"/grids/{gid}", json={"name": "新名", "reason": f"网格员电话 {WRITTEN}"},
+                         headers={"If-Match": tag}).status_code == 200
+    body = as_user("auditor").get("/audit?entity=grid&limit=1000").text
+    assert "网格员电话 请联系我 138****5678" in body
+    assert find_personal_data(body, PLANTED) == []

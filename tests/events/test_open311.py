@@ -102,7 +102,7 @@ def test_query_by_ids_and_status(server: str, point: tuple, small: Engine) -> No
     lon, lat, _ = point
     a = _submit(server, service_code="environment.garbage", lat=lat, long=lon).json()[0]["service_request_id"]
     b = _submit(server, service_code="dispute.neighbour", lat=lat, long=lon,
-                description="楼上漏水").json()[0]["service_request_id"]
+                description="楼上漏水", media_url="https://img.example.cn/楼上漏水.jpg").json()[0]["service_request_id"]
     with small.begin() as conn:
         conn.execute(text("UPDATE event SET status = 'closed', closed_at = now() WHERE id = :e"), {"e": int(a)})
     client = GeoReport(server)
@@ -110,6 +110,7 @@ def test_query_by_ids_and_status(server: str, point: tuple, small: Engine) -> No
     assert {x["service_request_id"]: x["status"] for x in both} == {a: "closed", b: "open"}
     dispute = next(x for x in both if x["service_request_id"] == b)
     assert dispute["description"] is None  # a residents' private matter (民事) is not published
+    assert dispute.get("media_url") is None  # nor its photo (found by the attack on issue 12)
     closed = {x["service_request_id"] for x in client.get_service_requests(status="closed")}
     opened = {x["service_request_id"] for x in client.get_service_requests(status="open")}
     assert a in closed and a not in opened and b in opened
