@@ -132,12 +132,27 @@ CORPUS: dict[str, Case] = {
                                           body=_cut(lambda c: [[-180, c["y"]], [180, c["y"]]])),
     "partition: a whole-world part": Case("POST", "/grids/{grid}/partition", "parts/0", user="planner",
                                           if_match=True, body=lambda c: {"parts": [_poly(WORLD), _poly(_square(c))]}),
+    # --- shapes no grid can be, in any of their parts ----------------------------------------------------
+    "create: a MultiPolygon with a speck of a part": Case(
+        "POST", "/grids", "geometry", user="planner", says="part of", body=_new_grid(lambda c: {
+            "type": "MultiPolygon", "coordinates": [[_square(c)], [_square({"x": c["x"] + 0.001, "y": c["y"]}, 1e-6)]]})),
+    "create: a MultiPolygon with a sliver of a part": Case(
+        "POST", "/grids", "geometry", user="planner", says="sliver", body=_new_grid(lambda c: {
+            "type": "MultiPolygon", "coordinates": [[_square(c)], [[
+                [c["x"] + 0.001, c["y"]], [c["x"] + 0.003, c["y"]], [c["x"] + 0.003, c["y"] + 1e-5],
+                [c["x"] + 0.001, c["y"] + 1e-5], [c["x"] + 0.001, c["y"]]]]]})),
     # --- datums the request did not declare ---------------------------------------------------------------
     "create: a GeoJSON crs member of EPSG:3857": Case(
         "POST", "/grids", "geometry/crs", user="planner",
         body=_new_grid(lambda c: _poly(_square(c), crs=_EPSG3857))),
     "create: a crs member that is not an object": Case(
         "POST", "/grids", "geometry/crs", user="planner", body=_new_grid(lambda c: _poly(_square(c), crs="gcj02"))),
+    "create: a crs member whose properties are null": Case(
+        "POST", "/grids", "geometry/crs", user="planner",
+        body=_new_grid(lambda c: _poly(_square(c), crs={"type": "name", "properties": None}))),
+    "split: a crs member whose properties are a list": Case(
+        "POST", "/grids/{grid}/split", "line/crs", user="planner", if_match=True,
+        body=_cut(_crossing, member={"crs": {"type": "name", "properties": ["EPSG:4326"]}})),
     "create: an unknown crs parameter": Case("POST", "/grids", "crs", user="planner",
                                              body=_new_grid(lambda c: _poly(_square(c)), crs="mars")),
     "split: a crs member of EPSG:3857": Case("POST", "/grids/{grid}/split", "line/crs", user="planner",
