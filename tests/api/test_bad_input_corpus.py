@@ -31,7 +31,7 @@ Body = Callable[[dict[str, Any]], Any]
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # may use {grid}, {staff}
+    path: str  # may use {grid}, {staff}, {event}
     names: str  # the field the answer must name (a parameter, or a JSON pointer)
     status: int | tuple[int, ...] = 422
     user: str = "admin"
@@ -141,6 +141,13 @@ CORPUS: dict[str, Case] = {
             "type": "MultiPolygon", "coordinates": [[_square(c)], [[
                 [c["x"] + 0.001, c["y"]], [c["x"] + 0.003, c["y"]], [c["x"] + 0.003, c["y"] + 1e-5],
                 [c["x"] + 0.001, c["y"] + 1e-5], [c["x"] + 0.001, c["y"]]]]]})),
+    # --- fields the action does not read: refused, never dropped behind a 2xx -----------------------------
+    "assign: both a staff member and a department": Case(
+        "POST", "/events/{event}/assign", "department", body=lambda c: {"staff_id": c["staff"], "department": "x"}),
+    "accept: a staff_id it does not read": Case("POST", "/events/{event}/accept", "staff_id",
+                                                 body=lambda c: {"staff_id": c["staff"]}),
+    "start: a duplicate_of it does not read": Case("POST", "/events/{event}/start", "duplicate_of",
+                                                    body=lambda c: {"duplicate_of": 1}),
     # --- datums the request did not declare ---------------------------------------------------------------
     "create: a GeoJSON crs member of EPSG:3857": Case(
         "POST", "/grids", "geometry/crs", user="planner",
@@ -216,10 +223,12 @@ def context(session: Session) -> dict[str, Any]:
           FROM grid g JOIN grid_layer l ON l.id = g.layer_id JOIN division d ON d.id = g.division_id
          WHERE l.code = 'comprehensive' ORDER BY g.id LIMIT 1""")).mappings().one()
     staff = session.execute(text("SELECT min(id) FROM staff")).scalar_one()
+    event = session.execute(text("SELECT min(id) FROM event")).scalar_one()
     category = session.execute(text("SELECT min(code) FROM event_category c WHERE NOT EXISTS"
                                     " (SELECT 1 FROM event_category k WHERE k.parent_code = c.code)")).scalar_one()
     return {"category": category, "grid": row["id"], "etag": f'"g{row["id"]}v{row["version"]}"', "village": row["village"],
-            "x": row["x"], "y": row["y"], "gx0": row["gx0"], "gx1": row["gx1"], "staff": staff}
+            "x": row["x"], "y": row["y"], "gx0": row["gx0"], "gx1": row["gx1"], "staff": staff,
+            "event": event}
 
 
 def _pieces(data: bytes) -> Iterator[bytes]:
