@@ -110,7 +110,8 @@ def _check_crs_member(geojson: dict[str, Any], pointer: str) -> None:
     if "crs" not in geojson:
         return
     member = geojson["crs"]
-    name = member.get("properties", {}).get("name") if isinstance(member, dict) else None
+    properties = member.get("properties") if isinstance(member, dict) else None
+    name = properties.get("name") if isinstance(properties, dict) else None
     if isinstance(name, str) and name.strip().lower() in _WGS84_NAMES:
         return
     shown = name if isinstance(name, str) else "an unnamed CRS"

@@ -26,28 +26,34 @@ from geo.errors import Conflict, GridmapError, InvalidInput
 from geo.models.membership import MemberKind
 from geo.settings import GridRules
 
-# Width in metres: the maximum inscribed circle of the shape in a local equirectangular plane (metres east and
+# Measured per polygon part: a MultiPolygon whose big part passes must not carry a speck or a sliver as another
+# part. Width in metres: the maximum inscribed circle of each part in a local equirectangular plane (metres east and
 # north of the shape's centroid, about 0.5 % off at these sizes, plenty for a threshold).
 _MEASURE_SQL = """
 WITH g AS (SELECT ST_GeomFromEWKB(:g) AS g),
-m AS (SELECT g, ST_Centroid(g) AS c FROM g WHERE NOT ST_IsEmpty(g))
-SELECT ST_Area(g::geography) AS area,
-       2 * (ST_MaximumInscribedCircle(ST_Scale(ST_Translate(g, -ST_X(c), -ST_Y(c)),
-                                               111320 * cos(radians(ST_Y(c))), 110574))).radius AS width
+p AS (SELECT (ST_Dump(g)).geom AS p FROM g WHERE NOT ST_IsEmpty(g)),
+m AS (SELECT p, ST_Centroid(p) AS c FROM p WHERE NOT ST_IsEmpty(p))
+SELECT sum(ST_Area(p::geography)) AS area, min(ST_Area(p::geography)) AS smallest,
+       min(2 * (ST_MaximumInscribedCircle(ST_Scale(ST_Translate(p, -ST_X(c), -ST_Y(c)),
+                                                   111320 * cos(radians(ST_Y(c))), 110574))).radius) AS width
   FROM m
 """
 
 
 @dataclass(frozen=True)
 class Measure:
-    area_m2: float
-    width_m: float
+    area_m2: float  # the whole shape
+    width_m: float  # the narrowest part's widest point
+    smallest_m2: float = 0.0  # the smallest part
 
 
 def measure(session: Session, geom: bytes) -> Measure:
-    """Area (m², on the spheroid) and width (m, the widest point) of an EWKB shape; zero when empty."""
+    """Area (m², on the spheroid), narrowest part's width (m) and smallest part's area of an EWKB shape; zero
+    when empty."""
     row = session.execute(text(_MEASURE_SQL), {"g": geom}).first()
-    return Measure(0.0, 0.0) if row is None else Measure(float(row.area), float(row.width))
+    if row is None or row.area is None:
+        return Measure(0.0, 0.0, 0.0)
+    return Measure(float(row.area), float(row.width), float(row.smallest))
 
 
 def ensure_meaningful(session: Session, geom: bytes, rules: GridRules, *, what: str, pointer: str,
@@ -61,6 +67,10 @@ def ensure_meaningful(session: Session, geom: bytes, rules: GridRules, *, what: 
     if m.area_m2 < rules.grid_min_area_m2:
         raise error(f"{what} is {m.area_m2:.2f} m²: a grid must have at least {rules.grid_min_area_m2:g} m²",
                     pointer=pointer, area_m2=round(m.area_m2, 2), width_m=round(m.width_m, 2))
+    if m.smallest_m2 < rules.grid_min_area_m2:
+        raise error(f"{what} has a part of {m.smallest_m2:.2f} m²: every part of a grid must have at least "
+                    f"{rules.grid_min_area_m2:g} m²", pointer=pointer, area_m2=round(m.area_m2, 2),
+                    part_m2=round(m.smallest_m2, 2))
     if m.width_m < rules.grid_min_width_m:
         raise error(f"{what} is a sliver of {m.area_m2:.2f} m², nowhere wider than {m.width_m:.2f} m: a grid must be"
                     f" at least {rules.grid_min_width_m:g} m wide somewhere", pointer=pointer,

@@ -36,18 +36,20 @@ class Action:
     permission: Permission
     needs_note: bool = False
     summary: str = ""
+    takes: frozenset[str] = frozenset()  # the Step fields besides the note that this action reads
 
 
 _H, _A = Permission.EVENTS_HANDLE, Permission.EVENTS_ASSIGN
 ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("accept", frozenset({S.REPORTED}), S.SCREENED, _H, summary="screening: a valid report 甄别受理"),
     Action("reject", frozenset({S.REPORTED}), S.REJECTED, _H, True, "screening: not a valid report"),
-    Action("duplicate", frozenset({S.REPORTED, S.SCREENED}), S.DUPLICATE, _H,
+    Action("duplicate", frozenset({S.REPORTED, S.SCREENED}), S.DUPLICATE, _H, takes=frozenset({"duplicate_of"}),
            summary="screening: the same matter as an earlier report, whose reporter it now follows"),
     Action("assign", frozenset({S.SCREENED, S.REOPENED, S.ASSIGNED}), S.ASSIGNED, _A,
+           takes=frozenset({"staff_id", "department"}),
            summary="hand to a handler 交办 (default: the category's handler)"),
     Action("start", frozenset({S.ASSIGNED, S.ESCALATED}), S.IN_PROGRESS, _H, summary="handling begins 处置"),
-    Action("escalate", frozenset({S.ASSIGNED, S.IN_PROGRESS}), S.ESCALATED, _A,
+    Action("escalate", frozenset({S.ASSIGNED, S.IN_PROGRESS}), S.ESCALATED, _A, takes=frozenset({"department"}),
            summary="吹哨: hand to a department, under its own deadline"),
     Action("feedback", frozenset({S.IN_PROGRESS}), S.FEEDBACK, _H, True, "the handler reports the result 反馈"),
     Action("close", frozenset({S.FEEDBACK}), S.CLOSED, _A, summary="confirm and close 办结"),
@@ -85,6 +87,7 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
     act = ACTIONS.get(action)
     if act is None:
         raise NotFound(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
+    _check_fields(act, step)
     if action == "duplicate" and step.duplicate_of is not None:
         # Both rows, in id order: two reports merged into each other at once must queue, not deadlock.
         session.execute(text("SELECT id FROM event WHERE id IN (:a, :b) ORDER BY id FOR UPDATE"),
@@ -107,6 +110,18 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                      audit_detail={"from": status.value, "to": act.target.value})
     return {"event_id": event_id, "action": action, "from": status.value, "to": act.target.value, "at": at,
             "actor": actor.username, "note": step.note.strip(), "detail": detail}
+
+
+def _check_fields(act: Action, step: Step) -> None:
+    """A field the action does not read is refused, never dropped: a 2xx must not hide that a handler named
+    in the request was not the one used (assign with both staff_id and department, accept with a staff_id)."""
+    for name in ("staff_id", "department", "duplicate_of"):
+        if getattr(step, name) is not None and name not in act.takes:
+            takes = ", ".join(sorted(act.takes)) or "only a note"
+            raise InvalidInput(f"{act.name} does not take {name} (it takes {takes})", pointer=name)
+    if step.staff_id is not None and step.department is not None:
+        raise InvalidInput(f"{act.name} goes to one handler: give staff_id or department, not both",
+                           pointer="department")
 
 
 def allowed_actions(status: S) -> list[str]:

@@ -31,7 +31,7 @@ Body = Callable[[dict[str, Any]], Any]
 @dataclass(frozen=True)
 class Case:
     method: str
-    path: str  # may use {grid}, {staff}
+    path: str  # may use {grid}, {staff}, {event}
     names: str  # the field the answer must name (a parameter, or a JSON pointer)
     status: int | tuple[int, ...] = 422
     user: str = "admin"
@@ -132,12 +132,34 @@ CORPUS: dict[str, Case] = {
                                           body=_cut(lambda c: [[-180, c["y"]], [180, c["y"]]])),
     "partition: a whole-world part": Case("POST", "/grids/{grid}/partition", "parts/0", user="planner",
                                           if_match=True, body=lambda c: {"parts": [_poly(WORLD), _poly(_square(c))]}),
+    # --- shapes no grid can be, in any of their parts ----------------------------------------------------
+    "create: a MultiPolygon with a speck of a part": Case(
+        "POST", "/grids", "geometry", user="planner", says="part of", body=_new_grid(lambda c: {
+            "type": "MultiPolygon", "coordinates": [[_square(c)], [_square({"x": c["x"] + 0.001, "y": c["y"]}, 1e-6)]]})),
+    "create: a MultiPolygon with a sliver of a part": Case(
+        "POST", "/grids", "geometry", user="planner", says="sliver", body=_new_grid(lambda c: {
+            "type": "MultiPolygon", "coordinates": [[_square(c)], [[
+                [c["x"] + 0.001, c["y"]], [c["x"] + 0.003, c["y"]], [c["x"] + 0.003, c["y"] + 1e-5],
+                [c["x"] + 0.001, c["y"] + 1e-5], [c["x"] + 0.001, c["y"]]]]]})),
+    # --- fields the action does not read: refused, never dropped behind a 2xx -----------------------------
+    "assign: both a staff member and a department": Case(
+        "POST", "/events/{event}/assign", "department", body=lambda c: {"staff_id": c["staff"], "department": "x"}),
+    "accept: a staff_id it does not read": Case("POST", "/events/{event}/accept", "staff_id",
+                                                 body=lambda c: {"staff_id": c["staff"]}),
+    "start: a duplicate_of it does not read": Case("POST", "/events/{event}/start", "duplicate_of",
+                                                    body=lambda c: {"duplicate_of": 1}),
     # --- datums the request did not declare ---------------------------------------------------------------
     "create: a GeoJSON crs member of EPSG:3857": Case(
         "POST", "/grids", "geometry/crs", user="planner",
         body=_new_grid(lambda c: _poly(_square(c), crs=_EPSG3857))),
     "create: a crs member that is not an object": Case(
         "POST", "/grids", "geometry/crs", user="planner", body=_new_grid(lambda c: _poly(_square(c), crs="gcj02"))),
+    "create: a crs member whose properties are null": Case(
+        "POST", "/grids", "geometry/crs", user="planner",
+        body=_new_grid(lambda c: _poly(_square(c), crs={"type": "name", "properties": None}))),
+    "split: a crs member whose properties are a list": Case(
+        "POST", "/grids/{grid}/split", "line/crs", user="planner", if_match=True,
+        body=_cut(_crossing, member={"crs": {"type": "name", "properties": ["EPSG:4326"]}})),
     "create: an unknown crs parameter": Case("POST", "/grids", "crs", user="planner",
                                              body=_new_grid(lambda c: _poly(_square(c)), crs="mars")),
     "split: a crs member of EPSG:3857": Case("POST", "/grids/{grid}/split", "line/crs", user="planner",
@@ -201,10 +223,12 @@ def context(session: Session) -> dict[str, Any]:
           FROM grid g JOIN grid_layer l ON l.id = g.layer_id JOIN division d ON d.id = g.division_id
          WHERE l.code = 'comprehensive' ORDER BY g.id LIMIT 1""")).mappings().one()
     staff = session.execute(text("SELECT min(id) FROM staff")).scalar_one()
+    event = session.execute(text("SELECT min(id) FROM event")).scalar_one()
     category = session.execute(text("SELECT min(code) FROM event_category c WHERE NOT EXISTS"
                                     " (SELECT 1 FROM event_category k WHERE k.parent_code = c.code)")).scalar_one()
     return {"category": category, "grid": row["id"], "etag": f'"g{row["id"]}v{row["version"]}"', "village": row["village"],
-            "x": row["x"], "y": row["y"], "gx0": row["gx0"], "gx1": row["gx1"], "staff": staff}
+            "x": row["x"], "y": row["y"], "gx0": row["gx0"], "gx1": row["gx1"], "staff": staff,
+            "event": event}
 
 
 def _pieces(data: bytes) -> Iterator[bytes]:
