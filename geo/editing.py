@@ -171,14 +171,16 @@ def _retire(session: Session, retired: list[_Grid], successors: list[int], opera
             raise Conflict("users have this grid as their jurisdiction and no grid takes its place: "
                            + ", ".join(names), pointer="absorber")
     # A child grid goes to the successor overlapping the child itself most (it has a shape of its own);
-    # staff and users, who have none, to the successor overlapping the retired grid most.
-    pick = ("(SELECT s.id FROM grid s WHERE s.id = ANY(:succ) ORDER BY ST_Area(ST_Intersection(s.geom, {shape}))"
+    # staff and users, who have none, to the successor overlapping the retired grid most. With one
+    # successor (merge, retire) there is nothing to weigh: the intersections cost 36 ms on a merge.
+    pick = (":one" if len(successors) == 1 else
+            "(SELECT s.id FROM grid s WHERE s.id = ANY(:succ) ORDER BY ST_Area(ST_Intersection(s.geom, {shape}))"
             " DESC, s.id LIMIT 1)")
     for table, col, shape in (("grid", "parent_grid_id", "t.geom"),
                               ("staff", "grid_id", "(SELECT geom FROM grid WHERE id = t.grid_id)"),
                               ("app_user", "grid_id", "(SELECT geom FROM grid WHERE id = t.grid_id)")):
         session.execute(text(f"UPDATE {table} t SET {col} = {pick.format(shape=shape)} WHERE t.{col} = ANY(:ids)"),
-                        {"succ": successors, "ids": ids})
+                        {"succ": successors, "one": successors[0] if successors else None, "ids": ids})
     session.execute(text("DELETE FROM grid_membership WHERE grid_id = ANY(:ids)"), {"ids": ids})
     session.execute(text("DELETE FROM grid WHERE id = ANY(:ids)"), {"ids": ids})
     session.execute(text(
