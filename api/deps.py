@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -125,3 +125,15 @@ def iso_datetime(value: object) -> datetime:
 
 
 IsoDateTime = Annotated[datetime, BeforeValidator(iso_datetime)]
+
+
+def check_window(start: datetime | None, end: datetime | None, names: tuple[str, str]) -> None:
+    """A time window given the wrong way round is the caller's mistake, not an empty answer (422).
+
+    A date-time without an offset is compared as UTC, which is enough to tell the order.
+    """
+    if start is None or end is None:
+        return
+    a, b = (d if d.tzinfo else d.replace(tzinfo=UTC) for d in (start, end))
+    if a > b:
+        raise InvalidInput(f"{names[0]} must not be after {names[1]}", pointer=names[0])

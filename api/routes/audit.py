@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.caching import NoStore
-from api.deps import IsoDateTime, PagingDep, SessionDep
+from api.deps import IsoDateTime, PagingDep, SessionDep, check_window
 from api.security import Principal, requires
 from geo import audit
 from geo.permissions import Permission
@@ -22,5 +22,6 @@ def audit_log(
     entity: Annotated[str | None, Query(max_length=64)] = None,
     since: IsoDateTime | None = None, until: IsoDateTime | None = None,
 ) -> list[dict[str, Any]]:
+    check_window(since, until, ("since", "until"))
     return audit.search(session, user=user, entity=entity, since=since, until=until, limit=paging.limit,
                         after=paging.after)

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Depends, Form, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api import problems
-from api.deps import IsoDateTime, SessionDep
+from api.deps import IsoDateTime, SessionDep, check_window
 from api.security import request_id
 from geo.audit import Actor
 from geo.crs import Crs
@@ -246,6 +246,7 @@ def list_requests(
             start = start_date or end - timedelta(days=90)  # the spec's default window
         except OverflowError:
             raise InvalidInput("end_date is too early", pointer="end_date") from None
+        check_window(start, end, ("start_date", "end_date"))
         rows = public.requests(s, codes=service_code.split(",") if service_code else None, start=start, end=end,
                                status=status.split(",") if status else None)
     return render(fmt, [_request(r) for r in rows], "service_requests", "request")

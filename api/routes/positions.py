@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from api.caching import NoStore
-from api.deps import IsoDateTime, SessionDep
+from api.deps import IsoDateTime, SessionDep, check_window
 from api.security import Principal, requires
 from geo import positions
 from geo.crs import Crs
@@ -97,6 +97,7 @@ def position_history(
     for name, value in (("since", since), ("until", until)):
         if value is not None and value.tzinfo is None:
             raise InvalidInput(f"{name} needs a UTC offset (e.g. 2026-11-23T08:00:00+08:00)", pointer=name)
+    check_window(since, until, ("since", "until"))
     if unmasked and not principal.can(Permission.PII_READ):
         raise Forbidden(f"the role {principal.role.value} may only see coarsened position history")
     get_feature(session, "staff", staff_id, scope=principal.scope)

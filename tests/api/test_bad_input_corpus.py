@@ -182,6 +182,15 @@ CORPUS: dict[str, Case] = {
                                          body=lambda c: {"lon": c["x"], "lat": c["y"], "at": 1700000000}),
     "Open311: start_date=2182": Case("GET", "/open311/v2/requests.json", "start_date", status=(400, 422), problem=False,
                                      params={"start_date": "2182"}),
+    # --- windows given the wrong way round: a mistake, not an empty answer -------------------------------
+    "stats: from after to": Case("GET", "/stats/events", "from", params={"from": "2026-11-02", "to": "2026-11-01"}),
+    "audit: since after until": Case("GET", "/audit", "since", user="auditor",
+                                     params={"since": "2026-11-02", "until": "2026-11-01T00:00:00+08:00"}),
+    "positions: since after until": Case("GET", "/staff/{staff}/positions", "since",
+                                         params={"since": "2026-11-02T00:00:00Z", "until": "2026-11-01T00:00:00Z"}),
+    "Open311: start_date after end_date": Case("GET", "/open311/v2/requests.json", "start_date", status=(400,),
+                                               problem=False,
+                                               params={"start_date": "2026-11-02", "end_date": "2026-11-01"}),
     # --- bodies over the limit, however they are sent ----------------------------------------------------
     "chunked JSON over the limit": Case("POST", "/grids", "exceeds", status=413, user="planner",
                                         chunked=b'{"geometry": "' + _CHUNK + b'"}'),
