@@ -85,21 +85,28 @@ def db_settings() -> Iterator[DatabaseSettings]:
     _drop_database(url)
 
 
+def template_copy(owner_url: str, suffix: str) -> str:
+    """A new, unmigrated database ``<test database>_<suffix>`` made from the PostGIS template (any left
+    over from an interrupted run is dropped first); returns its URL. Drop it with ``drop_database``."""
+    from importers.provision import TEMPLATE_DATABASE
+
+    base = make_url(owner_url)
+    name = f"{base.database}_{suffix}"
+    drop_database(owner_url, name)
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
+    admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="module")
 def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: ANN001
     """A small district in a database of its own, for tests whose edits really commit."""
     from geo.db import make_engine
     from importers.demo import PlanParams, clear_district, load_demo
-    from importers.provision import TEMPLATE_DATABASE
 
-    base = make_url(db_settings.database_url)
-    name = f"{base.database}_{request.module.__name__.rsplit('.', 1)[-1][:20]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    admin.dispose()
-    drop_database(db_settings.database_url, name)
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
+    url = template_copy(db_settings.database_url, request.module.__name__.rsplit('.', 1)[-1][:20])
     upgrade(url)
     engine = make_engine(DatabaseSettings(database_url=url, pool_size=8))
     with transaction(make_sessionmaker(engine)) as s:
@@ -108,8 +115,7 @@ def small(db_settings: DatabaseSettings, request) -> Iterator[Engine]:  # noqa: 
                                                 misalignments=1), cameras_per_township=10, events=100)
     yield engine
     engine.dispose()
-    admin.dispose()
-    drop_database(db_settings.database_url, name)
+    drop_database(db_settings.database_url, make_url(url).database)
 
 
 @pytest.fixture(scope="session")

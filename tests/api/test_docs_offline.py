@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from geo.db import make_engine, make_sessionmaker, transaction
@@ -35,22 +34,13 @@ WAIT_S = 60  # a bound on waiting for the page, not a speed target
 @pytest.fixture(scope="module")
 def server(db_settings: DatabaseSettings) -> Iterator[str]:
     """The app, served by uvicorn on a free port, on a database of its own (the sign-in commits)."""
-    from conftest import drop_database
+    from conftest import drop_database, template_copy
 
     from api.main import create_app
     from geo.permissions import Role
     from geo.security import create_user
-    from importers.provision import TEMPLATE_DATABASE
 
-    base = make_url(db_settings.database_url)
-    name = f"{base.database}_docs"
-    drop_database(db_settings.database_url, name)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
-    admin.dispose()
-    settings = DatabaseSettings(database_url=base.set(database=name).render_as_string(hide_password=False),
-                                pool_size=2)
+    settings = DatabaseSettings(database_url=template_copy(db_settings.database_url, "docs"), pool_size=2)
     upgrade(settings.database_url)
     owner = make_engine(settings)
     with transaction(make_sessionmaker(owner)) as session:
@@ -72,7 +62,7 @@ def server(db_settings: DatabaseSettings) -> Iterator[str]:
     uv.should_exit = True
     thread.join(timeout=10)
     app.state.engine.dispose()
-    drop_database(db_settings.database_url, name)
+    drop_database(db_settings.database_url, make_url(settings.database_url).database)
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from geo.settings import DatabaseSettings
@@ -35,19 +34,11 @@ STARTUP_LIMIT_S = 180  # a bound on waiting, not a speed target: a small demo se
 def throwaway_url(db_settings: DatabaseSettings) -> Iterator[str]:
     """A database of this module's own, made from the PostGIS template like the session's (not migrated:
     the command does that, as on a fresh machine)."""
-    from conftest import drop_database
+    from conftest import drop_database, template_copy
 
-    from importers.provision import TEMPLATE_DATABASE
-
-    base = make_url(db_settings.database_url)
-    name = f"{base.database}_readme"
-    drop_database(db_settings.database_url, name)
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{TEMPLATE_DATABASE}"'))
-    admin.dispose()
-    yield base.set(database=name).render_as_string(hide_password=False)
-    drop_database(db_settings.database_url, name)
+    url = template_copy(db_settings.database_url, "readme")
+    yield url
+    drop_database(db_settings.database_url, make_url(url).database)
 
 
 def _env(database_url: str, **extra: str) -> dict[str, str]:
