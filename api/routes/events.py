@@ -103,7 +103,6 @@ def submit_event(
     encoded = orjson.dumps(receipt)  # orjson: jsonable_encoder cost more than the routing query (measured)
     if key is not None and digest is not None:
         idempotency.store(session, key, digest, int(receipt["id"]), 201, orjson.loads(encoded))
-    session.commit()
     return Response(encoded, 201, media_type="application/json", headers={"Location": f"/events/{receipt['id']}"})
 
 
@@ -136,7 +135,6 @@ def event_history(session: SessionDep, principal: EventReader, event_id: Id, unm
     require_pii_read(principal)
     body = views.unmasked_event_detail(session, event_id, scope=principal.scope, actor=principal.actor,
                                        purpose=purpose, history=True)
-    session.commit()  # the audit row is stored before the data leaves
     return JSONResponse(jsonable_encoder(body), headers={"Cache-Control": "no-store"})
 
 

@@ -95,7 +95,6 @@ def get_event(session: SessionDep, principal: EventReader, event_id: Id, unmaske
     reason = check_purpose(purpose)
     feature = get_feature(session, "events", event_id, scope=principal.scope, unmasked=True)
     record_unmasked_read(session, actor=principal.actor, event_id=event_id, purpose=reason, surface="feature")
-    session.commit()  # the audit row is stored before the data leaves
     response = feature_response(feature)
     response.headers["Cache-Control"] = "no-store"
     return response
