@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from geo.errors import InvalidInput
-from geo.features import BBox
+from geo.spatial.features import BBox
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:

@@ -32,10 +32,10 @@ from api.routes import (
 )
 from api.web import docs
 from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
-from geo import logsafe
+from geo.access.login_throttle import ThrottlePolicy
+from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
-from geo.login_throttle import ThrottlePolicy
-from geo.security import TokenSettings, signing_key
+from geo.privacy import logsafe
 from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
 
 

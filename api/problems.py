@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from geo.access.security import Forbidden, Unauthorized
 from geo.errors import (
     Conflict,
     GridmapError,
@@ -29,8 +30,7 @@ from geo.errors import (
     PreconditionRequired,
     TooManyRequests,
 )
-from geo.logsafe import scrub
-from geo.security import Forbidden, Unauthorized
+from geo.privacy.logsafe import scrub
 
 log = logging.getLogger("gridmap.api")
 

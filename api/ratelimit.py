@@ -3,7 +3,7 @@
 A client may send ``public_reports_burst`` reports at once — a village kiosk
 after a meeting, many phones behind one carrier NAT — and then
 ``public_reports_per_minute`` a minute as the allowance refills. The bucket
-is geo.ratelimit's, so the limit holds across worker processes and servers.
+is geo.access.ratelimit's, so the limit holds across worker processes and servers.
 The address is the real client's: forwarded headers are believed only from
 GRIDMAP_TRUSTED_PROXIES (see api.main).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import Engine
 
-from geo import ratelimit
+from geo.access import ratelimit
 from geo.errors import TooManyRequests
 
 

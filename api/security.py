@@ -22,12 +22,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import OAuth2PasswordBearer, SecurityScopes
 
 from api.deps import SessionDep
-from geo import scope as scopes
-from geo.audit import Actor
-from geo.login_throttle import ThrottlePolicy
-from geo.permissions import Permission, Role, permissions_of
-from geo.scope import Scope
-from geo.security import Forbidden, TokenSettings, Unauthorized, decode, user_for_token
+from geo.access import scope as scopes
+from geo.access.login_throttle import ThrottlePolicy
+from geo.access.permissions import Permission, Role, permissions_of
+from geo.access.scope import Scope
+from geo.access.security import Forbidden, TokenSettings, Unauthorized, decode, user_for_token
+from geo.privacy.audit import Actor
 
 oauth2 = OAuth2PasswordBearer(
     tokenUrl="/auth/token",

@@ -1,7 +1,7 @@
 """Emergency benchmark (`python -m bench.emergency`): nearest-10 available responders among
 100,000, in a district of 1,000,000 households.
 
-1. The query alone (``geo.responders.nearest`` through SQLAlchemy, and its candidate
+1. The query alone (``geo.emergency.responders.nearest`` through SQLAlchemy, and its candidate
    SQL on a bare psycopg2 cursor), over 2,000 random incident points: p50/p99, and
    how often the exactness check needed a second, larger candidate fetch.
 2. Over HTTP with wrk: ``GET /responders/nearest?k=10`` (bearer token, scope,
@@ -24,12 +24,12 @@ from typing import Any
 
 from sqlalchemy import text
 
-from bench.run import ROUNDS, _bench_token, _wrk, fresh_database, uvicorn_server
-from bench.run import WRK_SCRIPT as LOCATE_SCRIPT
-from geo import responders
-from geo.around import around
+from bench.common import ROUNDS, bench_token, fresh_database, uvicorn_server, wrk
+from bench.common import WRK_SCRIPT as LOCATE_SCRIPT
+from geo.access.scope import Scope
 from geo.db import make_engine, make_sessionmaker, transaction
-from geo.scope import Scope
+from geo.emergency import responders
+from geo.emergency.around import around
 from geo.settings import DatabaseSettings
 
 DATABASE = "gridmap_bench_emergency"
@@ -120,7 +120,7 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
     finally:
         responders.candidates = original  # type: ignore[assignment]
     results["nearest p50 ms"] = statistics.median(times)
-    print(f"  geo.responders.nearest (k=10, exact): p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f}"
+    print(f"  geo.emergency.responders.nearest (k=10, exact): p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f}"
           f" ms, mean {statistics.fmean(times):.2f} ms; candidate fetches per query"
           f" {fetches['n'] / len(pts):.3f}", flush=True)
     n = 10 + 6  # what nearest() fetches first for k=10
@@ -147,7 +147,7 @@ def bench_sql(url: str, results: dict[str, float]) -> None:
             t = time.perf_counter()
             around(s, lon, lat, 200, scope=Scope.county(), limit=50)
             times.append((time.perf_counter() - t) * 1000)
-    print(f"  geo.around.around (200 m: households, cameras by field of view, grids and heads, open events):"
+    print(f"  geo.emergency.around.around (200 m: households, cameras by field of view, grids and heads, open events):"
           f" p50 {statistics.median(times):.2f} ms, p99 {_pct(times, 0.99):.2f} ms", flush=True)
     engine.dispose()
 
@@ -157,7 +157,7 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
         print("  wrk is not installed (apt-get install wrk); skipping the HTTP benchmark")
         return
     # A county-wide ``emergency`` account (no pii:read: positions come back coarsened, as in production).
-    token = _bench_token(url, "bench_dispatch", "emergency")
+    token = bench_token(url, "bench_dispatch", "emergency")
     points = ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in _points(url, 2000))
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(WRK_SCRIPT % points)
@@ -167,13 +167,13 @@ def bench_http(url: str, results: dict[str, float], *, seconds: int = 6) -> None
     locate.close()
     try:
         with uvicorn_server(url) as base:
-            _wrk(f"{base}/health/db", None, 2, 16)
-            _wrk(base, script.name, 2, 16, token)
+            wrk(f"{base}/health/db", None, 2, 16)
+            wrk(base, script.name, 2, 16, token)
             rounds: dict[str, list[dict[str, float]]] = {"trivial": [], "nearest": [], "locate": []}
             for _ in range(ROUNDS):
-                rounds["trivial"].append(_wrk(f"{base}/health/db", None, seconds, 16))
-                rounds["nearest"].append(_wrk(base, script.name, seconds, 16, token))
-                rounds["locate"].append(_wrk(base, locate.name, seconds, 16, token))
+                rounds["trivial"].append(wrk(f"{base}/health/db", None, seconds, 16))
+                rounds["nearest"].append(wrk(base, script.name, seconds, 16, token))
+                rounds["locate"].append(wrk(base, locate.name, seconds, 16, token))
             trivial, nearest, located = (sorted(rounds[k], key=lambda r: r["rps"])[ROUNDS // 2]
                                          for k in ("trivial", "nearest", "locate"))
             ratios = sorted(n["rps"] / t["rps"] for t, n in zip(rounds["trivial"], rounds["nearest"], strict=True))

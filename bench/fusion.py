@@ -24,17 +24,17 @@ import time
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.run import SCALE, fresh_database
-from geo.assign import assign_all
+from bench.common import SCALE, fresh_database
+from geo.access.scope import Scope
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.fusion.analysis import analyse
 from geo.fusion.pairs import pair_pieces
 from geo.fusion.rules import list_rules
+from geo.grids.topology import get_layer_row, layer_problems, region_of
+from geo.locating.assign import assign_all
 from geo.migrate import upgrade
 from geo.models import MemberKind
-from geo.scope import Scope
 from geo.settings import DatabaseSettings
-from geo.topology import get_layer_row, layer_problems, region_of
 from importers.demo import clear_district, load_demo
 
 DATABASE = "gridmap_bench_fusion"

@@ -4,7 +4,7 @@ Issue 12: about 30 parallel ``/fusion/pairs?a=layer:micro&b=layer:party`` calls 
 1.4 MB each) from one ``map:read`` account pushed ``/locate`` to 21.8 s. Here, on the
 default demo district (548 comprehensive grids, ~8,000 micro-grids, 100k households)
 in its own database ``gridmap_bench_heavy``, for each server configuration (the real
-server, bench.run's ``uvicorn_server``, 2 workers):
+server, bench.common's ``uvicorn_server``, 2 workers):
 
 1. ``/locate`` p50/p99 on the idle server (wrk, 4 connections, household positions);
 2. the same while 30 clients of one viewer account each send the heavy call again as
@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.run import WRK_SCRIPT, _bench_token, fresh_database, uvicorn_server
+from bench.common import WRK_SCRIPT, bench_token, fresh_database, uvicorn_server
 from geo.db import make_engine, make_sessionmaker, transaction
 from importers.demo import clear_district, load_demo
 
@@ -102,7 +102,7 @@ class Hammer:
             t.join(150)
 
 
-def _wrk(base: str, script: str, seconds: int, token: str) -> dict[str, float]:
+def wrk(base: str, script: str, seconds: int, token: str) -> dict[str, float]:
     """wrk on /locate with a 60 s timeout (its default, 2 s, would drop the slow answers from the figures)."""
     import re
     import subprocess
@@ -125,7 +125,7 @@ def _wrk(base: str, script: str, seconds: int, token: str) -> dict[str, float]:
 
 
 def bench_heavy(url: str, results: dict[str, float]) -> None:
-    token = _bench_token(url)  # a county-wide viewer: map:read, like the account in the issue
+    token = bench_token(url)  # a county-wide viewer: map:read, like the account in the issue
     engine = create_engine(url)
     with engine.connect() as c:
         pts = c.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM household ORDER BY random() LIMIT 2000")).all()
@@ -134,10 +134,10 @@ def bench_heavy(url: str, results: dict[str, float]) -> None:
         script.write(WRK_SCRIPT % ",".join(f"{{{x:.6f},{y:.6f}}}" for x, y in pts))
     for label, env in CONFIGS.items():
         with uvicorn_server(url, extra_env=env) as base:
-            _wrk(base, script.name, 2, token)  # warm up
-            idle = _wrk(base, script.name, SECONDS, token)
+            wrk(base, script.name, 2, token)  # warm up
+            idle = wrk(base, script.name, SECONDS, token)
             with Hammer(base, token) as hammer:
-                loaded = _wrk(base, script.name, SECONDS, token)
+                loaded = wrk(base, script.name, SECONDS, token)
             counts = ", ".join(f"{n}×{s}" for s, n in sorted(hammer.statuses.items()))
             mean_ok = sum(hammer.ok_seconds) / len(hammer.ok_seconds) if hammer.ok_seconds else float("nan")
         print(f"  {label}: /locate idle p50 {idle['p50']:.1f} ms p99 {idle['p99']:.1f} ms | under {CLIENTS} heavy "

@@ -16,7 +16,7 @@ import tempfile
 
 from sqlalchemy import create_engine, text
 
-from bench.run import _bench_token, _wrk, alternate_rounds, fresh_database, timed, uvicorn_server
+from bench.common import alternate_rounds, bench_token, fresh_database, timed, uvicorn_server, wrk
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.settings import DatabaseSettings
 from importers.demo import load_demo
@@ -42,7 +42,7 @@ def bench_intake(url: str, results: dict[str, float], *, seconds: int = 6) -> No
     if not shutil.which("wrk"):
         print("  wrk is not installed (apt-get install wrk); skipping the intake benchmark")
         return
-    from geo.crs import from_wgs84
+    from geo.spatial.crs import from_wgs84
 
     engine = create_engine(url)
     with engine.connect() as c:
@@ -52,13 +52,13 @@ def bench_intake(url: str, results: dict[str, float], *, seconds: int = 6) -> No
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
     script.write(SCRIPT % ",".join(f"{{{x:.7f},{y:.7f}}}" for x, y in zip(gx, gy, strict=True)))
     script.close()
-    token = _bench_token(url)
+    token = bench_token(url)
     try:
         with uvicorn_server(url) as base:
-            _wrk(f"{base}/health/db", None, 2, 16)
-            _wrk(base, script.name, 2, 16, token)
-            trivial, intake, ratios = alternate_rounds(lambda: _wrk(f"{base}/health/db", None, seconds, 16),
-                                                       lambda: _wrk(base, script.name, seconds, 16, token))
+            wrk(f"{base}/health/db", None, 2, 16)
+            wrk(base, script.name, 2, 16, token)
+            trivial, intake, ratios = alternate_rounds(lambda: wrk(f"{base}/health/db", None, seconds, 16),
+                                                       lambda: wrk(base, script.name, seconds, 16, token))
     finally:
         os.unlink(script.name)
     with engine.connect() as c:

@@ -149,7 +149,7 @@ class AuthSettings(BaseSettings):
     token_key: str | None = Field(default=None, min_length=32, repr=False)
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     refresh_token_hours: int = Field(default=12, ge=1, le=24 * 30)
-    # Sign-in throttling (geo/login_throttle.py): after this many failures for a key, each further failure
+    # Sign-in throttling (geo/access/login_throttle.py): after this many failures for a key, each further failure
     # makes the next attempt for that key wait twice as long (1 s, 2 s, 4 s, ... up to login_max_delay_s).
     login_pair_failures: int = Field(default=3, ge=1, description="Free failures per (account, address).")
     login_address_failures: int = Field(default=20, ge=1, description="Free failures per address, any account.")

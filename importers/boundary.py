@@ -8,7 +8,7 @@ nothing of a datum conversion; its independent reference
 ``210000.geojson`` (e.g. 120.823872,40.530257 and 123.065038,39.486462) are
 identical, to the last digit, to vertices of a public boundary file published
 explicitly as ``country.gcj02.geo.json``. We therefore convert every vertex
-GCJ-02 → WGS84 (geo.crs, inverse accurate to millimetres) before storing.
+GCJ-02 → WGS84 (geo.spatial.crs, inverse accurate to millimetres) before storing.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 
-from geo.crs import gcj02_to_wgs84
 from geo.errors import NotFound
+from geo.spatial.crs import gcj02_to_wgs84
 
 
 def _dataset_dir() -> Path:

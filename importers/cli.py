@@ -31,8 +31,8 @@ console = Console()
 
 @app.callback()
 def _main() -> None:
-    """Every command logs through geo.logsafe: no personal data in any log record."""
-    from geo import logsafe
+    """Every command logs through geo.privacy.logsafe: no personal data in any log record."""
+    from geo.privacy import logsafe
 
     logsafe.install()
 
@@ -168,8 +168,8 @@ def _demo_option_problem(*, county: str, grids: int, households: int, townships:
     if grids < townships * villages:
         return (f"--grids must be at least --townships × --villages ({townships * villages}): every village"
                 f" gets a grid, got {grids}")
+    from geo.access.passwords import check_password
     from geo.errors import GridmapError
-    from geo.passwords import check_password
     from importers.boundary import load_county_gcj02
 
     try:
@@ -190,8 +190,8 @@ def _read_password(from_stdin: bool) -> str:
     """The new password, refused at once (one line, exit 2) when it breaks the rule."""
     import sys
 
+    from geo.access.passwords import check_password
     from geo.errors import InvalidInput
-    from geo.passwords import check_password
 
     password = (sys.stdin.readline().rstrip("\n") if from_stdin
                 else typer.prompt("password", hide_input=True, confirmation_prompt=True))
@@ -205,7 +205,7 @@ def _read_password(from_stdin: bool) -> str:
 def _cli_actor():  # noqa: ANN202
     import getpass
 
-    from geo.audit import Actor
+    from geo.privacy.audit import Actor
 
     return Actor(None, f"cli:{getpass.getuser()}")
 
@@ -234,9 +234,9 @@ def user_add(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
 ) -> None:
     """Create a user. Without --division or --grid the jurisdiction is the whole county."""
-    from geo import audit
-    from geo.permissions import Role
-    from geo.security import create_user
+    from geo.access.permissions import Role
+    from geo.access.security import create_user
+    from geo.privacy import audit
 
     try:
         role_value = Role(role)
@@ -259,8 +259,8 @@ def user_passwd(
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
 ) -> None:
     """Set a user's password; every token issued before is revoked."""
-    from geo import audit
-    from geo.security import set_password
+    from geo.access.security import set_password
+    from geo.privacy import audit
 
     password = _read_password(password_stdin)
     with _admin_session() as session:
@@ -272,8 +272,8 @@ def user_passwd(
 @user_app.command("disable")
 def user_disable(username: str, enable: bool = typer.Option(False, "--enable", help="Re-enable instead.")) -> None:
     """Disable (or re-enable) a user; every token issued before is revoked."""
-    from geo import audit
-    from geo.security import set_disabled
+    from geo.access.security import set_disabled
+    from geo.privacy import audit
 
     with _admin_session() as session:
         user = set_disabled(session, username, not enable)
@@ -289,8 +289,8 @@ def user_link(
     unlink: bool = typer.Option(False, "--unlink", help="Remove the link instead."),
 ) -> None:
     """Link an account to the staff record it acts as (a responder's phone reports /staff/me/position)."""
-    from geo import audit
-    from geo.security import link_staff
+    from geo.access.security import link_staff
+    from geo.privacy import audit
 
     if (staff is None) == (not unlink):
         console.print("[red]give either --staff ID or --unlink[/red]")
@@ -312,7 +312,7 @@ def positions_purge(
 ) -> None:
     """Delete position history older than the retention period (PIPL); run it daily, e.g. from cron."""
     from geo.db import make_engine, make_sessionmaker, transaction
-    from geo.positions import purge
+    from geo.emergency.positions import purge
     from geo.settings import PositionSettings
 
     retention = days if days is not None else PositionSettings().position_retention_days

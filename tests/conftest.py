@@ -197,8 +197,8 @@ def anonymous(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
 @pytest.fixture(scope="session")
 def tokens(app, engine: Engine, district) -> dict[str, str]:  # noqa: ANN001
     """An access token for every demo account, issued directly (login itself is tested in test_auth)."""
+    from geo.access.security import issue_tokens
     from geo.models.users import AppUser
-    from geo.security import issue_tokens
 
     with make_sessionmaker(engine)() as s:
         users = s.query(AppUser).all()

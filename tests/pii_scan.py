@@ -1,6 +1,6 @@
 """A personal-data scanner for test output: response bodies, captured logs, a server's log file.
 
-Deliberately independent of geo.pii (whose masking it checks): it looks for
+Deliberately independent of geo.privacy.pii (whose masking it checks): it looks for
 
 - every value the test planted (a name, an ID number, a phone), verbatim and — for numbers — as
   its digits with any spaces, dashes or full-width forms in between;

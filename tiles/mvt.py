@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.errors import InvalidInput, NotFound
-from geo.scope import Scope
 
 MAX_ZOOM = 20
 

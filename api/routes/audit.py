@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from api.caching import NoStore
 from api.deps import IsoDateTime, PagingDep, SessionDep, check_window
 from api.security import Principal, requires
-from geo import audit
-from geo.permissions import Permission
+from geo.access.permissions import Permission
+from geo.privacy import audit
 
 router = APIRouter(prefix="/audit", tags=["audit"], dependencies=[NoStore])  # never cached
 

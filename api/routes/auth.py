@@ -11,12 +11,12 @@ from pydantic import BaseModel, Field
 from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, client_address, request_id, requires, throttle_policy, token_settings
-from geo import audit
-from geo.audit import Actor
-from geo.grids import territory_bbox
+from geo.access.permissions import Permission, permissions_of
+from geo.access.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
+from geo.grids.store import territory_bbox
 from geo.models.users import AppUser
-from geo.permissions import Permission, permissions_of
-from geo.security import Account, Unauthorized, authenticate, decode, issue_tokens, user_for_token
+from geo.privacy import audit
+from geo.privacy.audit import Actor
 
 router = APIRouter(prefix="/auth", tags=["auth"], dependencies=[NoStore])  # tokens: RFC 6749 §5.1
 

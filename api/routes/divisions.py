@@ -9,8 +9,8 @@ from api.caching import Revalidated
 from api.deps import BBoxDep, PagingDep, SessionDep
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
 from api.security import MapReader
-from geo.features import get_feature, list_features
 from geo.models import DivisionLevel
+from geo.spatial.features import get_feature, list_features
 
 router = APIRouter(prefix="/divisions", tags=["divisions"])
 

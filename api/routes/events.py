@@ -16,13 +16,13 @@ from sqlalchemy import text
 from api.caching import NoStore
 from api.deps import IsoDateTime, SessionDep
 from api.security import Principal, optional_principal, request_id, requires
-from geo.audit import Actor
-from geo.crs import Crs
+from geo.access.permissions import Permission
+from geo.access.security import Forbidden
 from geo.events import categories, duplicates, idempotency, intake, lifecycle, stats, views
 from geo.events.location import Where
-from geo.permissions import Permission
-from geo.pii import mask_free_text
-from geo.security import Forbidden
+from geo.privacy.audit import Actor
+from geo.privacy.pii import mask_free_text
+from geo.spatial.crs import Crs
 
 router = APIRouter(prefix="/events", tags=["events"])
 catalogue = APIRouter(tags=["events"])  # categories, departments, statistics

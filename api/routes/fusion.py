@@ -14,14 +14,14 @@ from sqlalchemy import text
 from api import heavy
 from api.deps import SessionDep
 from api.security import MapReader, Principal, requires
+from geo.access.permissions import Permission
+from geo.access.security import Forbidden
 from geo.changes import data_version
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.fusion import apply, export, rules
 from geo.fusion.analysis import analyse, default_division
 from geo.fusion.pairs import pair_pieces
-from geo.permissions import Permission
-from geo.security import Forbidden
-from geo.topology import region_of, resolve_division
+from geo.grids.topology import region_of, resolve_division
 
 router = APIRouter(prefix="/fusion", tags=["fusion"])
 Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]

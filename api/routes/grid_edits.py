@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 
 from api.deps import SessionDep
 from api.security import Principal, requires
-from geo import editing
-from geo.crs import Crs
-from geo.editing import EditOptions, EditResult
+from geo.access.permissions import Permission
 from geo.errors import InvalidInput, PreconditionRequired
-from geo.geometry_input import parse_area, parse_line
-from geo.partition import suggest_balanced_split
-from geo.permissions import Permission
+from geo.grids import editing
+from geo.grids.editing import EditOptions, EditResult
+from geo.grids.partition import suggest_balanced_split
 from geo.settings import GridRules
+from geo.spatial.crs import Crs
+from geo.spatial.geometry_input import parse_area, parse_line
 
 router = APIRouter(prefix="/grids", tags=["grid editing"])
 Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]

@@ -10,11 +10,11 @@ from api.caching import Revalidated
 from api.deps import BBoxDep, IsoDateTime, PagingDep, SessionDep
 from api.schemas.geojson import GEOJSON, Feature, FeatureCollection, collection_response
 from api.security import MapReader
-from geo.editing import etag
 from geo.errors import InvalidInput
-from geo.features import get_feature, list_features
-from geo.grids import grid_counts
-from geo.history import grid_history, grids_at, lineage
+from geo.grids.editing import etag
+from geo.grids.history import grid_history, grids_at, lineage
+from geo.grids.store import grid_counts
+from geo.spatial.features import get_feature, list_features
 
 router = APIRouter(prefix="/grids", tags=["grids"])
 

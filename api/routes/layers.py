@@ -10,8 +10,8 @@ from api import heavy
 from api.deps import SessionDep
 from api.security import MapReader
 from geo.changes import data_version
-from geo.grids import get_layer, list_layers
-from geo.topology import topology_report
+from geo.grids.store import get_layer, list_layers
+from geo.grids.topology import topology_report
 
 router = APIRouter(prefix="/layers", tags=["layers"])
 

@@ -9,8 +9,8 @@ from fastapi.responses import Response
 from api.deps import SessionDep
 from api.schemas.locate import LocateResult
 from api.security import MapReader
-from geo.crs import Crs
-from geo.locate import locate
+from geo.locating.locate import locate
+from geo.spatial.crs import Crs
 
 router = APIRouter(tags=["locate"])
 

@@ -33,11 +33,11 @@ from fastapi.responses import JSONResponse, Response
 from api import problems
 from api.deps import IsoDateTime, SessionDep, check_window
 from api.security import request_id
-from geo.audit import Actor
-from geo.crs import Crs
 from geo.errors import InvalidInput, NotFound
 from geo.events import attributes, categories, idempotency, intake, public
 from geo.events.location import Where
+from geo.privacy.audit import Actor
+from geo.spatial.crs import Crs
 
 PREFIX = "/open311/v2"
 router = APIRouter(prefix=PREFIX, tags=["open311"])

@@ -16,12 +16,12 @@ from api.deps import BBoxDep, PagingDep, SessionDep
 from api.routes.events import Purpose, Unmasked, require_pii_read
 from api.schemas.geojson import Feature, FeatureCollection, collection_response, feature_response
 from api.security import Principal, requires
+from geo.access.permissions import Permission
 from geo.events.views import record_unmasked_read
-from geo.features import get_feature, list_features
 from geo.models import Availability, EventStatus, StaffRole
 from geo.models.points import CameraStatus
-from geo.permissions import Permission
-from geo.pii import check_purpose
+from geo.privacy.pii import check_purpose
+from geo.spatial.features import get_feature, list_features
 
 GridCode = Annotated[str | None, Query(pattern=r"^\d{17}$", description="Only those inside this grid (code).")]
 Id = Annotated[int, Path(ge=1, le=2**62)]

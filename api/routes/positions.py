@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 from api.caching import NoStore
 from api.deps import IsoDateTime, SessionDep, check_window
 from api.security import Principal, requires
-from geo import positions
-from geo.crs import Crs
+from geo.access.permissions import Permission
+from geo.access.security import Forbidden
+from geo.emergency import positions
 from geo.errors import InvalidInput
-from geo.features import get_feature
 from geo.models.people import Availability
-from geo.permissions import Permission
-from geo.security import Forbidden
 from geo.settings import PositionSettings
+from geo.spatial.crs import Crs
+from geo.spatial.features import get_feature
 
 router = APIRouter(prefix="/staff", tags=["responders"])
 Reporter = Annotated[Principal, requires(Permission.POSITIONS_REPORT)]

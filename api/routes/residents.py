@@ -14,10 +14,10 @@ from api import heavy
 from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
-from geo import residents
-from geo.features import get_feature
-from geo.permissions import Permission
-from geo.security import Forbidden
+from geo.access.permissions import Permission
+from geo.access.security import Forbidden
+from geo.privacy import residents
+from geo.spatial.features import get_feature
 
 router = APIRouter(tags=["residents"], dependencies=[NoStore])  # personal data: never cached
 Id = Annotated[int, Path(ge=1, le=2**62)]

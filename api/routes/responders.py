@@ -12,12 +12,13 @@ from fastapi.responses import Response
 from api.caching import NoStore
 from api.deps import SessionDep
 from api.security import Principal, bind_scope, requires
-from geo import around as around_mod
-from geo import audit, responders
-from geo.crs import Crs, to_wgs84
+from geo.access.permissions import Permission
+from geo.emergency import around as around_mod
+from geo.emergency import responders
+from geo.emergency.rollcall import rollcall as rollcall_of
 from geo.models.people import StaffRole
-from geo.permissions import Permission
-from geo.rollcall import rollcall as rollcall_of
+from geo.privacy import audit
+from geo.spatial.crs import Crs, to_wgs84
 
 router = APIRouter(tags=["responders"], dependencies=[NoStore])  # phones, positions: never cached
 StaffReader = Annotated[Principal, requires(Permission.STAFF_READ)]
@@ -68,7 +69,7 @@ def nearest_to_point(
     own_grid_first: OwnFirst = False,
 ) -> Response:
     """Dispatchable = ``available`` or ``on_duty``, with a fresh position (GRIDMAP_POSITION_STALE_MINUTES).
-    Distances are geodesic metres on the WGS84 spheroid; the ranking is exact (see geo/responders.py)."""
+    Distances are geodesic metres on the WGS84 spheroid; the ranking is exact (see geo/emergency/responders.py)."""
     wlon, wlat = (float(v) for v in to_wgs84(lon, lat, crs))
     own = responders.grids_at(session, wlon, wlat) if own_grid_first else []
     rows = _nearest(request, session, principal, wlon, wlat, own, k, role, max_m, include_stale, own_grid_first)

@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from api.caching import Revalidated
 from api.deps import SessionDep
 from api.security import MapReader
-from geo.grids import county_extent
+from geo.grids.store import county_extent
 from tiles.mvt import render_tile, tilejson
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])

@@ -9,7 +9,7 @@ from sqlalchemy import text
 from api.deps import SessionDep
 from api.web.map import build_map
 from geo.errors import NotFound
-from geo.grids import county_extent, list_layers
+from geo.grids.store import county_extent, list_layers
 
 router = APIRouter(tags=["web"])
 

@@ -1,6 +1,6 @@
 """RFC 7946 GeoJSON responses.
 
-Features arrive already serialised by PostGIS (geo.features); this module only
+Features arrive already serialised by PostGIS (geo.spatial.features); this module only
 wraps them in a FeatureCollection with OGC API-style ``links`` for paging. The
 pydantic models document the shape in OpenAPI.
 """
@@ -13,7 +13,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
-from geo.features import Page
+from geo.spatial.features import Page
 
 GEOJSON = "application/geo+json"
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.db import PreparedStatement, register_prepared
 from geo.models.events import NOT_OPEN_SQL
-from geo.scope import Scope
 
 _SQL = """
     SELECT o.id, o.category, o.status::text AS status, o.reported_at,

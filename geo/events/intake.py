@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.assign import assign_entities
+from geo.access.scope import Scope
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import Conflict, InvalidInput
 from geo.events import duplicates, public
@@ -22,9 +21,10 @@ from geo.events.location import COUNTY_COVERS, Location, Where, ensure_inside_co
 from geo.events.routing import route
 from geo.events.steps import record_step
 from geo.events.views import event_detail
+from geo.locating.assign import assign_entities
 from geo.models.membership import MemberKind
-from geo.pii import validate_email, validate_phone
-from geo.scope import Scope
+from geo.privacy import audit
+from geo.privacy.pii import validate_email, validate_phone
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # tab, CR and LF are text; the rest is not
 SOURCES = ("app", "wechat", "hotline", "patrol", "open311", "web")

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
+from geo.access.permissions import Permission
+from geo.access.scope import Scope, member_filter
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.events.categories import category
 from geo.events.routing import route
 from geo.events.steps import record_step
 from geo.models.events import EventStatus as S
-from geo.permissions import Permission
-from geo.scope import Scope, member_filter
+from geo.privacy import audit
 
 
 @dataclass(frozen=True)

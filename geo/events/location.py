@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import Crs, to_wgs84
 from geo.errors import InvalidInput
 from geo.events.addresses import AddressMatch, match_address
+from geo.spatial.crs import Crs, to_wgs84
 
 
 @dataclass(frozen=True)

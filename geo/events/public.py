@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.pii import mask_free_text_fields
+from geo.privacy.pii import mask_free_text_fields
 
 PUBLIC_DECIMALS = 3  # ≈ 100 m at Guizhou's latitude
 
@@ -66,7 +66,7 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
     rows = session.execute(text(f"{_SQL} WHERE {' AND '.join(where)} ORDER BY e.reported_at DESC, e.id DESC LIMIT :n"),
                            params).mappings()
     # The public never sees the description, or a pasted link, as written: ID and phone numbers are
-    # masked (geo.pii); a link with someone's number in it is worth less than the number.
+    # masked (geo.privacy.pii); a link with someone's number in it is worth less than the number.
     return [mask_free_text_fields(dict(r), ("description", "media_url")) for r in rows]
 
 

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
 from geo.db import PreparedStatement, register_prepared
 from geo.events.steps import record_step
 from geo.models.events import CLOSED_STATES
+from geo.privacy import audit
 
 # Each fallback is a CASE branch, so PostgreSQL only runs a subquery when the one before it
 # found nobody: the township's point-in-polygon test is skipped for nearly every report.

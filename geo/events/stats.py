@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope, member_filter
 from geo.errors import InvalidInput
-from geo.scope import Scope, member_filter
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 GROUPS = {

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
+from geo.privacy import audit
 
 
 def record_step(

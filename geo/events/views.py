@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
+from geo.access.scope import Scope, member_filter
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
 from geo.events.lifecycle import allowed_actions
 from geo.models.events import NOT_OPEN_SQL, EventStatus
-from geo.pii import check_purpose, mask_free_text, mask_free_text_fields
-from geo.scope import Scope, member_filter
+from geo.privacy import audit
+from geo.privacy.audit import Actor
+from geo.privacy.pii import check_purpose, mask_free_text, mask_free_text_fields
 
 # Columns of the detail query that hold what people wrote (a reporter's words, an address as typed, a
 # link they pasted); the answers to a category's questions (``attributes``) are free text too.

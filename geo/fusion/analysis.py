@@ -1,6 +1,6 @@
 """The fusion analysis 多网融合分析: where the nets of a division disagree, ranked, with fixes.
 
-Inside each layer: the topology report (geo/topology.py: overlaps, gaps,
+Inside each layer: the topology report (geo/grids/topology.py: overlaps, gaps,
 slivers, grids outside their parent). Between layers: every enabled rule
 (geo/fusion/rules.py) whose two sides are among the layers asked for — a
 division level (village, township) is always available — as one set-based
@@ -29,13 +29,13 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.errors import InvalidInput, NotFound
 from geo.fusion import suggest
 from geo.fusion.pairs import Piece, pair_pieces
 from geo.fusion.rules import Rule, list_rules
 from geo.fusion.score import Tally, ranked, tally_layer, tally_rule
-from geo.scope import Scope
-from geo.topology import get_layer_row, layer_problems, region_of, resolve_division, summarise
+from geo.grids.topology import get_layer_row, layer_problems, region_of, resolve_division, summarise
 
 DEFAULT_LAYERS = ("comprehensive", "party", "emergency")
 T = TypeVar("T")

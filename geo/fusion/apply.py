@@ -26,14 +26,14 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import editing
-from geo.audit import Actor
-from geo.editing import EditResult
+from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed, PreconditionRequired
 from geo.fusion import suggest
 from geo.fusion.pairs import pair_pieces
 from geo.fusion.rules import get_rule
-from geo.scope import Scope
+from geo.grids import editing
+from geo.grids.editing import EditResult
+from geo.privacy.audit import Actor
 
 _REGROUP = re.compile(r"^regroup-r(\d{1,9})-g(\d{1,10})v(\d{1,9})-[0-9a-f]{12}$")
 _MERGE = re.compile(r"^merge-g(\d{1,10})v(\d{1,9})-g(\d{1,10})v(\d{1,9})$")

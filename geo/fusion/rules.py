@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.pii import mask_free_text
+from geo.privacy import audit
+from geo.privacy.audit import Actor
+from geo.privacy.pii import mask_free_text
 
 LEVELS = ("village", "township")  # division levels a rule may name; a county is one unit, nothing to nest
 

@@ -32,9 +32,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.editing import etag
 from geo.fusion.pairs import Piece
 from geo.fusion.rules import Rule
+from geo.grids.editing import etag
 
 SMALL_GAP_M2 = 5_000.0  # gaps up to this size get a fill suggestion; larger ones need a planner's drawing
 

@@ -6,10 +6,10 @@ need DDL for every new layer; the narrow table serves both directions with two
 B-tree indexes: (kind, entity_id) answers "which grids is this household in",
 (grid_id, kind) answers "what is inside this grid", neither a spatial scan.
 Bulk (re)assignment is set-based and writes this table with INSERT … SELECT,
-which is far cheaper than UPDATE of wide rows (see geo/assign.py).
+which is far cheaper than UPDATE of wide rows (see geo/locating/assign.py).
 
 No foreign keys, on purpose: this is a derived index, written only by
-geo/assign.py from a join against ``grid`` (so every grid_id exists by
+geo/locating/assign.py from a join against ``grid`` (so every grid_id exists by
 construction), and grids are never deleted (history). The two FK checks per
 row doubled the cost of a bulk assignment (measured: 10.8 s → 5.3 s for 1M
 households in one layer).

@@ -54,13 +54,13 @@ class Staff(Base):
     position_accuracy_m: Mapped[float | None] = mapped_column(Float)
     availability_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # Migration 0005 also indexes ``position::geography`` (GiST) of the dispatchable (available,
-    # on duty): the nearest-responder KNN walks it with the geography <-> operator (geo/responders.py).
+    # on duty): the nearest-responder KNN walks it with the geography <-> operator (geo/emergency/responders.py).
 
 
 class StaffPosition(Base):
     """One fix from a responder's phone: their movements 行踪轨迹, PIPL-sensitive personal data.
 
-    Kept for GRIDMAP_POSITION_RETENTION_DAYS, then purged (geo/positions.py); shown to roles
+    Kept for GRIDMAP_POSITION_RETENTION_DAYS, then purged (geo/emergency/positions.py); shown to roles
     without ``pii:read`` only coarsened to ~100 m cells and with no order (no track).
     """
 

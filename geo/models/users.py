@@ -8,8 +8,8 @@ from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Enum, For
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
+from geo.access.permissions import Role
 from geo.db import Base
-from geo.permissions import Role
 
 
 class AppUser(Base):

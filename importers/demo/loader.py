@@ -17,9 +17,9 @@ from shapely.geometry import MultiPolygon
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assign import assign_all
 from geo.bulk import copy_rows, hex_ewkb, sync_sequence
 from geo.events.routing import route
+from geo.locating.assign import assign_all
 from importers.boundary import county_name, load_county_wgs84
 from importers.demo import names, population
 from importers.demo.plan import DistrictPlan, PlanParams, build_plan

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import numpy as np
 
-from geo.partition import bisect_balanced
+from geo.grids.partition import bisect_balanced
 
 # (category code, Chinese label, weight) — a realistic mix of what citizens and grid
 # workers report. Deadlines, triage and handlers live in the category tree (event_category).

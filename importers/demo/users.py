@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
-from geo.permissions import Role
-from geo.security import create_user
+from geo.access.permissions import Role
+from geo.access.security import create_user
+from geo.privacy import audit
+from geo.privacy.audit import Actor
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.security import is_public
-from geo.permissions import Permission, Role, permissions_of
+from geo.access.permissions import Permission, Role, permissions_of
 
 ROLE_USERS = {Role.ADMIN: "admin", Role.AUDITOR: "auditor", Role.PLANNER: "planner", Role.VIEWER: "viewer",
               Role.DEPARTMENT: "department", Role.EMERGENCY: "emergency", Role.GRID_HEAD: "head1",

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.security import ALGORITHM, AUDIENCE, ISSUER
+from geo.access.security import ALGORITHM, AUDIENCE, ISSUER
 
 TEST_PASSWORD = "test-password-for-all-roles"  # the one conftest gives every demo account
 
@@ -81,7 +81,7 @@ def test_bad_tokens_are_refused(anonymous: TestClient, app, session: Session, ca
 
 
 def test_password_change_and_disable_revoke_tokens(anonymous: TestClient, session: Session, tokens) -> None:  # noqa: ANN001
-    from geo.security import set_disabled, set_password
+    from geo.access.security import set_disabled, set_password
 
     headers = {"Authorization": f"Bearer {tokens['viewer']}"}
     assert anonymous.get("/layers", headers=headers).status_code == 200
@@ -94,9 +94,9 @@ def test_password_change_and_disable_revoke_tokens(anonymous: TestClient, sessio
 
 
 def test_short_passwords_are_refused(session: Session) -> None:
+    from geo.access.permissions import Role
+    from geo.access.security import create_user
     from geo.errors import InvalidInput
-    from geo.permissions import Role
-    from geo.security import create_user
 
     with pytest.raises(InvalidInput):
         create_user(session, username="shorty", password="short", role=Role.VIEWER)

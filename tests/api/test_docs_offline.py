@@ -37,8 +37,8 @@ def server(db_settings: DatabaseSettings) -> Iterator[str]:
     from conftest import drop_database, template_copy
 
     from api.main import create_app
-    from geo.permissions import Role
-    from geo.security import create_user
+    from geo.access.permissions import Role
+    from geo.access.security import create_user
 
     settings = DatabaseSettings(database_url=template_copy(db_settings.database_url, "docs"), pool_size=2)
     upgrade(settings.database_url)

@@ -69,8 +69,8 @@ def test_unreadable_forms_are_refused_saying_why(body: bytes, content_type: byte
 
 @pytest.fixture
 def chinese_user(session: Session) -> tuple[str, str]:
-    from geo.permissions import Role
-    from geo.security import create_user
+    from geo.access.permissions import Role
+    from geo.access.security import create_user
 
     create_user(session, username="网格员张三", password="密码是长城-2026", role=Role.VIEWER)
     return "网格员张三", "密码是长城-2026"

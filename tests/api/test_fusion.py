@@ -186,8 +186,8 @@ def test_fusion_is_scoped(as_user, session: Session) -> None:  # noqa: ANN001
 
 
 def test_only_a_county_wide_planner_changes_rules(app, anonymous, session) -> None:  # noqa: ANN001
-    from geo.permissions import Role
-    from geo.security import create_user, issue_tokens
+    from geo.access.permissions import Role
+    from geo.access.security import create_user, issue_tokens
 
     town = session.execute(text("SELECT code FROM division WHERE level = 'township' ORDER BY code LIMIT 1")).scalar_one()
     user = create_user(session, username="town_planner", password="a-long-enough-password", role=Role.PLANNER,

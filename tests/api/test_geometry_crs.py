@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import from_wgs84
 from geo.errors import InvalidInput
-from geo.geometry_input import parse_area, parse_line
+from geo.spatial.crs import from_wgs84
+from geo.spatial.geometry_input import parse_area, parse_line
 
 
 def _village_square(session: Session, d: float = 0.0004) -> tuple[str, list[list[float]]]:

@@ -8,9 +8,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.schemas.locate import LocateResult
-from geo.assign import assign_entities
-from geo.crs import Crs, from_wgs84
+from geo.locating.assign import assign_entities
 from geo.models import MemberKind
+from geo.spatial.crs import Crs, from_wgs84
 
 
 def _interior_points(session: Session, n: int = 5) -> list[tuple[float, float, str]]:

@@ -11,10 +11,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.audit import Actor
+from geo.access.login_throttle import ThrottlePolicy, delay_s
+from geo.access.security import Unauthorized, authenticate
 from geo.errors import TooManyRequests
-from geo.login_throttle import ThrottlePolicy, delay_s
-from geo.security import Unauthorized, authenticate
+from geo.privacy.audit import Actor
 
 TEST_PASSWORD = "test-password-for-all-roles"
 WRONG = "wrong-password-123"

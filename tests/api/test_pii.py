@@ -13,7 +13,7 @@ from pii_scan import find_personal_data
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.pii import id_check_character, mask_id_number, mask_name, mask_phone, validate_id_number
+from geo.privacy.pii import id_check_character, mask_id_number, mask_name, mask_phone, validate_id_number
 
 ID_NUMBER = re.compile(r"(?<![\d*])\d{17}[\dX](?![\d*])")
 MOBILE = re.compile(r"(?<![\d*])1[3-9]\d{9}(?![\d*])")

@@ -26,7 +26,7 @@ import requests
 from pii_scan import find_personal_data
 from sqlalchemy import Engine, text
 
-from geo.pii import id_check_character
+from geo.privacy.pii import id_check_character
 
 PASSWORD = "server-log-test-password"
 PLANTED_ID = "52011119900101123"

@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import wgs84_to_gcj02
+from geo.spatial.crs import wgs84_to_gcj02
 
 
 @pytest.fixture

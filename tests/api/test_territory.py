@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import scope as scopes
+from geo.access import scope as scopes
 from geo.models.users import AppUser
 
 

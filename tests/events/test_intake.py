@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.crs import Crs, from_wgs84
+from geo.spatial.crs import Crs, from_wgs84
 
 
 def interior_point(session: Session, *, with_worker: bool = True) -> dict:

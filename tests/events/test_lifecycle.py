@@ -193,9 +193,9 @@ def test_a_worker_cannot_reach_outside_their_territory(as_user, session: Session
 
 
 def test_a_duplicate_is_not_an_open_event_anywhere(client: TestClient, session: Session) -> None:
-    from geo import around
-    from geo.grids import grid_counts
-    from geo.scope import Scope
+    from geo.access.scope import Scope
+    from geo.emergency import around
+    from geo.grids.store import grid_counts
 
     p = interior_point(session)
     box = dict(zip(("x0", "y0", "x1", "y1"), around.envelope(p["lon"], p["lat"], 50), strict=True))

@@ -15,8 +15,8 @@ import uvicorn
 from georeport import GeoReport
 from sqlalchemy import Engine, text
 
-from geo.crs import from_wgs84
 from geo.settings import DatabaseSettings, ServerSettings
+from geo.spatial.crs import from_wgs84
 
 
 @pytest.fixture(scope="module")
@@ -208,10 +208,10 @@ def test_an_undecodable_body_is_a_400_in_the_spec_format(server: str, point: tup
 
 # -- the standard fields are kept, the contact under the same protection ------------------------------
 def test_contact_fields_are_personal_data_masked_unless_unmasked(server: str, point: tuple, small: Engine) -> None:
-    from geo.audit import Actor
+    from geo.access.scope import Scope, bind
     from geo.db import make_sessionmaker
-    from geo.residents import event_contact
-    from geo.scope import Scope, bind
+    from geo.privacy.audit import Actor
+    from geo.privacy.residents import event_contact
     from geo.settings import APP_ROLE
 
     lon, lat, _ = point
@@ -261,9 +261,9 @@ def test_multivalue_and_required_attributes(server: str, point: tuple, small: En
         assert conn.execute(text("SELECT attributes FROM event WHERE id = :e"),
                             {"e": int(r.json()[0]["service_request_id"])}).scalar_one() == \
             {"smell": ["odour", "flies"], "volume": "bag"}
+    from geo.access.scope import Scope
     from geo.db import make_sessionmaker
     from geo.events.views import event_detail
-    from geo.scope import Scope
 
     with make_sessionmaker(small)() as s:  # staff see the answers with the event
         detail = event_detail(s, int(r.json()[0]["service_request_id"]), scope=Scope.county())

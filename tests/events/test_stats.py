@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 from test_intake import interior_point
 
-from geo.assign import assign_entities
+from geo.locating.assign import assign_entities
 from geo.models import MemberKind
 
 T0 = datetime(2020, 1, 1, tzinfo=UTC)

@@ -8,8 +8,8 @@ from pyproj import Geod
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import around
-from geo.scope import Scope
+from geo.access.scope import Scope
+from geo.emergency import around
 
 GEOD = Geod(ellps="WGS84")
 P = (100.0, 30.0)  # far from the demo district: only the cameras placed here are near

@@ -1,4 +1,4 @@
-"""geo.crs against prcoords, an independent public-domain GCJ-02/BD-09 implementation.
+"""geo.spatial.crs against prcoords, an independent public-domain GCJ-02/BD-09 implementation.
 
 Every reference value is computed here by prcoords (note: it takes and returns
 ``(lat, lon)``), never pasted. Distances are geodesic metres on WGS-84 (pyproj).
@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from geo.crs import (
+from geo.spatial.crs import (
     Crs,
     bd09_to_gcj02,
     from_wgs84,
@@ -33,7 +33,7 @@ FORWARD_TOL_DEG = 1e-6  # about 0.1 m
 ROUND_TRIP_TOL_M = 0.5
 BD_ROUND_TRIP_TOL_DEG = 1e-9
 
-# Same box as geo.crs / prcoords.sanity_in_china_p; the GCJ-02 offset is a few
+# Same box as geo.spatial.crs / prcoords.sanity_in_china_p; the GCJ-02 offset is a few
 # hundred metres, so points this far inside stay inside after the shift.
 LON_MIN, LON_MAX, LAT_MIN, LAT_MAX = 72.004, 137.8347, 0.8293, 55.8271
 EDGE_MARGIN = 0.05

@@ -10,11 +10,11 @@ import threading
 from shapely.geometry import LineString
 from sqlalchemy import Engine, text
 
-from geo import editing
-from geo.audit import Actor
+from geo.access.scope import Scope
 from geo.db import make_sessionmaker, transaction
 from geo.errors import Conflict, NotFound, PreconditionFailed
-from geo.scope import Scope
+from geo.grids import editing
+from geo.privacy.audit import Actor
 
 ACTOR = Actor(None, "concurrency-test")
 COUNTY = Scope.county()

@@ -14,10 +14,10 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from test_editing_concurrency import invariants
 
-from geo import editing
-from geo.audit import Actor
+from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from geo.scope import Scope
+from geo.grids import editing
+from geo.privacy.audit import Actor
 
 ACTOR = Actor(None, "property-test")
 OPS = st.lists(st.tuples(st.sampled_from(["split_h", "split_v", "merge", "reshape"]), st.integers(0, 10_000),

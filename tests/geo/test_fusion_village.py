@@ -18,10 +18,10 @@ from shapely.geometry import MultiPolygon, box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assign import assign_entities
+from geo.access.scope import Scope
 from geo.fusion.analysis import analyse
+from geo.locating.assign import assign_entities
 from geo.models import MemberKind
-from geo.scope import Scope
 
 TO_DEGREES = Transformer.from_crs("+proj=tmerc +lon_0=100 +lat_0=30 +ellps=GRS80 +units=m", "EPSG:4326",
                                   always_xy=True)
@@ -188,9 +188,9 @@ def test_the_score_is_the_share_of_area_where_the_nets_agree(session: Session, b
 
 
 def test_the_sliver_merge_and_the_gap_fill_apply_and_leave_nothing_behind(session: Session, broken: Village) -> None:
-    from geo.audit import Actor
     from geo.errors import PreconditionFailed
     from geo.fusion.apply import apply_suggestions
+    from geo.privacy.audit import Actor
 
     layers = ["comprehensive", "party"]
     report = analyse(session, Scope.county(), division_code=broken.code, layer_codes=layers)

@@ -8,11 +8,11 @@ from shapely.geometry import LineString
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import editing
-from geo.audit import Actor
+from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput
-from geo.grid_rules import measure
-from geo.scope import Scope
+from geo.grids import editing
+from geo.grids.rules import measure
+from geo.privacy.audit import Actor
 from geo.settings import GridRules
 
 ACTOR = Actor(None, "rules-test")

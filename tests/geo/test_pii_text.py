@@ -7,8 +7,8 @@ import logging
 import pytest
 from pii_scan import find_personal_data
 
-from geo import logsafe
-from geo.pii import id_check_character, mask_free_text
+from geo.privacy import logsafe
+from geo.privacy.pii import id_check_character, mask_free_text
 
 ID = "520111199001011236"
 ID = ID[:17] + id_check_character(ID[:17])

@@ -9,12 +9,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from geo import positions
-from geo.audit import Actor
-from geo.crs import Crs, gcj02_to_wgs84, wgs84_to_gcj02
+from geo.emergency import positions
+from geo.emergency.positions import Fix
 from geo.errors import InvalidInput
-from geo.positions import Fix
+from geo.privacy.audit import Actor
 from geo.settings import PositionSettings
+from geo.spatial.crs import Crs, gcj02_to_wgs84, wgs84_to_gcj02
 
 SETTINGS = PositionSettings(position_batch_max=5, position_retention_days=30)
 ACTOR = Actor(None, "test")
@@ -65,7 +65,7 @@ def test_gcj02_positions_are_stored_as_wgs84(session: Session, staff_id: int) ->
     stored = _history(session, staff_id)[-2:]
     assert stored[0].crs == "gcj02" and stored[1].crs == "bd09"
     assert abs(stored[0].lon - true_lon) < 1e-8 and abs(stored[0].lat - true_lat) < 1e-8
-    from geo.crs import to_wgs84
+    from geo.spatial.crs import to_wgs84
 
     wl, wa = to_wgs84(blon, blat, Crs.BD09)
     assert abs(stored[1].lon - wl) < 1e-9 and abs(stored[1].lat - wa) < 1e-9

@@ -1,4 +1,4 @@
-"""geo.ratelimit: token buckets in PostgreSQL, shared by every process that connects to the database."""
+"""geo.access.ratelimit: token buckets in PostgreSQL, shared by every process that connects to the database."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from sqlalchemy import Engine, text
 
-from geo import ratelimit
+from geo.access import ratelimit
 from geo.db import make_engine
 from geo.settings import DatabaseSettings
 

@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import responders
+from geo.access.scope import Scope
+from geo.emergency import responders
+from geo.emergency.responders import Search
 from geo.models.people import Availability, StaffRole
-from geo.responders import Search
-from geo.scope import Scope
 
 COUNTY = Scope.county()
 STATES = [a.value for a in Availability]
@@ -150,8 +150,8 @@ def test_own_grid_first(session: Session) -> None:
 
 def test_scope_limits_responders(session: Session) -> None:
     """A township's dispatcher sees only responders whose home lies in their territory."""
+    from geo.access.scope import resolve
     from geo.models.users import AppUser
-    from geo.scope import resolve
 
     user = session.query(AppUser).filter_by(username="emergency").one()
     scope = resolve(session, user)

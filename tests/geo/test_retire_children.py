@@ -10,9 +10,9 @@ from shapely.geometry import LineString
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import editing
-from geo.audit import Actor
-from geo.scope import Scope
+from geo.access.scope import Scope
+from geo.grids import editing
+from geo.privacy.audit import Actor
 
 
 def test_a_split_hands_each_child_to_the_piece_it_lies_in(session: Session) -> None:

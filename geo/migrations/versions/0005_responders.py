@@ -11,7 +11,7 @@ Create Date: 2026-11-23
   GiST index on ``position::geography`` of the dispatchable responders only
   (available, on duty), so nearest-responder queries walk it with the
   geography ``<->`` operator (sphere distance) without visiting the busy and
-  off-duty, then re-rank exactly on the spheroid (geo/responders.py). Partial:
+  off-duty, then re-rank exactly on the spheroid (geo/emergency/responders.py). Partial:
   0.455 → 0.381 ms per nearest-10 query among 100k responders (bench/README.md).
 - app_user.staff_id: the staff record an account acts as for ``/staff/me/...``.
 - household.needs_help: vulnerable households an emergency must check first

@@ -4,7 +4,7 @@ Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-01
 
-One row per bucket (geo/ratelimit.py): the tokens left at ``at``, when the
+One row per bucket (geo/access/ratelimit.py): the tokens left at ``at``, when the
 bucket will be full again (``full_at``, so refilled rows can be pruned without
 knowing each limit's rate) and whether the last hit was allowed. UNLOGGED: it
 is hot, tiny and disposable; after a crash PostgreSQL empties it, which only

@@ -6,7 +6,7 @@ Create Date: 2026-12-01
 
 Replaces the per-account hard lock (app_user.failed_logins / locked_until, no
 longer read) with growing delays per (account, address), per address and per
-account, kept here so that they hold across ``--workers N`` (geo/login_throttle.py).
+account, kept here so that they hold across ``--workers N`` (geo/access/login_throttle.py).
 Keys are SHA-256 digests: a username typed into the wrong field (often a
 password) is never stored in clear.
 

@@ -3,7 +3,7 @@
 Masking happens on the server, before anything leaves it: ``张*``,
 ``5201**********1234``, ``138****1234``. Unmasked values need the
 ``pii:read`` permission and a stated purpose, and every such read is audited
-(geo/residents.py).
+(geo/privacy/residents.py).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ def mask_phone(value: str) -> str:
 # A citizen writes "请联系我 13812345678，身份证520111199001011236" into a report; a handler copies a
 # landline into a note. Free text is masked on output for everyone by default; the original needs
 # pii:read and a purpose, like residents' records. These rules are the one implementation: the API's
-# output layer and the log filter (geo/logsafe.py) both call ``mask_free_text``.
+# output layer and the log filter (geo/privacy/logsafe.py) both call ``mask_free_text``.
 #
 # Every decimal digit Unicode knows (full-width １３８, mathematical 𝟏𝟑𝟖, Arabic-Indic …) is read as
 # its ASCII digit, ＋ and （ ） as + ( ), every dash as -, and every space, invisible format character

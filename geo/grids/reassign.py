@@ -12,7 +12,7 @@ join took 1.9 s of a 2.1 s merge):
   (kind, entity, layer), which is one index probe whatever the statistics say;
 - the reassignment loops over the few grids of the layer near the entities and tests
   the entities against each of them, so each grid's prepared geometry serves all its
-  points (as ``geo.assign.assign_layer`` does in bulk). The per-entity probe of the grid
+  points (as ``geo.locating.assign.assign_layer`` does in bulk). The per-entity probe of the grid
   index that ``assign_entities`` uses for a single new report took 260–415 ms for the
   513 households of a split, this shape 12 ms (same run, bench/README.md).
 """
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assign import ENTITY_GEOMETRY
 from geo.events.routing import reroute
+from geo.locating.assign import ENTITY_GEOMETRY
 from geo.models.membership import MemberKind
 
 Snapshot = dict[MemberKind, dict[int, str]]  # kind -> entity id -> grid code
@@ -74,7 +74,7 @@ def reassign(session: Session, layer_id: int, area_ewkb: bytes, before: Snapshot
 def _assign_in_layer(session: Session, kind: MemberKind, ids: list[int], layer_id: int) -> dict[int, str]:
     """Set the layer's membership of these entities; {entity id: grid code}.
 
-    The same rule as ``geo.assign``: the covering grid with the smallest code wins (a point
+    The same rule as ``geo.locating.assign``: the covering grid with the smallest code wins (a point
     on a shared edge). Candidate grids are those whose box meets the entities' extent, which
     includes every grid that covers one of them. An upsert on the primary key rather than
     DELETE + INSERT: finding the old rows of 513 entities is a plan choice, and without

@@ -15,7 +15,7 @@ current factory (idempotently); the app factory and the CLI call it.
 Each record is scrubbed when it is created: its message and arguments, its stack and its exception
 text. The exception is formatted here, scrubbed, and kept as ``exc_text`` only (``exc_info`` is
 dropped), so no formatter can print the raw exception again. The masking rules for ID numbers and
-phone numbers are geo.pii's (``mask_free_text``); this module adds only what is particular to
+phone numbers are geo.privacy.pii's (``mask_free_text``); this module adds only what is particular to
 error messages: values quoted by PostgreSQL, SQLAlchemy and pydantic are replaced by ``…``.
 """
 
@@ -26,7 +26,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from geo.pii import mask_free_text
+from geo.privacy.pii import mask_free_text
 
 HIDDEN = "…"
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.pii import mask_free_text_fields
+from geo.privacy.pii import mask_free_text_fields
 
 
 @dataclass(frozen=True)
@@ -77,5 +77,5 @@ def search(
         params,
     ).mappings()
     # Auditors have no pii:read: a purpose or an edit's reason is free text, and a username typed at a
-    # failed sign-in may be someone's phone number; both are masked as free text is everywhere (geo.pii).
+    # failed sign-in may be someone's phone number; both are masked as free text is everywhere (geo.privacy.pii).
     return [mask_free_text_fields(dict(r), ("purpose", "username")) for r in rows]

@@ -12,9 +12,9 @@ from shapely import wkb
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound
-from geo.scope import Scope
-from geo.shaping import area_m2, exact_pieces
+from geo.grids.shaping import area_m2, exact_pieces
 
 
 def bisect_balanced(members: np.ndarray, k: int, xy: np.ndarray) -> list[np.ndarray]:

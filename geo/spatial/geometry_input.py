@@ -26,8 +26,8 @@ import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
 from shapely.validation import explain_validity
 
-from geo.crs import Crs, to_wgs84
 from geo.errors import InvalidInput
+from geo.spatial.crs import Crs, to_wgs84
 
 MAX_VERTICES = 20_000
 MAX_AREA_CHANGE = 0.001  # relative; beyond this a repair is refused, not applied

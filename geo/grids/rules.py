@@ -21,8 +21,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.assign import ENTITY_GEOMETRY
 from geo.errors import Conflict, GridmapError, InvalidInput
+from geo.locating.assign import ENTITY_GEOMETRY
 from geo.models.membership import MemberKind
 from geo.settings import GridRules
 

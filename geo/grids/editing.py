@@ -11,7 +11,7 @@ not at all. Inside it, in this order:
    checked against its parent (``strict``: refuse, ``clip``: cut) and against
    the other grids of the layer (``reject`` with the overlap's geometry and
    area, or ``trim``); every shape a grid will get must be a grid (above the
-   minimum area, not a sliver: geo/grid_rules.py), and on a full-cover layer
+   minimum area, not a sliver: geo/grids/rules.py), and on a full-cover layer
    (不重不漏) an edit may not leave part of the old area in no grid;
 4. grids are written (the history trigger keeps every version), retired grids
    leave ``grid`` with their history kept, lineage is recorded, new grids get
@@ -31,21 +31,21 @@ from shapely.geometry import LineString, MultiPolygon
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
+from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
-from geo.grid_rules import (
+from geo.grids.reassign import Move, reassign, snapshot
+from geo.grids.rules import (
     check_split_line,
     ensure_fitted_meaningful,
     ensure_meaningful,
     gap_conflict,
     opened_gap,
 )
-from geo.pii import find_personal_numbers
-from geo.reassign import Move, reassign, snapshot
-from geo.scope import Scope
+from geo.grids.shaping import TINY_M2, area_m2, cut, exact_pieces, fit_to_layer, union_area
+from geo.privacy import audit
+from geo.privacy.audit import Actor
+from geo.privacy.pii import find_personal_numbers
 from geo.settings import GridRules
-from geo.shaping import TINY_M2, area_m2, cut, exact_pieces, fit_to_layer, union_area
 
 ParentMode = Literal["strict", "clip"]
 OverlapMode = Literal["reject", "trim"]

@@ -8,7 +8,7 @@ Why this shape:
   arrives last never drags a responder back to where they were an hour ago.
   The staff row is locked for the update, so two uploads for the same person
   cannot interleave.
-* Phones send GCJ-02 (AMap, WeChat): converted to WGS84 with ``geo.crs`` on
+* Phones send GCJ-02 (AMap, WeChat): converted to WGS84 with ``geo.spatial.crs`` on
   whole arrays (one numpy call per CRS in a batch, not one per fix).
 * The history is a person's movements (行踪轨迹), sensitive personal data under
   PIPL: it is kept for a set number of days and purged after (``purge``);
@@ -28,12 +28,12 @@ import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
-from geo.crs import Crs, to_wgs84
 from geo.errors import InvalidInput, NotFound
 from geo.models.people import Availability
+from geo.privacy import audit
+from geo.privacy.audit import Actor
 from geo.settings import PositionSettings
+from geo.spatial.crs import Crs, to_wgs84
 
 MIN_PURPOSE = 4
 CELL_DEG = 0.001  # masked history: ~111 m north–south, ~100 m east–west at 26°N

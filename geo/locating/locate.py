@@ -2,7 +2,7 @@
 
 Covers, not contains: a point on a grid's edge is inside it. Where several
 grids of one layer cover the point (a shared edge or corner) the one with the
-smallest code wins — the same rule ``geo.assign`` stores.
+smallest code wins — the same rule ``geo.locating.assign`` stores.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from geo.crs import Crs, to_wgs84
+from geo.access.scope import Scope
 from geo.db import PreparedStatement, register_prepared
 from geo.errors import NotFound
-from geo.scope import Scope
+from geo.spatial.crs import Crs, to_wgs84
 
 # One round trip. Divisions: only the village level is tested spatially (villages
 # tile the county exactly, and a village polygon is far smaller than the county's

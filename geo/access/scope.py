@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.security import Account
 from geo.models.users import AppUser
-from geo.security import Account
 
 
 @dataclass(frozen=True)

@@ -34,9 +34,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit
-from geo.audit import Actor
 from geo.errors import TooManyRequests
+from geo.privacy import audit
+from geo.privacy.audit import Actor
 
 KNOWN_FOR = timedelta(days=30)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope, member_filter
 from geo.errors import InvalidInput, NotFound
-from geo.pii import has_personal_numbers, mask_free_text_fields
-from geo.scope import Scope, member_filter
+from geo.privacy.pii import has_personal_numbers, mask_free_text_fields
 
 BBox = tuple[float, float, float, float]
 # Decimals of stored shapes in GeoJSON (about 1 cm): ``geom_out`` is already snap-rounded to that grid.
@@ -143,7 +143,7 @@ def _feature_sql(c: Collection) -> str:
 
 
 def _masked(c: Collection, feature: str) -> str:
-    """The serialised feature with its free-text properties masked (geo.pii.mask_free_text); most
+    """The serialised feature with its free-text properties masked (geo.privacy.pii.mask_free_text); most
     features have nothing to mask and are passed through without being parsed."""
     if not c.free_text or not has_personal_numbers(feature):
         return feature

@@ -2,7 +2,7 @@
 
 Rule for a point on a shared edge (or a corner): it is covered by several grids
 of the layer, and it belongs to the one with the **smallest grid code**. The
-same rule is used by ``geo.locate`` so a lookup and a stored assignment never
+same rule is used by ``geo.locating.locate`` so a lookup and a stored assignment never
 disagree.
 
 Bulk assignment is set-based: a LATERAL join loops over the layer's grids and
@@ -102,7 +102,7 @@ def assign_entities(
     new: bool = False,
 ) -> dict[tuple[int, int], str]:
     """(Re)assign a few entities in every layer, or in one: a new report, a moved camera, or
-    everything under a grid edit (geo/reassign.py). Returns {(entity, layer): grid code}.
+    everything under a grid edit (geo/grids/reassign.py). Returns {(entity, layer): grid code}.
     ``new``: the entities were just created and have no membership to clear (one round trip less)."""
     if not entity_ids:
         return {}

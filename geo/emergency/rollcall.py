@@ -16,10 +16,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.around import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
+from geo.access.scope import Scope, member_filter
+from geo.emergency.around import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
 from geo.errors import InvalidInput, NotFound
-from geo.pii import mask_phone
-from geo.scope import Scope, member_filter
+from geo.privacy.pii import mask_phone
 
 ROLLCALL_LAYER = "emergency"
 

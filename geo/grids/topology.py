@@ -24,8 +24,8 @@ import orjson
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.errors import NotFound
-from geo.scope import Scope
 
 MIN_AREA_M2 = 0.01  # smaller pieces are floating-point noise, not a planner's problem
 SLIVER_AREA_M2 = 100.0

@@ -46,10 +46,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope, member_filter
 from geo.db import PreparedStatement, register_prepared
 from geo.models.people import Availability, StaffRole
-from geo.pii import mask_phone
-from geo.scope import Scope, member_filter
+from geo.privacy.pii import mask_phone
 
 DISPATCHABLE = (Availability.AVAILABLE, Availability.ON_DUTY)
 SLACK = 0.006  # max shortfall of the spheroid geodesic below the sphere distance, with margin (see above)
@@ -211,7 +211,7 @@ def grids_at(session: Session, lon: float, lat: float) -> list[int]:
 
 def event_point(session: Session, event_id: int, scope: Scope) -> tuple[float, float, list[int]]:
     """An event's WGS84 position and its grids (from grid_membership), or NotFound (also outside ``scope``)."""
-    from geo.features import get_feature
+    from geo.spatial.features import get_feature
 
     get_feature(session, "events", event_id, scope=scope)
     lon, lat = session.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM event WHERE id = :e"), {"e": event_id}).one()

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope
 from geo.errors import NotFound
-from geo.features import Page
-from geo.pii import mask_free_text
-from geo.scope import Scope
+from geo.privacy.pii import mask_free_text
+from geo.spatial.features import Page
 
 
 def _check_visible(session: Session, grid_id: int, scope: Scope) -> None:

@@ -1,7 +1,7 @@
 """The password rule, in a module light enough for the CLI to check a password before any work.
 
-``geo.security`` applies it whenever a password is set; ``gridmap demo --password`` applies the
-same rule up front, before a load of tens of seconds (importing ``geo.security`` alone costs about a
+``geo.access.security`` applies it whenever a password is set; ``gridmap demo --password`` applies the
+same rule up front, before a load of tens of seconds (importing ``geo.access.security`` alone costs about a
 second: SQLAlchemy models and an argon2 hash at import).
 """
 

@@ -13,7 +13,7 @@ camera facing 350° with a 60° field of view sees a point at 10°. A 360° came
 sees everything in range.
 
 Personal data: households are listed with their first registered resident's
-name and phone masked (``geo.pii``); unmasked contacts need the audited
+name and phone masked (``geo.privacy.pii``); unmasked contacts need the audited
 resident route. Staff names are shown as the staff list shows them; their
 phones are masked for roles without ``pii:read``.
 """
@@ -26,10 +26,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from geo.access.scope import Scope, member_filter
 from geo.errors import NotFound
 from geo.models.events import NOT_OPEN_SQL
-from geo.pii import mask_free_text_fields, mask_name, mask_phone
-from geo.scope import Scope, member_filter
+from geo.privacy.pii import mask_free_text_fields, mask_name, mask_phone
 
 # Lower bounds of metres per degree on WGS84: of latitude (the meridian at the equator) and of
 # longitude at latitude φ (a·cos φ·π/180, since the prime-vertical radius N ≥ a).
@@ -150,7 +150,7 @@ def grids_with_heads(session: Session, lon: float, lat: float, scope: Scope, unm
 
 
 def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -> list[dict[str, Any]]:
-    """Open events nearby; their descriptions with ID and phone numbers masked (geo.pii.mask_free_text)."""
+    """Open events nearby; their descriptions with ID and phone numbers masked (geo.privacy.pii.mask_free_text)."""
     clause, sp = member_filter(scope, "event", "e")
     return [mask_free_text_fields(dict(r), ("description",)) for r in session.execute(text(f"""
         SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m

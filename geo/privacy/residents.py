@@ -12,10 +12,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo import audit, pii
-from geo.audit import Actor
 from geo.errors import InvalidInput, NotFound
-from geo.pii import (
+from geo.privacy import audit, pii
+from geo.privacy.audit import Actor
+from geo.privacy.pii import (
     mask_email,
     mask_id_number,
     mask_identifier,

@@ -1,6 +1,6 @@
 """Shaping a drawn or computed geometry into what a grid layer may store.
 
-The geometric half of grid editing (geo/editing.py holds the transactional
+The geometric half of grid editing (geo/grids/editing.py holds the transactional
 half): snapping a drawing to its neighbours and parent, checking it against
 both, cutting a grid along a line, and making approximate pieces exact.
 """
@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.errors import Conflict
-from geo.geometry_input import ensure_area_kept
+from geo.spatial.geometry_input import ensure_area_kept
 
 TINY_M2 = 0.01  # below this an overlap or a bit outside the parent is numeric noise
 

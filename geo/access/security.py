@@ -20,12 +20,12 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from geo.audit import Actor
+from geo.access.login_throttle import Keys, ThrottlePolicy, lock_and_check, record_failure, record_success
+from geo.access.passwords import check_password
+from geo.access.permissions import Permission, Role, permissions_of
 from geo.errors import Conflict, GridmapError, InvalidInput, NotFound
-from geo.login_throttle import Keys, ThrottlePolicy, lock_and_check, record_failure, record_success
 from geo.models.users import AppUser
-from geo.passwords import check_password
-from geo.permissions import Permission, Role, permissions_of
+from geo.privacy.audit import Actor
 
 ISSUER = "gridmap"
 AUDIENCE = "gridmap-api"
@@ -163,7 +163,7 @@ def authenticate(
     policy: ThrottlePolicy | None = None,
     now: datetime | None = None,
 ) -> AppUser:
-    """Check a password under the sign-in throttle (geo/login_throttle.py says why not a lockout).
+    """Check a password under the sign-in throttle (geo/access/login_throttle.py says why not a lockout).
 
     Every refusal looks the same whether or not the account exists: 401 "wrong username or
     password" after a full argon2 verification (against a dummy hash for unknown or disabled

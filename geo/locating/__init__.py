@@ -1,0 +1,1 @@
+"""Where a point belongs: the grid of every layer and the divisions covering it, and bulk assignment."""

@@ -1,0 +1,1 @@
+"""Coordinate systems, checks on incoming geometry and GeoJSON straight from PostGIS."""
