@@ -154,10 +154,13 @@ def read_xlsx(path: Path, *, layer: str | None) -> Sheet:
             raise InvalidInput(f"{file} has several sheets with data: {', '.join(names)}; choose one with layer=",
                                pointer="layer")
     cells = book.get_sheet_by_name(names[0]).to_python(skip_empty_area=False)
-    header_at = next((i for i, r in enumerate(cells) if any(_cell(v) is not None for v in r)), None)
-    if header_at is None:
+    width = max((len(r) for r in cells), default=0)
+    filled = [sum(_cell(v) is not None for v in r) for r in cells]
+    # The header is the first row with two cells or more: offices put a merged title row above it
+    # (花溪区网格员名单), which is one cell.
+    header_at = next((i for i, n in enumerate(filled[:20]) if n >= min(2, width)), None)
+    if header_at is None or not any(filled):
         raise InvalidInput(f"{file}: the sheet {names[0]!r} is empty", pointer="file")
-    width = max(len(r) for r in cells)
     header = _unique([str(_cell(v) or "") for v in cells[header_at]] + [""] * (width - len(cells[header_at])))
     records = [(i + 1, [_cell(v) for v in r]) for i, r in enumerate(cells) if i > header_at]
     records = [(n, r + [None] * (width - len(r))) for n, r in records if any(v is not None for v in r)]

@@ -400,19 +400,20 @@ def test_xlsx_sheets_rows_and_numbers(tmp_path: Path) -> None:
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "摄像头"
+    sheet.append(["花溪区摄像头台账"])  # a title row above the header, as offices make them
     sheet.append(["摄像头编号", "名称", "经度", "纬度", "朝向", "视角", "可视距离"])
     sheet.append(["52011100001320000001", "东门", 106.7, 26.4, 90, 60.5, 80])
-    sheet.append([None] * 7)  # an empty row 3: skipped, numbering kept
+    sheet.append([None] * 7)  # an empty row 4: skipped, numbering kept
     sheet.append(["52011100001320000002", "西门", "106.71", "26.41", 270, 60, 100])
     sheet.append(["52011100001320000003", "南门", "abc", 26.41, 0, 60, 100])
     path = tmp_path / "设备.xlsx"
     book.save(path)
     t = read_source(path, "cameras")
-    assert t.rows == [2, 4, 5] and t.layer == "摄像头" and t.encoding is None
+    assert t.rows == [3, 5, 6] and t.layer == "摄像头" and t.encoding is None
     assert t.columns["code"][0] == "52011100001320000001" and t.columns["bearing"] == [90, 270, 0]
     assert t.columns["fov"] == [60.5, 60, 60] and t.columns["range_m"] == [80, 100, 100]
     assert t.geometry[1].equals(shapely.Point(106.71, 26.41)) and t.geometry[2] is None
-    assert [(p.row, p.code) for p in t.problems] == [(5, "not_a_number")]
+    assert [(p.row, p.code) for p in t.problems] == [(6, "not_a_number")]
     book.create_sheet("说明").append(["本表由某某填写"])
     book.save(path)
     with pytest.raises(InvalidInput) as err:
@@ -475,3 +476,27 @@ def test_unreadable_and_unknown_files_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="unknown kind"):
         read_source(tmp_path / "bad.gpkg", "trees")
     assert pyogrio.__gdal_version__ >= (3, 6, 0)
+
+
+def test_cgcs2000_geographic_and_bd09(tmp_path: Path) -> None:
+    path = write_layer(tmp_path / "c.gpkg", squares(), {"网格编码": CODES}, crs="EPSG:4490", driver="GPKG")
+    t = read_source(path, "grids")
+    assert t.crs == "EPSG:4490" and same(t.geometry, squares())  # CGCS2000 is WGS84 to centimetres
+    truth = [shapely.Point(106.66, 26.41)]
+    baidu = [shapely.Point(*reversed(prcoords.wgs_bd((p.y, p.x)))) for p in truth]
+    path = write_csv(tmp_path / "b.csv", "lng,lat", "utf-8", [(f"{p.x:.8f}", f"{p.y:.8f}") for p in baidu])
+    t = read_source(path, "cameras", crs="bd09")
+    assert t.crs == "bd09" and distances_m(t.geometry, truth).max() < 1.0
+
+
+def test_vector_rows_off_the_globe_are_row_problems(tmp_path: Path) -> None:
+    path = tmp_path / "p.geojson"
+    path.write_text('{"type": "FeatureCollection", "features": ['
+                    '{"type": "Feature", "properties": {"摄像头编号": "C1"}, "geometry": {"type": "Point", '
+                    '"coordinates": [106.7, 26.4]}},'
+                    '{"type": "Feature", "properties": {"摄像头编号": "C2"}, "geometry": {"type": "Point", '
+                    '"coordinates": [206.7, 26.4]}},'
+                    '{"type": "Feature", "properties": {"摄像头编号": "C3"}, "geometry": null}]}', encoding="utf-8")
+    t = read_source(path, "cameras")
+    assert t.columns["code"] == ["C1", "C2", "C3"] and t.geometry[1] is None and t.geometry[2] is None
+    assert [(p.row, p.field, p.code) for p in t.problems] == [(2, "geometry", "coordinates_out_of_range")]
