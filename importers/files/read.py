@@ -274,6 +274,10 @@ def _points(sheet: sheets.Sheet, lon_col: str, lat_col: str, address: Any, *, cr
     if not frame.projected and _swapped(x, y):
         warnings.append(f"{file}: {lon_col} holds latitudes and {lat_col} longitudes; read them swapped")
         x, y = y, x
+    if frame.projected and _northing_first(x, y):
+        warnings.append(f"{file}: {lon_col} holds northings and {lat_col} eastings (the surveyors' X/Y); "
+                        f"read them swapped")
+        x, y = y, x
     projection.check_eastings(frame, x, file=file)
     ok = np.isfinite(x) & np.isfinite(y)
     if not frame.projected:
@@ -304,6 +308,18 @@ def _swapped(x: np.ndarray, y: np.ndarray) -> bool:
         return False
     x, y = x[ok], y[ok]
     return bool(np.all((x >= 3) & (x <= 54)) and np.all((y >= 73) & (y <= 136)))
+
+
+def _northing_first(x: np.ndarray, y: np.ndarray) -> bool:
+    """Chinese survey tables call the northing X and the easting Y. In China a northing is 0.3–6.1 million
+    metres and an easting is 0.1–0.9 million, or carries a zone prefix (13–45 million): the two never overlap
+    in the data's median, so the swap is certain when x looks like the one and y like the other."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.any():
+        return False
+    mx, my = float(np.median(x[ok])), float(np.median(y[ok]))
+    easting = 1e5 <= my <= 9e5 or 1.3e7 <= my <= 4.6e7
+    return easting and 1e6 <= mx <= 6.2e6
 
 
 def _wkt(sheet: sheets.Sheet, wkt_col: str, *, crs: str | None, file: str, problems: list[Problem],

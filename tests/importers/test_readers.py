@@ -387,6 +387,9 @@ def test_csv_gcj02_declared_and_projected_without_crs(tmp_path: Path) -> None:
         read_source(path, "cameras")
     t = read_source(path, "cameras", crs="EPSG:4523")
     assert distances_m(t.geometry, truth).max() < 0.01
+    survey = write_csv(tmp_path / "survey.csv", "X坐标,Y坐标", "utf-8", [(f"{y:.3f}", f"{x:.3f}") for x, y in xy])
+    t = read_source(survey, "cameras", crs="EPSG:4523")  # X = northing, as surveyors write it
+    assert distances_m(t.geometry, truth).max() < 0.01 and any("northings" in w for w in t.warnings)
 
 
 def test_csv_declared_utf8_with_gbk_bytes_gives_problems_not_mojibake(tmp_path: Path) -> None:
