@@ -21,6 +21,7 @@ from geo.errors import InvalidInput
 from importers.files import fields as fmap
 from importers.files import projection, sheets, territory, vector
 from importers.files.coords import parse_numbers
+from importers.files.encoding import codec_name
 from importers.files.source import KINDS, SourceTable
 from importers.report import Problem
 
@@ -77,8 +78,6 @@ def read_sources(paths: Sequence[PathLike], kind: str, *, crs: str | None = None
     mapping = dict(mapping or {})
     if encoding:
         try:
-            from importers.files.encoding import codec_name
-
             codec_name(encoding)
         except ValueError as exc:
             raise InvalidInput(str(exc), pointer="encoding") from None

@@ -69,7 +69,8 @@ def read_csv(path: Path, *, encoding: str | None) -> Sheet:
     if codec in ("utf-8", "utf-8-sig"):
         text_bytes = data[3:] if data.startswith(b"\xef\xbb\xbf") else data
         try:
-            text_bytes.decode("utf-8")
+            if encoding or codec == "utf-8-sig":  # detection has already decoded it
+                text_bytes.decode("utf-8")
             damaged = False
         except UnicodeDecodeError:  # only when the user said UTF-8: the bad rows are found below
             text_bytes = text_bytes.decode("utf-8", errors="replace").encode("utf-8")
