@@ -118,7 +118,7 @@ def _columns(kind: str, fields: list[str], values: Mapping[str, list[Any]], mapp
              file: str, skip: Sequence[str] = ()) -> tuple[dict[str, list[Any]], dict[str, str]]:
     chosen = fmap.resolve(kind, fields, {k: v for k, v in mapping.items() if k not in _COORD_FIELDS}, file=file,
                           skip=skip)
-    return {f: values[c] for f, c in chosen.items()}, chosen
+    return {f: vector.plain(values[c]) for f, c in chosen.items()}, chosen
 
 
 def _renamed(problems: list[Problem], chosen: Mapping[str, str], columns: Sequence[str]) -> list[Problem]:
@@ -206,7 +206,7 @@ def _read_sheet(path: Path, suffix: str, kind: str, *, crs: str | None, encoding
     if spatial:
         lon_col, lat_col, wkt_col = _coordinate_columns(sheet.fields, mapping, file=name)
     skip = [c for c in (lon_col, lat_col, wkt_col) if c]
-    values = {c: sheets.as_values(sheet.columns[c]) for c in sheet.fields if c not in skip}
+    values = {c: sheet.columns[c] for c in sheet.fields if c not in skip}
     columns, chosen_fields = _columns(kind, [c for c in sheet.fields if c not in skip], values, mapping,
                                       file=name, skip=skip)
     problems = _renamed(sheet.problems, {**chosen_fields, "geometry": lon_col or wkt_col or ""}, sheet.fields)

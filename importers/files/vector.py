@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyogrio
 import shapely
 
@@ -46,7 +47,7 @@ class Raw:
     """A layer as read, before field maps and CRSs: source column names and values, native geometry."""
 
     fields: list[str]
-    values: dict[str, list[Any]]
+    values: dict[str, pa.Array | list[Any]]  # convert with plain(): only the mapped columns need it
     geometry: np.ndarray  # Shapely geometries (None where a feature has none), in the file's CRS
     crs: str | None  # what the file says (EPSG code or WKT), None when it says nothing
     encoding: str | None
@@ -163,6 +164,22 @@ def _plain(values: list[Any]) -> list[Any]:
     return out
 
 
+def plain(column: pa.Array | pa.ChunkedArray | list[Any]) -> list[Any]:
+    """A column as SourceTable values, converted only when asked for (only mapped columns are): text
+    and integers as they are, NaN as None, booleans as 0/1, anything else through ``_plain``."""
+    if isinstance(column, list):
+        return _plain(column)
+    t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
+        return column.to_pylist()
+    if pa.types.is_floating(t):
+        values = column.to_pylist()
+        return [None if v != v else v for v in values] if pc.any(pc.is_nan(column)).as_py() else values
+    if pa.types.is_boolean(t):
+        return column.cast(pa.int8()).to_pylist()
+    return _plain(column.to_pylist())
+
+
 def _read_arrow(path: Path, layer: str | None, *, file: str, encoding: str | None = None) -> tuple[dict[str, Any], pa.Table]:
     try:
         return pyogrio.read_arrow(path, layer=layer, encoding=encoding, datetime_as_string=True)
@@ -172,7 +189,7 @@ def _read_arrow(path: Path, layer: str | None, *, file: str, encoding: str | Non
         raise InvalidInput(f"{file} cannot be read: {exc}", pointer="file") from None
 
 
-def _split(meta: dict[str, Any], table: pa.Table) -> tuple[list[str], dict[str, list[Any]], np.ndarray]:
+def _split(meta: dict[str, Any], table: pa.Table) -> tuple[list[str], dict[str, pa.Array], np.ndarray]:
     geom_name = meta.get("geometry_name") or "wkb_geometry"
     names = [n for n in table.column_names if n != geom_name]
     if geom_name in table.column_names:
@@ -182,7 +199,7 @@ def _split(meta: dict[str, Any], table: pa.Table) -> tuple[list[str], dict[str, 
             geometry = shapely.force_2d(geometry)
     else:
         geometry = np.full(table.num_rows, None, dtype=object)
-    return names, {n: table.column(n).to_pylist() for n in names}, geometry
+    return names, {n: table.column(n).combine_chunks() for n in names}, geometry
 
 
 @contextmanager
@@ -204,7 +221,7 @@ def read_layer(path: Path, layer: str | None, *, file: str) -> Raw:
     else:
         meta, table = _read_arrow(path, layer, file=file)
     names, values, geometry = _split(meta, table)
-    return Raw(names, {n: _plain(v) for n, v in values.items()}, geometry, meta.get("crs"), enc.UTF8, layer)
+    return Raw(names, values, geometry, meta.get("crs"), enc.UTF8, layer)
 
 
 def merge_layers(parts: Sequence[Raw]) -> Raw:
@@ -214,7 +231,9 @@ def merge_layers(parts: Sequence[Raw]) -> Raw:
     names: list[str] = []
     for p in parts:
         names += [n for n in p.fields if n not in names]
-    values = {n: [v for p in parts for v in p.values.get(n, [None] * len(p.geometry))] for n in names}
+    values: dict[str, pa.Array | list[Any]] = {
+        n: [v for p in parts for v in (plain(p.values[n]) if n in p.values else [None] * len(p.geometry))]
+        for n in names}
     geometry = np.concatenate([p.geometry for p in parts])
     out = Raw(names, values, geometry, parts[0].crs, parts[0].encoding, None)
     out.warnings.append(f"read the layers {', '.join(str(p.layer) for p in parts)} together")
@@ -226,8 +245,9 @@ def read_shapefile(shp: Path, stem: str, *, file: str, encoding: str | None) -> 
     meta, table = _read_arrow(shp, None, file=file, encoding="ISO-8859-1")
     names_raw, values_raw, geometry = _split(meta, table)
     text_cols = [n for n in names_raw if pa.types.is_string(table.column(n).type)]
+    text_raw = {n: values_raw[n].to_pylist() for n in text_cols}
     cpg = shp.with_suffix(".cpg")
-    sample = "\x00".join([*names_raw, *(v for n in text_cols for v in values_raw[n] if v)]).encode("latin-1")
+    sample = "\x00".join([*names_raw, *(v for n in text_cols for v in text_raw[n] if v)]).encode("latin-1")
     detected = enc.detect(sample)
     problems: list[Problem] = []
     warnings: list[str] = []
@@ -255,17 +275,17 @@ def read_shapefile(shp: Path, stem: str, *, file: str, encoding: str | None) -> 
         if bad_names:
             raise InvalidInput(f"{file}: its field names are neither {enc.label(codec)} nor "
                                f"{enc.label(detected)}: give the encoding with encoding=", pointer="encoding")
-    values: dict[str, list[Any]] = {}
+    values: dict[str, pa.Array | list[Any]] = {}
     undecodable = 0
     for raw_name, name in zip(names_raw, names):
-        column = values_raw[raw_name]
+        column: pa.Array | list[Any] = values_raw[raw_name]
         if raw_name in text_cols:
-            column, bad = enc.decode_values(column, codec)
+            column, bad = enc.decode_values(text_raw[raw_name], codec)
             undecodable += len(bad)
             problems += [Problem(i + 1, name, "undecodable",
                                  f"{name}: the text is not valid {enc.label(codec)} ({source}); the value is left out")
                          for i in bad]
-        values[name] = _plain(column)  # type: ignore[arg-type]
+        values[name] = column
     if undecodable and detected != codec:
         warnings.append(f"{file}: {undecodable} values are not valid {enc.label(codec)} ({source}) but the file "
                         f"reads as {enc.label(detected)}: try encoding={enc.label(detected)}")
