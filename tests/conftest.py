@@ -9,6 +9,7 @@ savepoints), so tests never see each other's writes and run in any order.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -176,7 +177,11 @@ def app(db_settings: DatabaseSettings):  # noqa: ANN201
     from api.main import create_app
 
     # The report limit has its own tests (tests/events/test_client_address.py, tests/api/test_server_limits.py).
-    return create_app(db_settings, ServerSettings(public_reports_per_minute=100_000, public_reports_burst=100_000))
+    app = create_app(db_settings, ServerSettings(public_reports_per_minute=100_000, public_reports_burst=100_000))
+    # The session's tokens (``tokens``) are issued once; on a loaded machine the suite outlives 15 minutes,
+    # and every later test would meet "the token has expired". Expiry has its own tests (test_auth).
+    app.state.token_settings = dataclasses.replace(app.state.token_settings, access_minutes=240)
+    return app
 
 
 @pytest.fixture
