@@ -298,3 +298,59 @@ def test_scope_of_each_jurisdiction_names_its_county(counties: Counties) -> None
             grid_counties = set(s.execute(text("SELECT county_code FROM grid WHERE id = ANY(:g)"),
                                           {"g": list(scope.visible_grids)}).scalars())
             assert grid_counties == {county}, name
+
+
+def test_user_add_county_and_link_within_it(counties: Counties, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gridmap user add --county`` makes a county-wide account; ``user link`` stays inside its county."""
+    from typer.testing import CliRunner
+
+    from geo.access.scope import resolve
+    from geo.models.users import AppUser
+    from importers.cli import app
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", counties.engine.url.render_as_string(hide_password=False))
+    runner = CliRunner()
+    r = runner.invoke(app, ["user", "add", "wudang_admin", "--role", "admin", "--county", B, "--password-stdin"],
+                      input="a-long-enough-password\n")
+    assert r.exit_code == 0, r.output
+    try:
+        with make_sessionmaker(counties.engine)() as s:
+            scope = resolve(s, s.query(AppUser).filter_by(username="wudang_admin").one())
+        assert not scope.everything and scope.counties == (B,)
+        r = runner.invoke(app, ["user", "add", "x", "--role", "admin", "--county", "52011", "--password-stdin"],
+                          input="a-long-enough-password\n")
+        assert r.exit_code == 2 and "6-digit" in r.output
+        r = runner.invoke(app, ["user", "add", "x", "--role", "admin", "--county", B, "--grid", "1", "--password-stdin"],
+                          input="a-long-enough-password\n")
+        assert r.exit_code == 2 and "at most one" in r.output
+        staff_a, staff_b = (_one(counties.engine, "SELECT min(id) FROM staff WHERE county_code = :c AND id NOT IN"
+                                 " (SELECT staff_id FROM app_user WHERE staff_id IS NOT NULL)", c=c)[0] for c in (A, B))
+        r = runner.invoke(app, ["user", "link", "wudang_admin", "--staff", str(staff_a)])
+        assert r.exit_code == 2 and f"county {A}" in r.output
+        assert runner.invoke(app, ["user", "link", "wudang_admin", "--staff", str(staff_b)]).exit_code == 0
+    finally:
+        with counties.engine.begin() as conn:
+            conn.execute(text("DELETE FROM app_user WHERE username = 'wudang_admin'"))
+
+
+def test_a_public_report_is_routed_inside_its_own_county(api, counties: Counties) -> None:  # noqa: ANN001
+    """The API writes an event without naming the county; it lands in, and is routed within, county B."""
+    lon, lat = _inside(counties.engine, B)
+    category = _one(counties.engine, "SELECT code FROM event_category c WHERE handler = 'grid' AND NOT EXISTS"
+                    " (SELECT 1 FROM event_category k WHERE k.parent_code = c.code) ORDER BY code LIMIT 1")[0]
+    r = api("admin").post("/events", json={"category": category, "description": "路灯坏了",
+                                           "location": {"lon": lon, "lat": lat}})
+    assert r.status_code == 201, r.text
+    event = r.json()["id"]
+    try:
+        county, staff_county, division_county = _one(counties.engine, """
+            SELECT e.county_code, s.county_code, d.county_code FROM event e
+              LEFT JOIN staff s ON s.id = e.assignee_staff_id LEFT JOIN division d ON d.id = e.assignee_division_id
+             WHERE e.id = :e""", e=event)
+        assert county == B and {staff_county, division_county} - {None} == {B}
+        assert api(f"admin.{B}").get(f"/events/{event}").status_code == 200
+        assert api("planner").get(f"/events/{event}").status_code == 404
+    finally:
+        with counties.engine.begin() as conn:
+            conn.execute(text("DELETE FROM grid_membership WHERE kind = 'event' AND entity_id = :e"), {"e": event})
+            conn.execute(text("DELETE FROM event WHERE id = :e"), {"e": event})
