@@ -35,6 +35,8 @@ class Counties:
 
 @pytest.fixture(scope="module")
 def counties(db_settings: DatabaseSettings) -> Iterator[Counties]:
+    from conftest import drop_database, template_copy
+
     from api.main import create_app
     from geo.access.security import issue_tokens
     from geo.db import make_engine
@@ -43,7 +45,6 @@ def counties(db_settings: DatabaseSettings) -> Iterator[Counties]:
     from importers.demo import PlanParams, clear_district, load_demo
     from importers.demo.loader import clear_county
     from importers.demo.users import create_demo_users
-    from conftest import drop_database, template_copy
 
     url = template_copy(db_settings.database_url, "counties")
     upgrade(url)

@@ -114,19 +114,24 @@ def test_demo_adds_reloads_and_replaces_counties(database: str) -> None:
 
 
 def test_migration_0011_goes_down_and_up(database: str) -> None:
-    """Reversible on a loaded database: down to 0010 drops the column, up fills it again."""
+    """Reversible on a loaded database, with one county (the fast path: a constant default) and with
+    two (down to 0010 keeps both; up fills the column row by row with the triggers' rules)."""
     from alembic import command
 
     from geo.migrate import alembic_config
 
     _demo(database, "--county", A, "--replace", "--password", "migration-test-password")
-    before = _snapshot(database, A)
-    command.downgrade(alembic_config(database), "0010")
-    engine = create_engine(database)
-    with engine.connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM information_schema.columns WHERE column_name = 'county_code'"
-                                 " AND table_schema = 'public'")).scalar_one() == 0
-        households = conn.execute(text("SELECT count(*) FROM household")).scalar_one()
-    engine.dispose()
-    command.upgrade(alembic_config(database), "head")
-    assert _snapshot(database, A) == before and before["household"][0] == households
+    for extra in (None, B):
+        if extra:
+            _demo(database, "--county", extra, "--password", "migration-test-password")
+        before = {c: _snapshot(database, c) for c in (A, B)}
+        command.downgrade(alembic_config(database), "0010")
+        engine = create_engine(database)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM information_schema.columns"
+                                     " WHERE column_name = 'county_code' AND table_schema = 'public'")).scalar_one() == 0
+            households = conn.execute(text("SELECT count(*) FROM household")).scalar_one()
+        engine.dispose()
+        command.upgrade(alembic_config(database), "head")
+        assert {c: _snapshot(database, c) for c in (A, B)} == before
+        assert before[A]["household"][0] + before[B]["household"][0] == households

@@ -27,10 +27,12 @@ Composite indexes lead with ``county_code`` where hot queries filter: the
 point lookups and tiles (GiST on ``(county_code, geom)``, which needs
 btree_gist, a trusted extension), membership by grid, events by time.
 
-Fast on a loaded database: before this revision a database holds at most one
-county, so the column is added with that county as a constant default (no
-table rewrite, PostgreSQL 11+ stores it once), and the default is then
-dropped. Only the new indexes read the tables.
+Fast on a loaded database: a database that reaches this revision from 0010
+holds at most one county, so the column is added with that county as a
+constant default (no table rewrite, PostgreSQL 11+ stores it once), and the
+default is then dropped; only the new indexes read the tables. A database
+that went down to 0010 with several counties in it and comes back up is
+filled row by row with the triggers' own rules (slower, but it comes back).
 """
 from alembic import op
 from sqlalchemy import text
@@ -95,30 +97,30 @@ INDEXES = [
 COUNTY_AT_SQL = """
 CREATE FUNCTION gridmap_county_at(p geometry) RETURNS varchar(6) LANGUAGE sql STABLE AS $$
     -- The county covering the point, else the nearest (a report just across the border).
-    SELECT county_code FROM division WHERE level = 'county' ORDER BY geom <-> p LIMIT 1
+    SELECT left(code, 6)::varchar(6) FROM division WHERE level = 'county' ORDER BY geom <-> p LIMIT 1
 $$;
 """
 
 
+def _derivation(how: tuple[str, ...], row: str) -> tuple[str, str]:
+    """(SQL expression giving the county of ``row`` — NEW in a trigger, the table in a backfill —,
+    the columns whose change moves the row)."""
+    if how == ("code",):
+        return f"left({row}.code, 6)", "code"
+    if how == ("staff",):
+        return (f"coalesce((SELECT county_code FROM division WHERE id = {row}.division_id),"
+                f" (SELECT county_code FROM grid WHERE id = {row}.grid_id), gridmap_county_at({row}.home))",
+                "division_id, grid_id, home")
+    if how[0] == "point":
+        return f"gridmap_county_at({row}.{how[1]})", how[1]
+    parent, fk = how
+    return f"(SELECT county_code FROM {parent} WHERE {_PARENT_KEY[parent]} = {row}.{fk} LIMIT 1)", fk
+
+
 def _function_sql(table: str, how: tuple[str, ...]) -> str:
     """The BEFORE trigger of one table: static SQL, so PL/pgSQL caches each lookup's plan."""
-    if how == ("code",):
-        body = "NEW.county_code := left(NEW.code, 6);"
-        watched = "code"
-    elif how == ("staff",):
-        body = """NEW.county_code := coalesce(
-            (SELECT county_code FROM division WHERE id = NEW.division_id),
-            (SELECT county_code FROM grid WHERE id = NEW.grid_id),
-            gridmap_county_at(NEW.home));"""
-        watched = "division_id, grid_id, home"
-    elif how[0] == "point":
-        body = f"NEW.county_code := gridmap_county_at(NEW.{how[1]});"
-        watched = how[1]
-    else:
-        parent, fk = how
-        body = (f"NEW.county_code := (SELECT county_code FROM {parent} WHERE {_PARENT_KEY[parent]} = NEW.{fk}"
-                " LIMIT 1);")
-        watched = fk
+    expression, watched = _derivation(how, "NEW")
+    body = f"NEW.county_code := {expression};"
     return f"""
 CREATE FUNCTION gridmap_county_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -138,20 +140,19 @@ def upgrade() -> None:
     op.execute("CREATE EXTENSION IF NOT EXISTS btree_gist")
     conn = op.get_bind()
     counties = conn.execute(text("SELECT DISTINCT left(code, 6) FROM division")).scalars().all()
-    if len(counties) > 1:
-        raise RuntimeError(f"revision 0011 expects at most one county before it, found {sorted(counties)}")
-    only = counties[0] if counties else None
-    for table in DERIVED:
-        if only is not None:
-            op.execute(f"ALTER TABLE {table} ADD COLUMN county_code varchar(6) NOT NULL DEFAULT '{only}'")
+    op.execute(COUNTY_AT_SQL)
+    for table, how in DERIVED.items():  # parents before children: each backfill reads its parent's
+        if len(counties) == 1:
+            op.execute(f"ALTER TABLE {table} ADD COLUMN county_code varchar(6) NOT NULL DEFAULT '{counties[0]}'")
             op.execute(f"ALTER TABLE {table} ALTER COLUMN county_code DROP DEFAULT")
         else:
             op.execute(f"ALTER TABLE {table} ADD COLUMN county_code varchar(6)")
+            if counties:
+                op.execute(f"UPDATE {table} SET county_code = {_derivation(how, table)[0]}")
             op.execute(f"ALTER TABLE {table} ALTER COLUMN county_code SET NOT NULL")
         op.execute(f"ALTER TABLE {table} ADD CONSTRAINT {table}_county_code_6_digits"
                    " CHECK (county_code ~ '^[0-9]{6}$')")
     op.execute("ALTER TABLE division ADD CONSTRAINT division_code_in_county CHECK (left(code, 6) = county_code)")
-    op.execute(COUNTY_AT_SQL)
     for table, how in DERIVED.items():
         op.execute(_function_sql(table, how))
     for table, old, column in PER_COUNTY_UNIQUE:
