@@ -44,7 +44,8 @@ def assign_layer(session: Session, *, kind: MemberKind, layer_id: int, county: s
     """Recompute the membership of every entity of ``kind`` in one layer (of one county, when given:
     a county loaded beside others leaves theirs alone); returns rows written."""
     table, column = ENTITY_GEOMETRY[kind]
-    in_county = "" if county is None else " AND county_code = :county"
+    in_county, x_in, g_in = ("", "", "") if county is None else (
+        " AND county_code = :county", " AND x.county_code = :county", " AND g.county_code = :county")
     session.execute(
         text(f"DELETE FROM grid_membership WHERE kind = :kind AND layer_id = :layer{in_county}"),
         {"kind": kind.value, "layer": layer_id, "county": county},
@@ -57,9 +58,9 @@ def assign_layer(session: Session, *, kind: MemberKind, layer_id: int, county: s
             SELECT DISTINCT ON (e.id) CAST(:kind AS member_kind), e.id, :layer, g.id, g.county_code
               FROM grid g
               CROSS JOIN LATERAL (
-                    SELECT x.id FROM {table} x WHERE ST_Covers(g.geom, x.{column}){in_county.replace(' AND ', ' AND x.')}
+                    SELECT x.id FROM {table} x WHERE ST_Covers(g.geom, x.{column}){x_in}
               ) e
-             WHERE g.layer_id = :layer{in_county.replace(' AND ', ' AND g.')}
+             WHERE g.layer_id = :layer{g_in}
              ORDER BY e.id, g.code
             """
         ),
