@@ -89,10 +89,13 @@ def demo(
     host: str = typer.Option(None, help="With --serve: default GRIDMAP_HOST or 127.0.0.1."),
     port: int = typer.Option(None, help="With --serve: default GRIDMAP_PORT or 8000."),
     password: str = typer.Option(None, help="Password of the demo accounts (default: a random one, printed)."),
+    replace: bool = typer.Option(False, "--replace", help="Wipe every county and every account first."),
 ) -> None:
-    """Replace the district in the database with a generated demo district inside a real boundary.
+    """Load a generated demo county inside a real boundary, beside the counties already loaded.
 
-    Also replaces every user account with one demo account per role (printed at the end).
+    A county already there is reloaded alone (its rows and the accounts inside it are replaced; other
+    counties stay); --replace wipes everything first. Creates one demo account per role in the county
+    (printed at the end): plain names (admin, worker1, ...) for 520111, ``NAME.COUNTY`` for others.
     """
     import secrets
 
@@ -108,7 +111,7 @@ def demo(
     from geo.bulk import analyze_after_load
     from geo.db import make_engine, make_sessionmaker, transaction
     from importers.demo import PlanParams, clear_district, load_demo
-    from importers.demo.loader import DATA_TABLES
+    from importers.demo.loader import DATA_TABLES, clear_county
     from importers.demo.users import create_demo_users
 
     settings = DatabaseSettings()
@@ -124,12 +127,15 @@ def demo(
             bar.update(task, description=step, completed=steps.index(step) if step in steps else 0)
 
         with transaction(make_sessionmaker(engine)) as session:
-            clear_district(session)
+            if replace:
+                clear_district(session)
+            else:
+                clear_county(session, county)
             summary = load_demo(session, county=county, seed=seed,
                                 params=PlanParams(townships=townships, villages_per_township=villages, grids=grids,
                                                   households=households),
                                 cameras_per_township=cameras, events=events, progress=progress)
-            accounts = create_demo_users(session, password)
+            accounts = create_demo_users(session, password, county)
         bar.update(task, description="analysing")
         analyze_after_load(engine, DATA_TABLES)  # committed: a planner's first edits are as fast as later ones
         bar.update(task, completed=len(steps), description="done")
@@ -228,12 +234,14 @@ def _admin_session() -> Iterator[Session]:
 def user_add(
     username: str,
     role: str = typer.Option(..., help="admin, planner, grid_worker, grid_head, department, emergency, viewer, auditor"),
-    division: str = typer.Option(None, help="Jurisdiction: a 12-digit division code."),
+    county: str = typer.Option(None, help="Jurisdiction: a 6-digit county code (the county's division)."),
+    division: str = typer.Option(None, help="Jurisdiction: a 12-digit division code (county, township, village)."),
     grid: str = typer.Option(None, help="Jurisdiction: a 17-digit grid code."),
     name: str = typer.Option("", help="Display name."),
     password_stdin: bool = typer.Option(False, "--password-stdin", help="Read the password from standard input."),
 ) -> None:
-    """Create a user. Without --division or --grid the jurisdiction is the whole county."""
+    """Create a user. Without --county, --division or --grid the jurisdiction is the whole platform
+    (every county)."""
     from geo.access.permissions import Role
     from geo.access.security import create_user
     from geo.privacy import audit
@@ -243,6 +251,12 @@ def user_add(
     except ValueError:
         console.print(f"[red]unknown role {role!r}[/red]; choose from {', '.join(r.value for r in Role)}")
         raise typer.Exit(2) from None
+    if sum(x is not None for x in (county, division, grid)) > 1:
+        raise _refuse("give at most one of --county, --division and --grid")
+    if county is not None:
+        if not (len(county) == 6 and county.isdigit()):
+            raise _refuse(f"--county must be a 6-digit county code, got {county!r}")
+        division = f"{county}000000"
     password = _read_password(password_stdin)
     _database_ready(DatabaseSettings())
     with _admin_session() as session:

@@ -25,14 +25,20 @@ class TileSource:
 
 
 SOURCES = {
+    # The counties the tile touches come first (a few county rows), then each county's grids
+    # through the (county_code, layer_id, geom) GiST index: every probe is county-local.
     "grids": TileSource(
-        "SELECT g.id, g.code, g.name, l.code AS layer, g.geom FROM grid g JOIN grid_layer l ON l.id = g.layer_id"
-        " WHERE l.code = :layer AND g.geom && ST_Transform(env.e, 4326) AND (:all OR g.id = ANY(:grids))",
+        "SELECT g.id, g.code, g.name, l.code AS layer, g.geom FROM division c"
+        " JOIN grid g ON g.county_code = c.county_code JOIN grid_layer l ON l.id = g.layer_id"
+        " WHERE c.level = 'county' AND c.geom && ST_Transform(env.e, 4326) AND (:all OR c.county_code = ANY(:counties))"
+        " AND l.code = :layer AND g.geom && ST_Transform(env.e, 4326) AND (:all OR g.id = ANY(:grids))",
         "SELECT code FROM grid_layer ORDER BY code",
     ),
     "divisions": TileSource(
-        "SELECT d.id, d.code, d.name, d.level::text AS layer, d.geom FROM division d"
-        " WHERE d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326) AND (:all OR d.id = ANY(:divisions))",
+        "SELECT d.id, d.code, d.name, d.level::text AS layer, d.geom FROM division c"
+        " JOIN division d ON d.county_code = c.county_code"
+        " WHERE c.level = 'county' AND c.geom && ST_Transform(env.e, 4326) AND (:all OR c.county_code = ANY(:counties))"
+        " AND d.level::text = :layer AND d.geom && ST_Transform(env.e, 4326) AND (:all OR d.id = ANY(:divisions))",
         "SELECT unnest(enum_range(NULL::division_level))::text",
     ),
 }
@@ -70,7 +76,8 @@ def render_tile(session: Session, source: str, layer: str, z: int, x: int, y: in
         SELECT ST_AsMVT(mvt, :name, 4096, 'geom', 'id') FROM mvt WHERE geom IS NOT NULL
     """
     params = {"z": z, "x": x, "y": y, "layer": layer, "name": layer, "all": scope.everything,
-              "grids": list(scope.visible_grids), "divisions": list(scope.visible_divisions)}
+              "grids": list(scope.visible_grids), "divisions": list(scope.visible_divisions),
+              "counties": list(scope.counties)}
     row = session.execute(text(sql), params).scalar_one()
     return bytes(row or b"")
 

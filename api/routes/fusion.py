@@ -125,10 +125,12 @@ def update_rule(session: SessionDep, principal: Editor, rule_id: Annotated[int, 
 
 
 def _county_wide(session: SessionDep, principal: Principal) -> None:
-    """Rules hold for the whole county: only a planner whose jurisdiction is the county may change them."""
+    """Rules hold for the whole county: only a planner whose jurisdiction is the county may change them.
+    Rules are shared by every county of the platform, so with several counties only the platform may."""
     if principal.scope.everything:
         return
-    county = session.execute(text("SELECT EXISTS (SELECT 1 FROM division WHERE level = 'county' AND id = ANY(:own))"),
+    county = session.execute(text("SELECT EXISTS (SELECT 1 FROM division WHERE level = 'county' AND id = ANY(:own))"
+                                  " AND (SELECT count(*) FROM division WHERE level = 'county') = 1"),
                              {"own": list(principal.scope.own_divisions)}).scalar_one()
     if not county:
         raise Forbidden("fusion rules hold for the whole county; only a county-wide planner may change them")

@@ -1,13 +1,20 @@
 """Territorial scope: what a user may see, derived from their jurisdiction.
 
-A jurisdiction is a division (covering everything below it) or a grid, or
-nothing (the whole county: admins, auditors). It resolves to a set of grids of
+A jurisdiction is the whole platform (nothing set: admins and auditors of a
+prefecture's platform 地级市平台), a county, a township or a village (a division,
+covering everything below it), or a grid. It resolves to a set of grids of
 one layer — the comprehensive grids of the villages under a division, or the
 user's own grid — and an entity (household, camera, event, staff) is in scope
 when its stored membership in that layer is one of those grids. This is the one
 place the application filters by territory; the same scope is handed to
 PostgreSQL with ``set_config(..., true)`` so row-level security on personal
 data enforces it a second time.
+
+Several counties share one database (migration 0011). A scope also names the
+counties it lies in (``counties``), so the hot queries can carry the county and
+probe the indexes that lead with ``county_code``; a county admin's scope is the
+county division's, so nothing of another county is ever in it. Only the
+platform scope crosses counties.
 """
 
 from __future__ import annotations
@@ -29,10 +36,21 @@ class Scope:
     visible_grids: tuple[int, ...] = ()  # every grid (any layer) the user may list
     visible_divisions: tuple[int, ...] = ()  # divisions inside the jurisdiction, and its ancestors
     own_divisions: tuple[int, ...] = ()  # divisions inside the jurisdiction only (history of retired grids)
+    counties: tuple[str, ...] = ()  # county codes the jurisdiction lies in; empty for the whole platform
+
+    @classmethod
+    def platform(cls) -> "Scope":
+        """Everything, in every county."""
+        return cls(everything=True)
 
     @classmethod
     def county(cls) -> "Scope":
-        return cls(everything=True)
+        """The unrestricted scope (the whole platform; named from when a database held one county)."""
+        return cls.platform()
+
+    def holds_county(self, county_code: str) -> bool:
+        """Whether anything of ``county_code`` can be in this scope."""
+        return self.everything or county_code in self.counties
 
 
 def resolve(session: Session, user: AppUser | Account) -> Scope:
@@ -50,14 +68,20 @@ def _ancestors(session: Session, division_id: int) -> list[int]:
         SELECT id FROM up"""), {"d": division_id}).scalars())
 
 
+def _county_of_division(session: Session, division_id: int) -> tuple[str, ...]:
+    return tuple(session.execute(text("SELECT county_code FROM division WHERE id = :d"), {"d": division_id}).scalars())
+
+
 def _division_scope(session: Session, division_id: int) -> Scope:
     below = list(session.execute(text("""
         WITH RECURSIVE down AS (SELECT id FROM division WHERE id = :d
                                 UNION ALL SELECT c.id FROM division c JOIN down ON c.parent_id = down.id)
         SELECT id FROM down"""), {"d": division_id}).scalars())
     layer = session.execute(text("SELECT id FROM grid_layer WHERE code = 'comprehensive'")).scalar_one()
-    grids = session.execute(
-        text("SELECT id, layer_id FROM grid WHERE division_id = ANY(:below)"), {"below": below}
+    counties = _county_of_division(session, division_id)
+    grids = session.execute(  # (county_code, division_id) index: the county is carried
+        text("SELECT id, layer_id FROM grid WHERE county_code = ANY(:c) AND division_id = ANY(:below)"),
+        {"below": below, "c": list(counties)},
     ).all()
     return Scope(
         everything=False,
@@ -66,6 +90,7 @@ def _division_scope(session: Session, division_id: int) -> Scope:
         visible_grids=tuple(g for g, _ in grids),
         visible_divisions=tuple(sorted(set(below) | set(_ancestors(session, division_id)))),
         own_divisions=tuple(sorted(below)),
+        counties=counties,
     )
 
 
@@ -79,6 +104,7 @@ def _grid_scope(session: Session, grid_id: int) -> Scope:
         grids=(grid_id,),
         visible_grids=(grid_id, *children),
         visible_divisions=tuple(_ancestors(session, division)),
+        counties=_county_of_division(session, division),
     )
 
 
@@ -90,8 +116,16 @@ def member_filter(scope: Scope, kind: str, alias: str) -> tuple[str, dict[str, o
     if scope.everything:
         return "", {}
     return (f" AND {alias}.id IN (SELECT sm.entity_id FROM grid_membership sm WHERE sm.kind = '{kind}'"
-            " AND sm.layer_id = :s_layer AND sm.grid_id = ANY(:s_grids))",
-            {"s_layer": scope.layer_id, "s_grids": list(scope.grids)})
+            " AND sm.county_code = ANY(:s_counties) AND sm.layer_id = :s_layer AND sm.grid_id = ANY(:s_grids))",
+            {"s_layer": scope.layer_id, "s_grids": list(scope.grids), "s_counties": list(scope.counties)})
+
+
+def county_filter(scope: Scope, alias: str) -> tuple[str, dict[str, object]]:
+    """SQL ``" AND alias.county_code = ANY(…)"`` for a scope inside some counties (empty for the
+    platform): lets a scan of a big table (events by time) start on its county-leading index."""
+    if scope.everything:
+        return "", {}
+    return f" AND {alias}.county_code = ANY(:s_counties)", {"s_counties": list(scope.counties)}
 
 
 def bind(session: Session, scope: Scope) -> None:

@@ -260,8 +260,15 @@ def link_staff(session: Session, username: str, staff_id: int | None) -> AppUser
     """Make an account act as a staff record (``/staff/me``), or unlink it (``None``); one account per record."""
     user = _named(session, username)
     if staff_id is not None:
-        if session.execute(text("SELECT 1 FROM staff WHERE id = :s"), {"s": staff_id}).first() is None:
+        county = session.execute(text("SELECT county_code FROM staff WHERE id = :s"), {"s": staff_id}).scalar()
+        if county is None:
             raise NotFound(f"no staff record {staff_id}", pointer="staff")
+        own = session.execute(text("""
+            SELECT coalesce((SELECT county_code FROM division WHERE id = :d), (SELECT county_code FROM grid WHERE id = :g))"""),
+                              {"d": user.division_id, "g": user.grid_id}).scalar()
+        if own is not None and own != county:  # several counties in one database: never across
+            raise InvalidInput(f"staff record {staff_id} serves county {county}; {username}'s jurisdiction lies in"
+                               f" county {own}", pointer="staff")
         taken = session.execute(select(AppUser.username).where(AppUser.staff_id == staff_id,
                                                                AppUser.id != user.id)).scalar()
         if taken:

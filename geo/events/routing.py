@@ -21,8 +21,8 @@ from geo.privacy import audit
 # Each fallback is a CASE branch, so PostgreSQL only runs a subquery when the one before it
 # found nobody: the township's point-in-polygon test is skipped for nearly every report.
 _ROUTE = """
-    WITH e AS (SELECT x.id, x.geom FROM event x WHERE x.id = ANY(:ids)),
-    c AS (SELECT e.id, e.geom, m.grid_id, g.division_id FROM e
+    WITH e AS (SELECT x.id, x.geom, x.county_code FROM event x WHERE x.id = ANY(:ids)),
+    c AS (SELECT e.id, e.geom, e.county_code, m.grid_id, g.division_id FROM e
           LEFT JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = e.id
                AND m.layer_id = (SELECT id FROM grid_layer WHERE code = 'comprehensive')
           LEFT JOIN grid g ON g.id = m.grid_id),
@@ -33,9 +33,10 @@ _ROUTE = """
                    AND s.availability <> 'out_of_service' ORDER BY s.id LIMIT 1) END AS head FROM w)
     SELECT h.id, h.grid_id, h.worker, h.head,
            CASE WHEN worker IS NULL AND head IS NULL THEN COALESCE(
-               (SELECT d.id FROM division d WHERE d.level = 'township' AND ST_Covers(d.geom, h.geom)
+               (SELECT d.id FROM division d WHERE d.county_code = h.county_code AND d.level = 'township'
+                   AND ST_Covers(d.geom, h.geom)
                 ORDER BY d.code LIMIT 1),
-               (SELECT id FROM division WHERE level = 'county' ORDER BY code LIMIT 1)) END AS office
+               (SELECT id FROM division WHERE county_code = h.county_code AND level = 'county' LIMIT 1)) END AS office
     FROM h
 """
 

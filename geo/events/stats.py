@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from geo.access.scope import Scope, member_filter
+from geo.access.scope import Scope, county_filter, member_filter
 from geo.errors import InvalidInput
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -89,11 +89,15 @@ def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: 
         raise InvalidInput("from must be before to", pointer="from")
     asof = min(end, now)
     filters, params = member_filter(scope, "event", "e")
+    counties, cp = county_filter(scope, "e")  # the (county_code, reported_at) index: county-local
+    filters, params = filters + counties, params | cp
     params |= {"from": start, "to": end, "asof": asof}
     if division is not None:
         below = _villages_under(session, division)
-        filters += " AND v.id = ANY(:below)"
+        filters += " AND v.id = ANY(:below) AND e.county_code = ANY(:d_counties)"
         params["below"] = below
+        params["d_counties"] = list(session.execute(  # a constant, so the county-leading index is usable
+            text("SELECT DISTINCT county_code FROM division WHERE id = ANY(:below)"), {"below": below}).scalars())
     key, label = GROUPS[group_by]
     sql = f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=key, label=label)}"
     rows = [_rates(dict(r)) for r in session.execute(text(sql), params).mappings()]

@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access.scope import Scope
-from geo.errors import NotFound
+from geo.errors import InvalidInput, NotFound
 
 MIN_AREA_M2 = 0.01  # smaller pieces are floating-point noise, not a planner's problem
 SLIVER_AREA_M2 = 100.0
@@ -97,11 +97,18 @@ def region_of(session: Session, division_id: int) -> list[int]:
 
 
 def resolve_division(session: Session, division_code: str | None, scope: Scope) -> int:
-    """The division asked for (default: the county), if the caller's territory holds it."""
+    """The division asked for (default: the county, when the database holds one), if the caller's
+    territory holds it. With several counties the platform must name one: a default that picks one
+    county would hide the others."""
     if division_code:
-        division = session.execute(text("SELECT id FROM division WHERE code = :c"), {"c": division_code}).scalar()
+        division = session.execute(text("SELECT id FROM division WHERE county_code = left(:c, 6) AND code = :c"),
+                                   {"c": division_code}).scalar()
     else:
-        division = session.execute(text("SELECT id FROM division WHERE level = 'county' LIMIT 1")).scalar()
+        counties = session.execute(text("SELECT id FROM division WHERE level = 'county' LIMIT 2")).scalars().all()
+        if len(counties) > 1:
+            raise InvalidInput("this database holds several counties: name the division (a county code"
+                               " + 000000, or a township or village)", pointer="division")
+        division = counties[0] if counties else None
     if division is None or not (scope.everything or division in scope.own_divisions):
         raise NotFound(f"no division {division_code}", pointer="division")
     return division

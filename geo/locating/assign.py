@@ -40,40 +40,46 @@ def _layer_ids(session: Session, layer_ids: Sequence[int] | None) -> list[int]:
     return list(session.execute(text("SELECT id FROM grid_layer ORDER BY sort_order, id")).scalars())
 
 
-def assign_layer(session: Session, *, kind: MemberKind, layer_id: int) -> int:
-    """Recompute the membership of every entity of ``kind`` in one layer; returns rows written."""
+def assign_layer(session: Session, *, kind: MemberKind, layer_id: int, county: str | None = None) -> int:
+    """Recompute the membership of every entity of ``kind`` in one layer (of one county, when given:
+    a county loaded beside others leaves theirs alone); returns rows written."""
     table, column = ENTITY_GEOMETRY[kind]
+    in_county, x_in, g_in = ("", "", "") if county is None else (
+        " AND county_code = :county", " AND x.county_code = :county", " AND g.county_code = :county")
     session.execute(
-        text("DELETE FROM grid_membership WHERE kind = :kind AND layer_id = :layer"),
-        {"kind": kind.value, "layer": layer_id},
+        text(f"DELETE FROM grid_membership WHERE kind = :kind AND layer_id = :layer{in_county}"),
+        {"kind": kind.value, "layer": layer_id, "county": county},
     )
+    # county_code written from the grid: the membership trigger (migration 0011) then skips its lookup.
     result = session.execute(
         text(
             f"""
-            INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id)
-            SELECT DISTINCT ON (e.id) CAST(:kind AS member_kind), e.id, :layer, g.id
+            INSERT INTO grid_membership (kind, entity_id, layer_id, grid_id, county_code)
+            SELECT DISTINCT ON (e.id) CAST(:kind AS member_kind), e.id, :layer, g.id, g.county_code
               FROM grid g
               CROSS JOIN LATERAL (
-                    SELECT x.id FROM {table} x WHERE ST_Covers(g.geom, x.{column})
+                    SELECT x.id FROM {table} x WHERE ST_Covers(g.geom, x.{column}){x_in}
               ) e
-             WHERE g.layer_id = :layer
+             WHERE g.layer_id = :layer{g_in}
              ORDER BY e.id, g.code
             """
         ),
-        {"kind": kind.value, "layer": layer_id},
+        {"kind": kind.value, "layer": layer_id, "county": county},
     )
     return result.rowcount
 
 
 def assign_all(
-    session: Session, *, kinds: Iterable[MemberKind] = tuple(MemberKind), layer_ids: Sequence[int] | None = None
+    session: Session, *, kinds: Iterable[MemberKind] = tuple(MemberKind), layer_ids: Sequence[int] | None = None,
+    county: str | None = None,
 ) -> dict[tuple[MemberKind, int], int]:
-    """Recompute membership for the given kinds in the given layers (default: everything)."""
+    """Recompute membership for the given kinds in the given layers (default: everything), of one
+    county or of all."""
     counts: dict[tuple[MemberKind, int], int] = {}
     layers = _layer_ids(session, layer_ids)
     for kind in kinds:
         for layer in layers:
-            counts[(kind, layer)] = assign_layer(session, kind=kind, layer_id=layer)
+            counts[(kind, layer)] = assign_layer(session, kind=kind, layer_id=layer, county=county)
     return counts
 
 

@@ -22,7 +22,10 @@ from geo.spatial.crs import Crs, to_wgs84
 # 2,000-vertex boundary); township and county follow by parent id. Grids: one
 # GiST probe for all layers (a probe per layer made the planner AND the GiST
 # index with the layer index: 1.0 ms → 0.4 ms), smallest code first per layer;
-# layers with no covering grid still appear, with NULLs.
+# layers with no covering grid still appear, with NULLs. Several counties (migration 0011): the
+# village found names the county, and the grid probe carries it, so it walks the
+# (county_code, layer_id, geom) GiST index of that county alone (docs/scale.md); the village probe
+# is the routing step (villages of different counties never overlap).
 _LOCATE = register_prepared(PreparedStatement(
     name="gridmap_locate",
     params=(("lon", "float8"), ("lat", "float8")),
@@ -42,7 +45,7 @@ _LOCATE = register_prepared(PreparedStatement(
     SELECT 'grid', l.code, h.code, h.name, h.id, l.name, l.sort_order
       FROM grid_layer l
       LEFT JOIN (SELECT DISTINCT ON (grid.layer_id) grid.layer_id, grid.id, grid.code, grid.name
-                   FROM grid, pt WHERE ST_Covers(grid.geom, pt.g)
+                   FROM grid, pt, village v WHERE grid.county_code = v.county_code AND ST_Covers(grid.geom, pt.g)
                   ORDER BY grid.layer_id, grid.code) h ON h.layer_id = l.id
     ORDER BY ord
     """,

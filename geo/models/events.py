@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
+from geo.models.county import county_code_column
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -105,6 +106,7 @@ class Event(Base):
     __tablename__ = "event"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     category: Mapped[str] = mapped_column(ForeignKey("event_category.code"), index=True)
     description: Mapped[str] = mapped_column(String, default="")
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.REPORTED,
@@ -135,6 +137,7 @@ class EventContact(Base):
     __tablename__ = "event_contact"
 
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     name: Mapped[str] = mapped_column(String, default="")
     phone: Mapped[str] = mapped_column(String(20), default="")
     email: Mapped[str] = mapped_column(String, default="", server_default="")
@@ -148,6 +151,7 @@ class EventTransition(Base):
     __tablename__ = "event_transition"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"), index=True)
     action: Mapped[str] = mapped_column(String(24))
     from_status: Mapped[EventStatus | None] = mapped_column(_enum(EventStatus, "event_status"))
@@ -164,6 +168,7 @@ class IdempotencyKey(Base):
     __tablename__ = "idempotency_key"
 
     key: Mapped[str] = mapped_column(String(300), primary_key=True, doc="Caller identity + ':' + the header.")
+    county_code: Mapped[str] = county_code_column()
     request_hash: Mapped[str] = mapped_column(String(64))
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
     status_code: Mapped[int] = mapped_column(Integer)

@@ -28,6 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from geo.db import Base
+from geo.models.county import county_code_column
 
 
 class GridLayer(Base):
@@ -64,11 +65,13 @@ class Grid(Base):
         CheckConstraint("ST_IsValid(geom) AND NOT ST_IsEmpty(geom)", name="grid_geom_valid"),
         CheckConstraint("ST_IsPolygonCCW(geom)", name="grid_geom_ccw"),
         CheckConstraint("version >= 1", name="grid_version_positive"),
+        UniqueConstraint("county_code", "code", name="grid_county_code_key"),  # unique per county (0011)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     # division code (12) + layer prefix (2) + sequence (3), numbered west→east, north→south.
-    code: Mapped[str] = mapped_column(String(17), unique=True)
+    code: Mapped[str] = mapped_column(String(17), index=True)
     layer_id: Mapped[int] = mapped_column(ForeignKey("grid_layer.id"), index=True)
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), index=True)
     parent_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
@@ -88,6 +91,7 @@ class GridVersion(Base):
     __table_args__ = (UniqueConstraint("grid_id", "version"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     # No foreign key: a retired grid leaves the ``grid`` table but keeps its history here.
     grid_id: Mapped[int] = mapped_column(Integer, index=True)
     code: Mapped[str] = mapped_column(String(17))
@@ -109,6 +113,7 @@ class GridLineage(Base):
     __tablename__ = "grid_lineage"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     parent_id: Mapped[int] = mapped_column(Integer, index=True)
     child_id: Mapped[int] = mapped_column(Integer, index=True)
     operation: Mapped[str] = mapped_column(String(16))
@@ -122,5 +127,6 @@ class GridCodeCounter(Base):
     __tablename__ = "grid_code_counter"
 
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     layer_id: Mapped[int] = mapped_column(ForeignKey("grid_layer.id"), primary_key=True)
     last_seq: Mapped[int] = mapped_column(Integer, default=0)

@@ -23,6 +23,7 @@ from sqlalchemy import BigInteger, Enum, Index, Integer
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
+from geo.models.county import county_code_column
 
 
 class MemberKind(str, enum.Enum):
@@ -39,6 +40,7 @@ class GridMembership(Base):
     kind: Mapped[MemberKind] = mapped_column(
         Enum(MemberKind, name="member_kind", values_callable=lambda e: [m.value for m in e]), primary_key=True
     )
+    county_code: Mapped[str] = county_code_column()
     entity_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     layer_id: Mapped[int] = mapped_column(Integer, primary_key=True)
     grid_id: Mapped[int] = mapped_column(Integer)

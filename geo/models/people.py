@@ -10,6 +10,7 @@ from sqlalchemy import BigInteger, CheckConstraint, DateTime, Enum, Float, Forei
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
+from geo.models.county import county_code_column
 
 
 class StaffRole(str, enum.Enum):
@@ -40,6 +41,7 @@ class Staff(Base):
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     name: Mapped[str]
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), index=True)
     phone: Mapped[str] = mapped_column(String(20), default="")
@@ -71,6 +73,7 @@ class StaffPosition(Base):
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id", ondelete="CASCADE"))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, doc="When the phone took the fix.")
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -6,20 +6,23 @@ from __future__ import annotations
 import enum
 
 from geoalchemy2 import Geometry
-from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Integer, String, text
+from sqlalchemy import CheckConstraint, Enum, Float, ForeignKey, Integer, String, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from geo.db import Base
+from geo.models.county import county_code_column
 
 
 class LinkedHouseholdGroup(Base):
     """A group of 10–15 neighbouring households with a head household 联户长."""
 
     __tablename__ = "linked_household_group"
+    __table_args__ = (UniqueConstraint("county_code", "code", name="linked_household_group_county_code_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(24), unique=True)
+    county_code: Mapped[str] = county_code_column()
+    code: Mapped[str] = mapped_column(String(24), index=True)
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), index=True)
     # No foreign key: household → group → head household would be a cycle; the
     # generator and importers check it instead.
@@ -41,6 +44,7 @@ class Household(Base):
     __table_args__ = (CheckConstraint("residents >= 0", name="household_residents_nonnegative"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     address: Mapped[str] = mapped_column(String, index=True)
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("linked_household_group.id"), index=True)
@@ -58,6 +62,7 @@ class Resident(Base):
     __tablename__ = "resident"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    county_code: Mapped[str] = county_code_column()
     household_id: Mapped[int] = mapped_column(ForeignKey("household.id", ondelete="CASCADE"), index=True)
     name: Mapped[str]
     id_number: Mapped[str] = mapped_column(String(18))
@@ -78,10 +83,12 @@ class Camera(Base):
         CheckConstraint("bearing >= 0 AND bearing < 360", name="camera_bearing_range"),
         CheckConstraint("fov > 0 AND fov <= 360", name="camera_fov_range"),
         CheckConstraint("range_m > 0", name="camera_range_positive"),
+        UniqueConstraint("county_code", "code", name="camera_county_code_key"),  # unique per county (0011)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    code: Mapped[str] = mapped_column(String(32), unique=True)
+    county_code: Mapped[str] = county_code_column()
+    code: Mapped[str] = mapped_column(String(32), index=True)
     name: Mapped[str]
     bearing: Mapped[float] = mapped_column(Float, doc="Degrees clockwise from north.")
     fov: Mapped[float] = mapped_column(Float, doc="Horizontal field of view in degrees.")

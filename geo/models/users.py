@@ -13,8 +13,8 @@ from geo.db import Base
 
 
 class AppUser(Base):
-    """A person who logs in. The jurisdiction is a division or a grid and covers everything inside it;
-    neither means the whole county (admins, auditors)."""
+    """A person who logs in. The jurisdiction is a division (a county, township or village) or a grid
+    and covers everything inside it; neither means the whole platform, every county (admins, auditors)."""
 
     __tablename__ = "app_user"
     __table_args__ = (

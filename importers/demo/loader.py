@@ -3,6 +3,11 @@
 All rows go in with COPY and explicit ids inside the caller's transaction, so a
 failed load leaves nothing behind. ``load_demo`` is what ``gridmap demo``, the
 test suite and the benchmarks call, at any scale.
+
+Several counties live side by side (migration 0011): a county's ids start past
+the largest id already in each table, its rows carry their ``county_code``
+(set here, so the triggers that would derive it skip the lookup), and
+``clear_county`` removes one county without touching the others.
 """
 
 from __future__ import annotations
@@ -49,9 +54,33 @@ class DemoSummary:
     misaligned_party_grids: list[str]
 
 
+# What ``clear_county`` deletes, children first (foreign keys); every one carries county_code.
+COUNTY_TABLES = (
+    "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
+    "linked_household_group", "camera", "staff_position", "staff", "grid_code_counter", "grid_lineage",
+    "grid_version", "grid", "division",
+)
+
+
 def clear_district(session: Session) -> None:
-    """Remove every district row (layers stay): the demo is replaced, never merged."""
+    """Remove every district row of every county and every account (layers stay): ``--replace``."""
     session.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+def clear_county(session: Session, county: str) -> None:
+    """Remove one county's rows, and the accounts whose jurisdiction lies in it; other counties stay.
+
+    Accounts go because their division or grid goes (the demo recreates its own). A DELETE per
+    table on the county-leading indexes: rerunning ``gridmap demo`` for a county reloads it alone.
+    """
+    params = {"c": county}
+    session.execute(text("""
+        DELETE FROM app_user u WHERE u.division_id IN (SELECT id FROM division WHERE county_code = :c)
+            OR u.grid_id IN (SELECT id FROM grid WHERE county_code = :c)"""), params)
+    session.execute(text("UPDATE event SET duplicate_of = NULL WHERE county_code <> :c AND duplicate_of IN"
+                         " (SELECT id FROM event WHERE county_code = :c)"), params)
+    for table in COUNTY_TABLES:
+        session.execute(text(f"DELETE FROM {table} WHERE county_code = :c"), params)
 
 
 def load_demo(
@@ -79,7 +108,7 @@ def load_demo(
     progress("territory")
     plan = build_plan(proj.to_metres(boundary), proj, params, seed)
     progress("divisions")
-    writer = _Writer(session, plan, county, county_name(county))
+    writer = _Writer(session, plan, county, county_name(county), _id_bases(session))
     writer.divisions()
     progress("grids")
     writer.grids()
@@ -94,14 +123,23 @@ def load_demo(
     session.execute(text("ANALYZE"))  # for the assignment and routing below, inside this transaction
     if assign:
         progress("assigning to grids")
-        assign_all(session)
+        assign_all(session, county=county)
         progress("routing events")
-        route(session, list(session.execute(text("SELECT id FROM event")).scalars()))
+        route(session, list(session.execute(
+            text("SELECT id FROM event WHERE county_code = :c ORDER BY id"), {"c": county}).scalars()))
         # What was written after that ANALYZE (grid_membership was empty then): statistics taken in
         # this transaction are committed with it, so every caller gets a planner that knows the
         # tables. Callers that commit should still run geo.bulk.analyze_after_load (issue 11).
         session.execute(text("ANALYZE grid_membership, event"))
     return writer.summary()
+
+
+def _id_bases(session: Session) -> dict[str, int]:
+    """The largest id in each table the loader writes: a county loaded beside others numbers after them."""
+    tables = ("division", "grid", "household", "linked_household_group", "resident", "camera", "event", "staff")
+    row = session.execute(text("SELECT " + ", ".join(
+        f"(SELECT coalesce(max(id), 0) FROM {t})" for t in tables))).one()
+    return dict(zip(tables, row, strict=True))
 
 
 def _iso(t: datetime | None) -> str | None:
@@ -119,8 +157,10 @@ def _degrees(proj: LocalProjection, geoms: list[MultiPolygon]) -> list[MultiPoly
 class _Writer:
     """Turns a plan into rows; keeps the id maps the later tables need."""
 
-    def __init__(self, session: Session, plan: DistrictPlan, county: str, county_label: str) -> None:
+    def __init__(self, session: Session, plan: DistrictPlan, county: str, county_label: str,
+                 base: dict[str, int]) -> None:
         self.s = session
+        self.base = base  # ids of this county start after these
         self.plan = plan
         self.county = county
         self.county_label = county_label
@@ -155,10 +195,13 @@ class _Writer:
                     villages += 1
                     seq = 200 + villages
                 self.village_code[vi] = self.town_code[ti][:9] + f"{seq:03d}"
-        rows = [(1, f"{self.county}000000", self.county_label, "county", None)]
-        self.town_id = {ti: 2 + ti for ti in range(len(p.townships))}
-        rows += [(self.town_id[ti], self.town_code[ti], p.township_names[ti], "township", 1) for ti in self.town_id]
-        base = 2 + len(p.townships)
+        d0 = self.base["division"]
+        self.county_id = d0 + 1
+        rows = [(self.county_id, f"{self.county}000000", self.county_label, "county", None)]
+        self.town_id = {ti: d0 + 2 + ti for ti in range(len(p.townships))}
+        rows += [(self.town_id[ti], self.town_code[ti], p.township_names[ti], "township", self.county_id)
+                 for ti in self.town_id]
+        base = d0 + 2 + len(p.townships)
         self.village_id = {vi: base + vi for vi in range(len(p.villages))}
         rows += [
             (self.village_id[vi], self.village_code[vi], v.name, "village", self.town_id[v.township])
@@ -166,8 +209,8 @@ class _Writer:
         ]
         geoms = _degrees(p.proj, [p.county, *p.townships, *(v.geom for v in p.villages)])
         ewkb = hex_ewkb(geoms)
-        copy_rows(self.s, "division", ["id", "code", "name", "level", "parent_id", "geom"],
-                  (r + (g,) for r, g in zip(rows, ewkb, strict=True)))
+        copy_rows(self.s, "division", ["id", "code", "name", "level", "parent_id", "geom", "county_code"],
+                  (r + (g, self.county) for r, g in zip(rows, ewkb, strict=True)))
 
     # -- grids -------------------------------------------------------------------
     def grids(self) -> None:
@@ -185,7 +228,7 @@ class _Writer:
             order = reading_order([g for _, _, g in items])
             for seq, k in enumerate(order, start=1):
                 key, name, geom = items[k]
-                gid = len(self.grid_rows) + 1
+                gid = self.base["grid"] + len(self.grid_rows) + 1
                 code = f"{division_code}{self.prefix[layer]}{seq:03d}"
                 parent = parents.get(key) if parents else None
                 self.grid_rows.append(
@@ -218,11 +261,12 @@ class _Writer:
         self.s.execute(text("SELECT set_config('gridmap.actor', 'demo generator', true),"
                             " set_config('gridmap.reason', 'initial demo district', true)"))
         copy_rows(self.s, "grid",
-                  ["id", "code", "layer_id", "division_id", "name", "notes", "geom", "version", "parent_grid_id"],
-                  ((r[0], r[1], r[2], r[3], r[4], self._note(r), g, 1, r[8])
+                  ["id", "code", "layer_id", "division_id", "name", "notes", "geom", "version", "parent_grid_id",
+                   "county_code"],
+                  ((r[0], r[1], r[2], r[3], r[4], self._note(r), g, 1, r[8], self.county)
                    for r, g in zip(self.grid_rows, ewkb, strict=True)))
-        copy_rows(self.s, "grid_code_counter", ["division_id", "layer_id", "last_seq"],
-                  ((d, self.layers[layer], n) for (d, layer), n in counters.items()))
+        copy_rows(self.s, "grid_code_counter", ["division_id", "layer_id", "last_seq", "county_code"],
+                  ((d, self.layers[layer], n, self.county) for (d, layer), n in counters.items()))
         # Micro-grids nest in comprehensive grids; party grids stand beside them.
         self.counts["grids"] = len(self.grid_rows)
 
@@ -271,25 +315,28 @@ class _Writer:
         heads = np.full(n_groups, -1)
         heads[group[::-1]] = np.arange(len(xy))[::-1]  # first household of each group leads it
         group_village = village[heads]
-        copy_rows(self.s, "linked_household_group", ["id", "code", "division_id", "head_household_id"],
-                  ((g + 1, f"{self.village_code[group_village[g]]}LH{g + 1:05d}", self.village_id[int(group_village[g])],
-                    int(heads[g]) + 1) for g in range(n_groups)))
+        h0, g0, c = self.base["household"], self.base["linked_household_group"], self.county
+        copy_rows(self.s, "linked_household_group", ["id", "code", "division_id", "head_household_id", "county_code"],
+                  ((g0 + g + 1, f"{self.village_code[group_village[g]]}LH{g + 1:05d}",
+                    self.village_id[int(group_village[g])], h0 + int(heads[g]) + 1, c) for g in range(n_groups)))
         needs = population.help_needs(residents, rng.spawn(1)[0])  # spawn: the main stream is not advanced
-        copy_rows(self.s, "household", ["id", "address", "division_id", "group_id", "residents", "needs_help", "geom"],
-                  ((i + 1, addresses[i], self.village_id[int(village[i])], int(group[i]) + 1, int(residents[i]),
-                    needs[i], ewkb[i]) for i in range(len(xy))))
+        copy_rows(self.s, "household",
+                  ["id", "address", "division_id", "group_id", "residents", "needs_help", "geom", "county_code"],
+                  ((h0 + i + 1, addresses[i], self.village_id[int(village[i])], g0 + int(group[i]) + 1,
+                    int(residents[i]), needs[i], ewkb[i], c) for i in range(len(xy))))
         total = int(residents.sum())
         self.counts.update(households=len(xy), residents=total if with_residents else 0)
         self.household_xy = xy
         self.household_grid = grid_of
         if not with_residents:
             return
-        owner = np.repeat(np.arange(len(xy)) + 1, residents)
+        owner = np.repeat(np.arange(len(xy)) + h0 + 1, residents)
+        r0 = self.base["resident"]
         res_names = names.person_names(rng, total)
         ids = names.id_numbers(rng, total, self.county)
         tel = names.phones(rng, total)
-        copy_rows(self.s, "resident", ["id", "household_id", "name", "id_number", "phone"],
-                  ((k + 1, int(owner[k]), res_names[k], ids[k], tel[k]) for k in range(total)))
+        copy_rows(self.s, "resident", ["id", "household_id", "name", "id_number", "phone", "county_code"],
+                  ((r0 + k + 1, int(owner[k]), res_names[k], ids[k], tel[k], c) for k in range(total)))
 
     # -- cameras, events, staff --------------------------------------------------
     def cameras(self, rng: np.random.Generator, per_township: int) -> None:
@@ -304,10 +351,12 @@ class _Writer:
             fov = rng.choice([60.0, 90.0, 120.0, 360.0], len(xy), p=[0.35, 0.35, 0.2, 0.1])
             status = rng.choice(["online", "offline", "maintenance"], len(xy), p=[0.92, 0.05, 0.03])
             for k, g in enumerate(hex_ewkb(shapely.points(lon, lat))):
-                cid = len(rows) + 1
+                cid = self.base["camera"] + len(rows) + 1
                 rows.append((cid, f"CAM{self.town_code[ti][:9]}{k + 1:04d}", f"{p.township_names[ti]}雪亮{k + 1:03d}",
-                             float(rng.uniform(0, 360)), fov[k], float(rng.uniform(30, 120)), status[k], g))
-        copy_rows(self.s, "camera", ["id", "code", "name", "bearing", "fov", "range_m", "status", "geom"], rows)
+                             float(rng.uniform(0, 360)), fov[k], float(rng.uniform(30, 120)), status[k], g,
+                             self.county))
+        copy_rows(self.s, "camera", ["id", "code", "name", "bearing", "fov", "range_m", "status", "geom", "county_code"],
+                  rows)
         self.counts["cameras"] = len(rows)
 
     def events(self, rng: np.random.Generator, n: int, anchor: datetime) -> None:
@@ -316,19 +365,21 @@ class _Writer:
         ewkb = hex_ewkb(shapely.points(lon, lat))
         who = names.person_names(rng, n)
         tel = names.phones(rng, n)
+        e0 = self.base["event"]
         copy_rows(
             self.s, "event",
             ["id", "category", "description", "status", "source", "reported_at", "handled_at", "closed_at",
-             "updated_at", "geom"],
-            ((i + 1, ev.category[i], ev.description[i], ev.status[i], ev.source[i], ev.reported_at[i].isoformat(),
-              _iso(ev.handled_at[i]), _iso(ev.closed_at[i]), ev.updated_at[i].isoformat(), ewkb[i])
+             "updated_at", "geom", "county_code"],
+            ((e0 + i + 1, ev.category[i], ev.description[i], ev.status[i], ev.source[i],
+              ev.reported_at[i].isoformat(), _iso(ev.handled_at[i]), _iso(ev.closed_at[i]),
+              ev.updated_at[i].isoformat(), ewkb[i], self.county)
              for i in range(n)),
         )
         self.s.execute(text("""
             UPDATE event e SET due_at = e.reported_at + make_interval(hours => c.deadline_hours)
-            FROM event_category c WHERE c.code = e.category"""))
-        copy_rows(self.s, "event_contact", ["event_id", "name", "phone"],
-                  ((i + 1, who[i], tel[i]) for i in range(n) if ev.with_reporter[i]))
+            FROM event_category c WHERE c.code = e.category AND e.county_code = :county"""), {"county": self.county})
+        copy_rows(self.s, "event_contact", ["event_id", "name", "phone", "county_code"],
+                  ((e0 + i + 1, who[i], tel[i], self.county) for i in range(n) if ev.with_reporter[i]))
         self.counts["events"] = n
 
     def staff(self, rng: np.random.Generator, anchor: datetime) -> None:
@@ -347,7 +398,7 @@ class _Writer:
             return np.asarray(shapely.get_coordinates(geom.representative_point())[0])
 
         def add(role: str, grid_id: int | None, division_id: int, xy: np.ndarray) -> None:
-            rows.append((len(rows) + 1, role, grid_id, division_id, xy))
+            rows.append((self.base["staff"] + len(rows) + 1, role, grid_id, division_id, xy))
 
         for gi, geom in enumerate(p.grids):
             vid = self.village_id[int(p.grid_village[gi])]
@@ -361,7 +412,7 @@ class _Writer:
             for _ in range(6):
                 add("emergency_team", None, self.town_id[ti], home_in(town) + rng.normal(0, 300, 2))
         for _ in range(20):
-            add("department", None, 1, home_in(p.county) + rng.normal(0, 2000, 2))
+            add("department", None, self.county_id, home_in(p.county) + rng.normal(0, 2000, 2))
         homes = np.array([r[4] for r in rows])
         shapely.prepare(p.county)
         outside = ~shapely.contains_xy(p.county, homes[:, 0], homes[:, 1])
@@ -380,9 +431,10 @@ class _Writer:
         seen_minutes = rng.exponential(20, n)
         copy_rows(
             self.s, "staff",
-            ["id", "name", "role", "phone", "grid_id", "division_id", "availability", "home", "position", "position_at"],
+            ["id", "name", "role", "phone", "grid_id", "division_id", "availability", "home", "position", "position_at",
+             "county_code"],
             ((r[0], who[k], r[1], tel[k], r[2], r[3], avail[k], home_wkb[k], pos_wkb[k],
-              (anchor - np.timedelta64(int(seen_minutes[k] * 60), "s").astype(object)).isoformat())
+              (anchor - np.timedelta64(int(seen_minutes[k] * 60), "s").astype(object)).isoformat(), self.county)
              for k, r in enumerate(rows)),
         )
         self.counts["staff"] = n
