@@ -150,7 +150,7 @@ def demo(
     for name, value in rows:
         table.add_row(name, f"{value:,}")
     console.print(table)
-    console.print(f"scaled as a {scale.kind.value} county: {scale.area_km2:,.1f} km²,"
+    console.print(f"county kind: {scale.kind.value}, {scale.area_km2:,.1f} km²,"
                   f" {summary.households / scale.area_km2:,.1f} households per km²", highlight=False)
     console.print("deliberately misaligned party grids: " + ", ".join(summary.misaligned_party_grids))
     users = Table(title="Demo accounts")
