@@ -22,6 +22,7 @@ from enum import StrEnum
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point
+from shapely.geometry.base import BaseGeometry
 
 from importers.demo.micro import (
     Households,
@@ -251,14 +252,12 @@ def _settle_blocks(villages: list[Village], total: int, rng: np.random.Generator
 def _along_roads(towns: list[MultiPolygon], villages: list[Village], rng: np.random.Generator) -> CentreChooser:
     """Settlement centres near the roads of a remote county.
 
-    We have no road or terrain data offline, so the roads are generated: the shortest tree joining
-    the township seats (a point inside each township), which is how trunk roads in sparse counties
-    run. A village's settlements are the points of a random sample of it nearest those roads, so they
-    string along them, and a village far from every road still gets its settlements on its road side.
+    We have no road or terrain data offline, so the roads are generated: trunk roads form the
+    shortest tree joining the township seats (a point inside each township), and every village's
+    seat has a feeder road to the nearest trunk. A village's settlements are the points of a random
+    sample of it nearest those roads, so they string along them.
     """
-    seats = shapely.get_coordinates(shapely.point_on_surface(np.asarray(towns, dtype=object)))
-    roads = shapely.multilinestrings([[seats[a], seats[b]] for a, b in _spanning_tree(seats)]) if len(seats) > 1 \
-        else shapely.points(seats[0])
+    roads = generated_roads(towns, [v.geom for v in villages])
 
     def choose(vi: int, k: int, rng: np.random.Generator) -> np.ndarray:
         cand = random_points_in(villages[vi].geom, 12 * k, rng)
@@ -266,6 +265,16 @@ def _along_roads(towns: list[MultiPolygon], villages: list[Village], rng: np.ran
         return cand[near[:k]]
 
     return choose
+
+
+def generated_roads(towns: list[MultiPolygon], villages: list[MultiPolygon]) -> BaseGeometry:
+    """Trunk roads joining the township seats (their shortest tree) and a feeder from each village's
+    seat to the nearest trunk road; the seats are points inside each division."""
+    seats = shapely.get_coordinates(shapely.point_on_surface(np.asarray(towns, dtype=object)))
+    trunk = (shapely.multilinestrings([[seats[a], seats[b]] for a, b in _spanning_tree(seats)]) if len(seats) > 1
+             else shapely.points(seats[0]))
+    village_seats = shapely.point_on_surface(np.asarray(villages, dtype=object))
+    return shapely.union_all([trunk, *shapely.shortest_line(village_seats, trunk)])
 
 
 def _spanning_tree(points: np.ndarray) -> list[tuple[int, int]]:

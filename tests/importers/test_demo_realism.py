@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from geo.settings import DatabaseSettings
 from importers.boundary import load_county_wgs84
 from importers.demo.names import CODE_RANGES, division_kind
-from importers.demo.plan import CountyKind, DistrictPlan, PlanParams, build_plan
+from importers.demo.plan import CountyKind, DistrictPlan, PlanParams, build_plan, generated_roads
 from importers.demo.scale import scale_demo
-from importers.demo.territory import LocalProjection
+from importers.demo.territory import LocalProjection, random_points_in
 
 HUAXI, DONGCHENG, HECHUAN, RUOQIANG = "520111", "110101", "500117", "652824"
 GRIDMAP = Path(sys.executable).with_name("gridmap")
@@ -140,6 +140,12 @@ def test_a_vast_county_is_sparse_with_few_large_grids() -> None:
     assert len(plan.grids) < 548 / 2
     assert np.median([g.area for g in plan.grids]) / 1e6 > 100 * huaxi.area_km2 / 548
     assert not any(n.endswith("街道") for n in plan.township_names)
+    # Settlements string along the (generated) roads: households lie far nearer them than land does.
+    roads = generated_roads(plan.townships, [v.geom for v in plan.villages])
+    land = random_points_in(plan.county, 2_000, np.random.default_rng(1))
+    homes_m = np.median(shapely.distance(roads, shapely.points(plan.households.xy)))
+    land_m = np.median(shapely.distance(roads, shapely.points(land)))
+    assert homes_m < land_m / 2
 
 
 def test_a_remote_county_has_towns_and_townships_in_their_ranges(loaded) -> None:  # noqa: ANN001
