@@ -187,7 +187,7 @@ def _villages(
     if params.kind == CountyKind.URBAN:
         _settle_blocks(villages, params.households, rng)
     elif params.kind == CountyKind.REMOTE:
-        _settle(villages, params.households, rng, centres=_along_roads(towns, villages, rng), sigma=(40, 150))
+        _settle(villages, params.households, rng, centres=_along_roads(towns, villages), sigma=(40, 150))
     else:
         _settle(villages, params.households, rng)
     return villages
@@ -249,7 +249,7 @@ def _settle_blocks(villages: list[Village], total: int, rng: np.random.Generator
         _scatter(v, random_points_in(v.geom, k, rng), int(n), (8, 25), rng)
 
 
-def _along_roads(towns: list[MultiPolygon], villages: list[Village], rng: np.random.Generator) -> CentreChooser:
+def _along_roads(towns: list[MultiPolygon], villages: list[Village]) -> CentreChooser:
     """Settlement centres near the roads of a remote county.
 
     We have no road or terrain data offline, so the roads are generated: trunk roads form the
