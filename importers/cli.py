@@ -166,10 +166,16 @@ def demo(
 
 
 def _demo_scale(county: str, base: PlanParams, **counts: int | None) -> DemoScale:
-    """The demo's counts for ``county``: the options given, the others scaled."""
+    """The demo's counts for ``county``: the options given, the others scaled (a villages default
+    shrinks to fit the grids given); refused when the given ones leave a village without a grid."""
     from importers.demo.scale import scale_demo
 
-    return scale_demo(county, params=base, **counts)
+    scale = scale_demo(county, params=base, **counts)
+    p = scale.params
+    if p.grids < p.townships * p.villages_per_township:
+        raise _refuse(f"--grids must be at least townships × villages ({p.townships} × {p.villages_per_township}"
+                      f" = {p.townships * p.villages_per_township}): every village gets a grid, got {p.grids}")
+    return scale
 
 
 def _demo_option_problem(*, county: str, grids: int | None, households: int | None, townships: int | None,

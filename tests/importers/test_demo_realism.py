@@ -221,3 +221,13 @@ def test_gridmap_demo_scales_an_urban_district(db_settings: DatabaseSettings, tm
         assert re.search(r"county kind: urban, 42\.\d km²", run.stdout), run.stdout
     finally:
         drop_database(db_settings.database_url, make_url(url).database)
+
+
+def test_gridmap_demo_refuses_given_counts_that_leave_a_village_without_a_grid() -> None:
+    """Given grids shrink the scaled villages per street, down to one: fewer grids than streets is refused
+    at once, in one line, before any database work."""
+    run = subprocess.run([str(GRIDMAP), "demo", "--county", DONGCHENG, "--townships", "8", "--grids", "5"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert run.stdout.strip() == ("error: --grids must be at least townships × villages (8 × 1 = 8): every village"
+                                  " gets a grid, got 5"), run.stdout
