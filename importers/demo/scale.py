@@ -24,7 +24,9 @@ with two anchors, written down here so it can be argued with:
   12 × (A / 961)^0.4; remote counties few and huge, 12 × (A / 961)^0.1, 6–20), **villages** per
   township 10 (communities per street), 12, or 6 in remote counties, and **grids** follow the
   households: ``HOUSEHOLDS_PER_GRID`` of the kind (250 in a city: small dense grids; 182.5 in
-  Huaxi: its 548), never fewer than one per village.
+  Huaxi: its 548; 100 in a remote county, about two per village, so that party grids can pair
+  them and the deliberate misalignments exist: 若羌 gets 202 grids of ~900 km²), never fewer than
+  one per village.
 * **Cameras** per township and **events** follow the households per township and the households
   (Huaxi: 200 and 14,000).
 
@@ -55,7 +57,7 @@ HOUSEHOLDS_PER_GRID = {
     CountyKind.URBAN: 250.0,
     CountyKind.SUBURBAN: HUAXI_HOUSEHOLDS / 548,
     CountyKind.RURAL: 200.0,
-    CountyKind.REMOTE: 200.0,
+    CountyKind.REMOTE: 100.0,  # ~2 per village: party grids can pair them, and the fusion test cases exist
 }
 VILLAGES_PER_TOWNSHIP = {CountyKind.URBAN: 10, CountyKind.SUBURBAN: 12, CountyKind.RURAL: 12, CountyKind.REMOTE: 6}
 HUAXI_CAMERAS_PER_TOWNSHIP = 200
