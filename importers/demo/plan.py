@@ -15,11 +15,14 @@ Steps (all in metres, see territory.LocalProjection):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Point
+from shapely.geometry.base import BaseGeometry
 
 from importers.demo.micro import (
     Households,
@@ -27,8 +30,21 @@ from importers.demo.micro import (
     micro_grids_from_faces,
     place_households,
 )
-from importers.demo.names import place_names
+from importers.demo.names import place_names, township_suffixes, village_suffixes
 from importers.demo.territory import GRID_SIZE_M, LocalProjection, as_multipolygon, partition, random_points_in
+
+
+class CountyKind(StrEnum):
+    """What kind of county the district is, which decides its divisions and settlements (see scale.py).
+
+    ``suburban`` is Huaxi's kind and the generator's historical behaviour: a few streets 街道 at the
+    centre, towns 镇 and townships 乡 around them, villages 村 with a few communities 社区.
+    """
+
+    URBAN = "urban"  # 城区: streets 街道 and communities 社区 only, households in dense blocks
+    SUBURBAN = "suburban"  # 城郊区 (Huaxi)
+    RURAL = "rural"  # 县: a county-seat street or two, then towns and townships
+    REMOTE = "remote"  # 边远大县: towns and townships, sparse settlements along the roads between their seats
 
 
 @dataclass(frozen=True)
@@ -46,6 +62,7 @@ class PlanParams:
     # Micro-grids 微网格: one per linked-household group (十联户), nested in its comprehensive grid.
     micro_grids: bool = True
     dedicated_per_township: int = 2
+    kind: CountyKind = CountyKind.SUBURBAN
 
 
 @dataclass
@@ -84,7 +101,11 @@ class DistrictPlan:
 def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanParams, seed: int) -> DistrictPlan:
     rng = np.random.default_rng(seed)
     towns = partition(boundary_m, random_points_in(boundary_m, params.townships, rng), min_area=1e5)
-    villages = _villages(towns, params, rng)
+    # Suburban (Huaxi) names its townships at the end, as it always did, so its district is unchanged;
+    # the other kinds decide them first, because their villages' names depend on them.
+    town_kinds = None if params.kind == CountyKind.SUBURBAN else township_suffixes(
+        _rank_from_centre(towns), params.kind)
+    villages = _villages(towns, params, rng, town_kinds)
     approx_grids, grid_village = _approx_grids(villages, params, rng)
     party = _party_groups(approx_grids, grid_village, params, rng)
     sites = _misalignment_sites(approx_grids, party, params, rng)
@@ -105,7 +126,8 @@ def build_plan(boundary_m: MultiPolygon, proj: LocalProjection, params: PlanPara
     for v, geom in zip(villages, village_geoms, strict=True):
         v.geom = geom
     town_geoms = [_union([v.geom for v in villages if v.township == t]) for t in range(len(towns))]
-    town_names = _township_names(town_geoms, rng)
+    town_names = (_township_names(town_geoms, rng) if town_kinds is None
+                  else [n + k for n, k in zip(place_names(rng, len(town_geoms), [""]), town_kinds, strict=True)])
     return DistrictPlan(
         proj=proj,
         county=_union(town_geoms),
@@ -126,6 +148,15 @@ def _union(geoms: list[MultiPolygon]) -> MultiPolygon:
     return as_multipolygon(shapely.coverage_union_all(geoms)) if len(geoms) > 1 else geoms[0]
 
 
+def _rank_from_centre(towns: list[MultiPolygon]) -> np.ndarray:
+    """Each township's rank by distance from the county's centre (0: the nearest, the county seat)."""
+    centre = shapely.centroid(shapely.union_all(towns))
+    order = np.argsort([centre.distance(t.centroid) for t in towns])
+    rank = np.empty(len(towns), dtype=int)
+    rank[order] = np.arange(len(towns))
+    return rank
+
+
 def _township_names(towns: list[MultiPolygon], rng: np.random.Generator) -> list[str]:
     """The townships nearest the county's centre are urban streets 街道, the rest towns and townships."""
     centre = shapely.centroid(shapely.union_all(towns))
@@ -137,39 +168,132 @@ def _township_names(towns: list[MultiPolygon], rng: np.random.Generator) -> list
     return names
 
 
-def _villages(towns: list[MultiPolygon], params: PlanParams, rng: np.random.Generator) -> list[Village]:
+def _villages(
+    towns: list[MultiPolygon], params: PlanParams, rng: np.random.Generator, town_kinds: list[str] | None
+) -> list[Village]:
     villages: list[Village] = []
     total_area = sum(t.area for t in towns)
     for ti, town in enumerate(towns):
         k = max(2, int(round(params.villages_per_township * len(towns) * town.area / total_area)))
         for cell in partition(town, random_points_in(town, k, rng), min_area=2e4):
             villages.append(Village("", ti, cell, np.empty((0, 2)), np.empty((0, 2))))
-    names = place_names(rng, len(villages), ["村", "村", "村", "社区"])
+    if town_kinds is None:
+        names = place_names(rng, len(villages), ["村", "村", "村", "社区"])
+    else:
+        suffixes = village_suffixes([v.township for v in villages], town_kinds, rng)
+        names = [n + k for n, k in zip(place_names(rng, len(villages), [""]), suffixes, strict=True)]
     for v, name in zip(villages, names, strict=True):
         v.name = name
-    _settle(villages, params.households, rng)
+    if params.kind == CountyKind.URBAN:
+        _settle_blocks(villages, params.households, rng)
+    elif params.kind == CountyKind.REMOTE:
+        _settle(villages, params.households, rng, centres=_along_roads(towns, villages), sigma=(40, 150))
+    else:
+        _settle(villages, params.households, rng)
     return villages
 
 
-def _settle(villages: list[Village], total: int, rng: np.random.Generator) -> None:
-    """Place households in settlements: Gaussian clusters around a few centres per village."""
+CentreChooser = Callable[[int, int, np.random.Generator], np.ndarray]
+
+
+def _settle(
+    villages: list[Village],
+    total: int,
+    rng: np.random.Generator,
+    *,
+    centres: CentreChooser | None = None,
+    sigma: tuple[float, float] = (60, 220),
+) -> None:
+    """Place households in settlements: Gaussian clusters around a few centres per village.
+
+    ``centres(village, k, rng)`` chooses a village's ``k`` settlement centres (default: anywhere in it).
+    """
     weights = np.array([np.sqrt(v.geom.area) for v in villages]) * rng.lognormal(0, 0.5, len(villages))
     counts = _allocate(total, weights, minimum=1)
-    for v, n in zip(villages, counts, strict=True):
+    for vi, (v, n) in enumerate(zip(villages, counts, strict=True)):
         k = 1 + rng.poisson(2)
-        centres = random_points_in(v.geom, k, rng)
-        shapely.prepare(v.geom)
-        pts: list[np.ndarray] = []
-        need = n
-        while need > 0:
-            which = rng.integers(0, k, 2 * need)
-            sigma = rng.uniform(60, 220, k)[which][:, None]
-            cand = centres[which] + rng.normal(0, 1, (2 * need, 2)) * sigma
-            cand = cand[shapely.contains_xy(v.geom, cand[:, 0], cand[:, 1])][:need]
-            pts.append(cand)
-            need -= len(cand)
-        v.households = np.concatenate(pts) if pts else np.empty((0, 2))
-        v.settlements = centres
+        where = centres(vi, k, rng) if centres else random_points_in(v.geom, k, rng)
+        _scatter(v, where, int(n), sigma, rng)
+
+
+def _scatter(v: Village, centres: np.ndarray, n: int, sigma: tuple[float, float], rng: np.random.Generator) -> None:
+    """``n`` households in Gaussian clusters around ``centres``, inside the village (never in a hole)."""
+    k = len(centres)
+    shapely.prepare(v.geom)
+    pts: list[np.ndarray] = []
+    need = n
+    while need > 0:
+        which = rng.integers(0, k, 2 * need)
+        spread = rng.uniform(*sigma, k)[which][:, None]
+        cand = centres[which] + rng.normal(0, 1, (2 * need, 2)) * spread
+        cand = cand[shapely.contains_xy(v.geom, cand[:, 0], cand[:, 1])][:need]
+        pts.append(cand)
+        need -= len(cand)
+    v.households = np.concatenate(pts) if pts else np.empty((0, 2))
+    v.settlements = centres
+
+
+URBAN_HOUSEHOLDS_PER_BLOCK = 80  # a residential block of a few buildings 小区
+
+
+def _settle_blocks(villages: list[Village], total: int, rng: np.random.Generator) -> None:
+    """Urban communities: households in blocks of ~80 spread over the whole community, by area.
+
+    A city has no empty land between hamlets: density is even, so a community's share of the
+    households follows its area, and each block is a tight cluster (σ 8–25 m) of flats.
+    """
+    weights = np.array([v.geom.area for v in villages]) * rng.lognormal(0, 0.25, len(villages))
+    counts = _allocate(total, weights, minimum=1)
+    for v, n in zip(villages, counts, strict=True):
+        k = max(1, int(round(n / URBAN_HOUSEHOLDS_PER_BLOCK)))
+        _scatter(v, random_points_in(v.geom, k, rng), int(n), (8, 25), rng)
+
+
+def _along_roads(towns: list[MultiPolygon], villages: list[Village]) -> CentreChooser:
+    """Settlement centres near the roads of a remote county.
+
+    We have no road or terrain data offline, so the roads are generated: trunk roads form the
+    shortest tree joining the township seats (a point inside each township), and every village's
+    seat has a feeder road to the nearest trunk. A village's settlements are the points of a random
+    sample of it nearest those roads, so they string along them.
+    """
+    roads = generated_roads(towns, [v.geom for v in villages])
+
+    def choose(vi: int, k: int, rng: np.random.Generator) -> np.ndarray:
+        cand = random_points_in(villages[vi].geom, 12 * k, rng)
+        near = np.argsort(shapely.distance(roads, shapely.points(cand)))
+        return cand[near[:k]]
+
+    return choose
+
+
+def generated_roads(towns: list[MultiPolygon], villages: list[MultiPolygon]) -> BaseGeometry:
+    """Trunk roads joining the township seats (their shortest tree) and a feeder from each village's
+    seat to the nearest trunk road; the seats are points inside each division."""
+    seats = shapely.get_coordinates(shapely.point_on_surface(np.asarray(towns, dtype=object)))
+    trunk = (shapely.multilinestrings([[seats[a], seats[b]] for a, b in _spanning_tree(seats)]) if len(seats) > 1
+             else shapely.points(seats[0]))
+    village_seats = shapely.point_on_surface(np.asarray(villages, dtype=object))
+    return shapely.union_all([trunk, *shapely.shortest_line(village_seats, trunk)])
+
+
+def _spanning_tree(points: np.ndarray) -> list[tuple[int, int]]:
+    """Edges of the Euclidean minimum spanning tree of ``points`` (Prim; a county has ≤ 40 seats)."""
+    n = len(points)
+    dist = np.hypot(*(points[:, None, :] - points[None, :, :]).transpose(2, 0, 1))
+    inside = np.zeros(n, dtype=bool)
+    inside[0] = True
+    best = dist[0].copy()
+    parent = np.zeros(n, dtype=int)
+    edges = []
+    for _ in range(n - 1):
+        nxt = int(np.argmin(np.where(inside, np.inf, best)))
+        edges.append((int(parent[nxt]), nxt))
+        inside[nxt] = True
+        closer = dist[nxt] < best
+        parent[closer] = nxt
+        best = np.minimum(best, dist[nxt])
+    return edges
 
 
 def _allocate(total: int, weights: np.ndarray, minimum: int = 0) -> np.ndarray:
@@ -188,7 +312,9 @@ def _approx_grids(
     villages: list[Village], params: PlanParams, rng: np.random.Generator
 ) -> tuple[list[MultiPolygon], np.ndarray]:
     """Comprehensive grids per village, seeded on households so grids follow settlements."""
-    counts = _allocate(params.grids, np.array([len(v.households) + 1.0 for v in villages]), minimum=1)
+    # Every village gets a grid, even when relaxation left a few more villages than asked for.
+    total = max(params.grids, len(villages))
+    counts = _allocate(total, np.array([len(v.households) + 1.0 for v in villages]), minimum=1)
     grids: list[MultiPolygon] = []
     owner: list[int] = []
     for vi, (v, k) in enumerate(zip(villages, counts, strict=True)):
@@ -294,6 +420,7 @@ def _exact_layers(
     owner = np.full(len(faces), -1)
     fi, gi = tree.query(reps, predicate="within")
     owner[fi[::-1]] = gi[::-1]
+    faces, reps, owner = _drop_holes(boundary, faces, reps, owner)
     lost = np.flatnonzero(owner < 0)  # centimetre slivers between near-identical edges
     if len(lost):
         owner[lost] = tree.query_nearest(reps[lost], all_matches=False)[1]
@@ -319,6 +446,28 @@ def _exact_layers(
         free_geoms = [g for g in free_geoms if not g.is_empty]
     micro = micro_grids_from_faces(faces, reps, owner, micro_cells, micro_grid) if micro_cells else []
     return grids, party_geoms, free_geoms, micro
+
+
+HOLE_TOLERANCE_M = 0.05  # farther than this outside the boundary, a face is not a snap-rounding sliver
+
+
+def _drop_holes(
+    boundary: MultiPolygon, faces: np.ndarray, reps: np.ndarray, owner: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Remove the faces that lie in the county's holes (an enclave of another county, a reservoir).
+
+    Polygonising the noded edges also fills every ring, a hole's included: such a face lies in
+    no approximate grid, and giving it to the nearest one (as we do for centimetre slivers)
+    filled Hechuan's 1,540 m² hole. A sliver's point lies on or within centimetres of the
+    boundary; a hole's lies clearly outside it.
+    """
+    lost = np.flatnonzero(owner < 0)
+    if len(lost) == 0:
+        return faces, reps, owner
+    outside = lost[~shapely.dwithin(boundary, reps[lost], HOLE_TOLERANCE_M)]
+    keep = np.ones(len(faces), dtype=bool)
+    keep[outside] = False
+    return faces[keep], reps[keep], owner[keep]
 
 
 def _free_emergency(cells: list[MultiPolygon], villages: list[Village]) -> list[tuple[int, list[int], MultiPolygon]]:
