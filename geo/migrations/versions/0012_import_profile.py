@@ -1,7 +1,7 @@
 """import profiles: saved, named field maps for importing a county's files
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-01
 
 A county's files come from the same few offices again and again, each with its own column names
@@ -13,7 +13,7 @@ The application role reads and writes it (the API saves profiles for planners).
 from alembic import op
 
 revision = '0012'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
