@@ -14,6 +14,7 @@ every layer (geo/locating/assign.py), one audit row naming the file and its SHA-
 
 from __future__ import annotations
 
+import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -50,12 +51,10 @@ def _stage(session: Session, table: SourceTable, ctx: ImportContext) -> dict[str
     inside = in_territory(session, ctx.scope, lon, lat)
     none = [None] * n
     stage(session, STAGE, {
-        "row": ("int", table.rows), "code": ("text", code or none),
-        **{f: ("text", v or none) for f, v in given.items()},
-        "lon": ("float8", lon), "lat": ("float8", lat),
-        "not_point": ("boolean", not_point.tolist()), "bad_coords": ("boolean", bad_coords.tolist()),
-        "pos_village": ("bigint", village.tolist()), "pos_in_scope": ("boolean", inside.tolist()),
-    })
+        "row": ("int", np.asarray(table.rows)), "lon": ("float8", lon), "lat": ("float8", lat),
+        "not_point": ("boolean", not_point), "bad_coords": ("boolean", bad_coords),
+        "pos_village": ("bigint", village), "pos_in_scope": ("boolean", inside),
+    }, {"code": code or none, **{f: v or none for f, v in given.items()}})
     return {"code": code is not None, **{f: v is not None for f, v in given.items()}}
 
 

@@ -22,8 +22,6 @@ from sqlalchemy.orm import Session
 
 from importers.files.source import SourceTable
 
-NULL = r"\N"
-
 
 def column(table: SourceTable, *names: str) -> list[Any] | None:
     """The first of ``names`` that the table has (after the field map), or None: aliases of one field."""
@@ -33,44 +31,82 @@ def column(table: SourceTable, *names: str) -> list[Any] | None:
     return None
 
 
-def _text_cells(values: Sequence[Any]) -> list[str]:
-    """COPY text cells of one column: None and empty (or blank) text as NULL, the rest escaped.
+def _text_column(values: Sequence[Any]) -> str:
+    """One column as COPY text, one line per row: escaped, None (and empty text) as the empty line,
+    which COPY reads as NULL (``NULL ''``).
 
-    The escaping runs once over the joined column (``str.replace`` on one long string), not per cell.
+    The None test runs in numpy, and the escaping once over the joined column (``str.replace`` on
+    one long string), not per cell: at a million rows a Python expression per cell costs seconds.
     """
-    cells = ["" if v is None else v.strip() if isinstance(v, str) else str(v) for v in values]
-    joined = "\x00".join(cells)
-    if joined.count("\x00") != len(cells) - 1:  # a NUL inside a value (PostgreSQL refuses it anyway)
-        cells = [c.replace("\x00", "") for c in cells]
+    arr = np.empty(len(values), dtype=object)
+    arr[:] = values
+    none = arr == None  # noqa: E711 - elementwise, on an object array
+    if none.any():
+        arr[none] = ""
+    cells = arr.tolist()
+    try:
         joined = "\x00".join(cells)
+    except TypeError:  # numbers among the text: the reader kept a cell's type
+        cells = list(map(str, cells))
+        joined = "\x00".join(cells)
+    if joined.count("\x00") != len(cells) - 1:  # a NUL inside a value (PostgreSQL refuses it anyway)
+        joined = "\x00".join(c.replace("\x00", "") for c in cells)
     if any(c in joined for c in "\\\t\n\r"):
         joined = joined.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
-        cells = joined.split("\x00")
-    return [c or NULL for c in cells]
+    return joined.replace("\x00", "\n") + "\n"
 
 
-def _float_cells(values: np.ndarray) -> list[str]:
-    """Shortest round-trip text of each float (``repr``), NaN as PostgreSQL's NaN."""
-    return list(map(repr, values.tolist()))
+_BINARY = {"float8": ">f8", "bigint": ">i8", "int": ">i4", "boolean": "?"}
 
 
-def stage(session: Session, name: str, columns: dict[str, tuple[str, Sequence[Any] | np.ndarray]]) -> int:
-    """CREATE TEMP TABLE ``name`` (… ON COMMIT DROP) and COPY the columns into it; returns the row count.
+def _binary_rows(columns: dict[str, tuple[str, np.ndarray]], n: int) -> bytes:
+    """The numeric columns as PostgreSQL's binary COPY format, built by numpy in one go: a
+    fixed-size big-endian record per row (field count, then length and value of each field)."""
+    dtype = [("count", ">i2")]
+    for i, (sql_type, _) in enumerate(columns.values()):
+        dtype += [(f"len{i}", ">i4"), (f"v{i}", _BINARY[sql_type])]
+    rec = np.zeros(n, dtype=dtype)
+    rec["count"] = len(columns)
+    for i, (sql_type, values) in enumerate(columns.values()):
+        rec[f"len{i}"] = np.dtype(_BINARY[sql_type]).itemsize
+        rec[f"v{i}"] = values
+    return b"PGCOPY\n\xff\r\n\x00" + b"\x00" * 8 + rec.tobytes() + b"\xff\xff"
 
-    ``columns`` maps a column name to (SQL type, values); ``float8`` columns take numpy arrays, every
-    other column text-like values. Values are never interpolated into SQL: they travel as COPY data.
-    """
-    session.execute(text(f"DROP TABLE IF EXISTS {name}"))
-    session.execute(text(f"CREATE TEMP TABLE {name} ({', '.join(f'{c} {t}' for c, (t, _) in columns.items())})"
-                         " ON COMMIT DROP"))
-    cells = [_float_cells(np.asarray(v, dtype=float)) if t == "float8" else _text_cells(v)
-             for t, v in columns.values()]
-    n = len(cells[0]) if cells else 0
-    if n == 0:
-        return 0
-    buf = io.StringIO("\n".join(map("\t".join, zip(*cells))) + "\n")
+
+def _copy(session: Session, sql: str, data: bytes | str) -> None:
     cursor = session.connection().connection.cursor()
-    cursor.copy_expert(f"COPY {name} ({', '.join(columns)}) FROM STDIN", buf)
+    cursor.copy_expert(sql, io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data))
+
+
+def stage(session: Session, name: str, numbers: dict[str, tuple[str, np.ndarray]],
+          texts: dict[str, Sequence[Any]]) -> int:
+    """CREATE TEMP TABLE ``name`` (… ON COMMIT DROP) holding the columns, one row per table row, and
+    return the row count.
+
+    ``numbers`` (SQL type float8, bigint, int or boolean, and a numpy array; no NULLs: NaN or 0 stand
+    for none) travel in one binary COPY; each text column in a COPY of its own, one line per row, so
+    no Python code ever visits a row. The parts are numbered in COPY order (an identity column) and
+    joined on that number. Values never reach SQL text: they travel as COPY data.
+    """
+    n = len(next(iter(numbers.values()))[1])
+    parts = [f"{name}_t{i}" for i in range(len(texts))]
+    for table in (name, f"{name}_n", *parts):
+        session.execute(text(f"DROP TABLE IF EXISTS {table}"))
+    session.execute(text(f"CREATE TEMP TABLE {name}_n (ord int, "
+                         f"{', '.join(f'{c} {t}' for c, (t, _) in numbers.items())}) ON COMMIT DROP"))
+    _copy(session, f"COPY {name}_n FROM STDIN WITH (FORMAT binary)",
+          _binary_rows({"ord": ("int", np.arange(1, n + 1)), **numbers}, n))
+    for part, values in zip(parts, texts.values()):
+        session.execute(text(f"CREATE TEMP TABLE {part} (ord int GENERATED ALWAYS AS IDENTITY, v text)"
+                             " ON COMMIT DROP"))
+        if n:
+            _copy(session, f"COPY {part} (v) FROM STDIN WITH (NULL '')", _text_column(values))
+    joins = " ".join(f"JOIN {part} USING (ord)" for part in parts)
+    picks = "".join(f", {part}.v AS {c}" for part, c in zip(parts, texts))
+    session.execute(text(f"CREATE TEMP TABLE {name} ON COMMIT DROP AS SELECT {name}_n.*{picks}"
+                         f" FROM {name}_n {joins}"))
+    for table in (f"{name}_n", *parts):
+        session.execute(text(f"DROP TABLE {table}"))
     session.execute(text(f"ANALYZE {name}"))
     return n
 
