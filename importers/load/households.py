@@ -197,7 +197,6 @@ def _plan_table(session: Session, ctx: ImportContext, has: dict[str, bool]) -> N
                    coalesce(m.village, h.division_id) AS final_village,
                    g.id AS group_id, m.grp AS grp_code,
                    row_number() OVER (PARTITION BY m.ext ORDER BY m.row) AS ext_rank,
-                   min(m.row) OVER (PARTITION BY m.ext) AS ext_first,
                    row_number() OVER (PARTITION BY m.ext IS NULL, coalesce(m.village, h.division_id), m.address
                                       ORDER BY m.row) AS addr_rank
               FROM m

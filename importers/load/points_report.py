@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 from geo.privacy.audit import record
-from geo.privacy.pii import mask_free_text
+from geo.privacy.pii import has_personal_numbers, mask_free_text
 from importers.files.source import SourceTable
 from importers.load.context import ImportContext
 from importers.report import Change, ImportReport, Problem
@@ -50,20 +50,22 @@ def count_actions(session: Session, plan: str, report: ImportReport) -> None:
         report.counts[action] = n
 
 
-def shown_key(value: str | None, row: int) -> str:
-    """How a change names its entity: the code or external id as a person may see it (ID- and
-    phone-shaped ids masked), or the row number where there is none."""
-    return mask_free_text(value) or f"row {row}"
-
-
 def read_changes(session: Session, plan: str, key: str, detail: str) -> list[Change]:
-    """A Change for every row that is created or changed (the report's contract: every row not unchanged).
+    """A Change for every row that is created or changed (the report's contract: every row not unchanged),
+    named by its code or external id as a person may see it (ID- and phone-shaped ids masked), or by
+    its row number where it has none.
 
     ``key`` and ``detail`` are SQL expressions over the plan table's columns.
     """
     rows = session.execute(text(
-        f"SELECT row, {key}, action, {detail} FROM {plan} WHERE NOT err AND action <> 'unchanged' ORDER BY row"))
-    return [Change(code=shown_key(k, r), action=a, detail=d) for r, k, a, d in rows]
+        f"SELECT row, {key}, action, {detail} FROM {plan} WHERE NOT err AND action <> 'unchanged' ORDER BY row")).all()
+    if not rows:
+        return []
+    numbers, keys, actions, details = (list(c) for c in zip(*rows))
+    # One look for personal numbers over all the keys at once; only if it finds one is each key masked.
+    if has_personal_numbers("\n".join(k for k in keys if k)):
+        keys = [mask_free_text(k) for k in keys]
+    return [Change(code=k or f"row {r}", action=a, detail=d) for r, k, a, d in zip(numbers, keys, actions, details)]
 
 
 def refuse_if_errors(report: ImportReport) -> None:
