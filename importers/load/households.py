@@ -70,11 +70,25 @@ def _key_names(ctx: ImportContext) -> tuple[str, ...]:
     return (ctx.key,) if ctx.key not in ("code", "external_id") else ("external_id", "code")
 
 
+def _joined(first: list, second: list) -> list:
+    """Two text columns end to end (None as nothing, None if both are), elementwise in numpy."""
+    a, b = np.empty(len(first), dtype=object), np.empty(len(second), dtype=object)
+    a[:], b[:] = first, second
+    both_none = (a == None) & (b == None)  # noqa: E711 - elementwise
+    a[a == None], b[b == None] = "", ""  # noqa: E711
+    out = a.astype(str).astype(object) + b.astype(str).astype(object)
+    out[both_none] = None
+    return out.tolist()
+
+
 def _stage(session: Session, table: SourceTable, ctx: ImportContext) -> dict[str, bool]:
     """COPY the table (with each point's village and whether it is in the territory) into STAGE;
     returns which optional columns the file has."""
     n = len(table)
     given = {f: column(table, *names) for f, names in FIELDS.items()}
+    number = column(table, "house_number")
+    if number is not None:  # a register with the house number 门牌号 in a column of its own
+        given["address"] = _joined(given["address"] or [None] * n, number)
     ext = column(table, *_key_names(ctx))
     lon, lat, not_point, bad_coords = positions(table)
     village = villages_at(session, lon, lat, ctx.county)

@@ -217,3 +217,12 @@ def test_a_grid_worker_cannot_import_outside_their_territory(session: Session) -
                                             [Point(*inside), Point(*outside)]), ctx)
     assert [(p.row, p.code) for p in report.problems] == [(3, "outside_territory")]
     assert report.counts["created"] == 1
+
+
+def test_house_number_in_a_column_of_its_own_joins_the_address(session: Session) -> None:
+    (p, code, name), = spots(session, 1)
+    t = table([{"external_id": "HN-1", "address": f"花溪区{name}", "house_number": "3组5号", "division": code}], [p])
+    households.apply(session, t, county())
+    assert session.execute(text("SELECT address FROM household WHERE external_id = 'HN-1'")).scalar_one() == \
+        f"花溪区{name}3组5号"
+    assert households.plan(session, t, county()).counts["unchanged"] == 1
