@@ -226,3 +226,29 @@ def test_house_number_in_a_column_of_its_own_joins_the_address(session: Session)
     assert session.execute(text("SELECT address FROM household WHERE external_id = 'HN-1'")).scalar_one() == \
         f"花溪区{name}3组5号"
     assert households.plan(session, t, county()).counts["unchanged"] == 1
+
+
+def test_a_bulk_load_rebuilds_the_indexes_and_assigns_whole_layers(engine, district, monkeypatch) -> None:  # noqa: ANN001
+    """As the owner role (the CLI's), above the bulk share: household's secondary indexes are dropped
+    and built again in the transaction, and every layer is recomputed; the result is the same."""
+    from importers.load import households as module
+
+    monkeypatch.setattr(module, "WHOLE_LAYER_SHARE", 0.0)
+    with engine.connect() as conn, conn.begin() as outer:
+        s = Session(bind=conn, join_transaction_mode="create_savepoint")
+        indexes = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'household' ORDER BY 1"
+        before = s.execute(text(indexes)).all()
+        places = spots(s, 3)
+        t = table([{"external_id": f"BULK-{i}", "address": f"批量{i}号", "division": code}
+                   for i, (_, code, _) in enumerate(places)], [p for p, _, _ in places])
+        report = module.apply(s, t, county())
+        assert report.counts["created"] == 3
+        assert s.execute(text(indexes)).all() == before
+        wrong = s.execute(text("""
+            SELECT count(*) FROM household h JOIN grid_layer l ON true
+              LEFT JOIN grid_membership m ON m.kind = 'household' AND m.entity_id = h.id AND m.layer_id = l.id
+             WHERE m.grid_id IS DISTINCT FROM (SELECT g.id FROM grid g WHERE g.layer_id = l.id
+                                               AND ST_Covers(g.geom, h.geom) ORDER BY g.code LIMIT 1)
+               AND h.external_id LIKE 'BULK-%'""")).scalar_one()
+        assert wrong == 0
+        outer.rollback()
