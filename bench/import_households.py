@@ -43,9 +43,11 @@ from importers.files.source import SourceTable
 from importers.load import households
 from importers.load.context import ImportContext
 
-HEADER = ["户编号", "地址", "村编码", "十联户编号", "人口数", "关爱对象", "经度", "纬度"]
-FIELD_MAP = {"户编号": "external_id", "地址": "address", "村编码": "division", "十联户编号": "group",
-             "人口数": "residents", "关爱对象": "needs_help"}
+# Column names that importers/files (imp-read's readers) recognise by default, so the same file can
+# be read by them too.
+HEADER = ["户编号", "地址", "区划代码", "十联户编号", "人口数", "帮扶对象", "经度", "纬度"]
+FIELD_MAP = {"户编号": "external_id", "地址": "address", "区划代码": "division", "十联户编号": "group",
+             "人口数": "residents", "帮扶对象": "needs_help"}
 NEEDS = {"elderly_alone": "独居老人", "disabled": "残疾人"}
 
 

@@ -31,7 +31,7 @@ from importers.load.points_report import (
     read_problems,
     refuse_if_errors,
 )
-from importers.load.points_stage import column, positions, stage
+from importers.load.points_stage import column, positions, roomy_temp_buffers, stage
 from importers.report import ImportReport, Problem
 
 STAGE, PLAN = "imp_camera_stage", "imp_camera_plan"
@@ -156,6 +156,7 @@ def plan(session: Session, table: SourceTable, ctx: ImportContext) -> ImportRepo
     """The dry run: created / changed / unchanged cameras, the row problems and what would be
     reassigned. Leaves only TEMP tables."""
     report = new_report(table)
+    roomy_temp_buffers(session)
     has = _stage(session, table, ctx)
     if not has["code"]:
         report.problems.append(Problem(None, "code", "missing_column", "the file has no camera code column:"

@@ -46,7 +46,7 @@ from importers.load.points_report import (
     read_problems,
     refuse_if_errors,
 )
-from importers.load.points_stage import column, positions, stage
+from importers.load.points_stage import column, positions, roomy_temp_buffers, stage
 from importers.report import ImportReport, Problem
 
 STAGE, RESOLVED, PLAN = "imp_household_stage", "imp_household_resolved", "imp_household_plan"
@@ -64,6 +64,10 @@ STAGED = {"group": "grp"}  # field → staged column, where the field's name is 
 HELP_WORDS = {"elderly_alone": "elderly_alone", "独居老人": "elderly_alone", "独居": "elderly_alone",
               "空巢老人": "elderly_alone", "disabled": "disabled", "残疾人": "disabled", "残疾": "disabled",
               "残障": "disabled", "无": None, "none": None}
+# A position this close to its declared village (metres) is taken as in it: a point on the shared
+# edge moves a centimetre across it when rounded or converted from GCJ-02 (5 in a million of the
+# benchmark's generated households did).
+DIVISION_EDGE_M = 5
 # Above this share of the county's households, reassignment recomputes each layer in one pass
 # (geo.locating.assign.assign_all) rather than probing the grid index once per household.
 WHOLE_LAYER_SHARE = 0.1
@@ -232,8 +236,12 @@ def _plan_table(session: Session, ctx: ImportContext, has: dict[str, bool]) -> N
                        OR (x.hid IS NOT NULL AND NOT {stored_scope}) AS p_outside_territory,
                    x.division IS NOT NULL AND x.division_matches IS NULL AS p_unknown_division,
                    coalesce(x.division_matches, 0) > 1 AS p_ambiguous_division,
-                   x.declared_village IS NOT NULL AND x.has_pos AND x.pos_village <> 0
-                       AND x.pos_village <> x.declared_village AS p_outside_division,
+                   CASE WHEN x.declared_village IS NOT NULL AND x.has_pos AND x.pos_village <> 0
+                             AND x.pos_village <> x.declared_village
+                        THEN NOT ST_DWithin((SELECT CAST(d.geom AS geography) FROM division d
+                                              WHERE d.id = x.declared_village), CAST(x.geom AS geography),
+                                            {DIVISION_EDGE_M})
+                        ELSE false END AS p_outside_division,
                    x.address IS NULL AND x.hid IS NULL AND (x.has_pos OR x.not_point OR x.bad_coords)
                        AS p_missing_address,
                    x.bad_residents AS p_bad_residents,
@@ -285,8 +293,8 @@ CHECKS = [
     ("p_unknown_division", "division", "unknown_division", "no village of the county has this code or name"),
     ("p_ambiguous_division", "division", "ambiguous_division", "several villages have this name: give the"
                                                                " 12-digit division code"),
-    ("p_outside_division", "division", "outside_division", "the position lies in another village than the one"
-                                                           " given"),
+    ("p_outside_division", "division", "outside_division", "the position lies in another village, more than"
+                                                           " 5 m from the one given"),
     ("p_missing_address", "address", "missing_address", "a new household needs an address"),
     ("p_bad_residents", "residents", "invalid_residents", "residents must be a whole number, 0 or more"),
     ("p_bad_needs", "needs_help", "invalid_needs_help", "unknown flag: use 独居老人 (elderly_alone) or 残疾人"
@@ -325,6 +333,7 @@ def plan(session: Session, table: SourceTable, ctx: ImportContext) -> ImportRepo
     Leaves only TEMP tables (dropped at the end of the transaction); the stored data is untouched.
     """
     report = new_report(table)
+    roomy_temp_buffers(session)
     has = _stage(session, table, ctx)
     report.problems += _missing_columns(table, has)
     if report.problems and not len(table):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import shapely
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from importers.files.source import SourceTable
@@ -76,6 +77,20 @@ def _binary_rows(columns: dict[str, tuple[str, np.ndarray]], n: int) -> bytes:
 def _copy(session: Session, sql: str, data: bytes | str) -> None:
     cursor = session.connection().connection.cursor()
     cursor.copy_expert(sql, io.BytesIO(data) if isinstance(data, bytes) else io.StringIO(data))
+
+
+def roomy_temp_buffers(session: Session, size: str = "512MB") -> None:
+    """Give this session's TEMP tables memory before it first uses one (PostgreSQL allows the change
+    only then; afterwards the attempt is undone in its savepoint and the default stays).
+
+    Why: with the default 8 MB, a million staged rows are read back from disk by every statement of
+    the plan (seen as DataFileRead waits on the first million-row run). Memory is taken only as used.
+    """
+    try:
+        with session.begin_nested():
+            session.execute(text(f"SET LOCAL temp_buffers = '{size}'"))
+    except DBAPIError:
+        pass
 
 
 def stage(session: Session, name: str, numbers: dict[str, tuple[str, np.ndarray]],
