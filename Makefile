@@ -9,7 +9,7 @@ WEB_ASSETS := api/web/node_modules/leaflet/dist/leaflet.js \
               api/web/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
               api/web/node_modules/redoc/bundles/redoc.standalone.js
 
-.PHONY: setup demo serve test bench lint clean browser
+.PHONY: setup demo serve test bench lint clean browser gdal
 
 # Python environment with the project and its test tools.
 $(STAMP): pyproject.toml
@@ -33,6 +33,11 @@ browser:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
 
+# GDAL's ogr2ogr, the yardstick of the household import benchmark (Debian's package).
+gdal:
+	@command -v ogr2ogr >/dev/null || \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q gdal-bin)
+
 # Provisions a local PostGIS when GRIDMAP_DATABASE_URL is unset, then migrates.
 setup: $(STAMP) $(WEB_ASSETS)
 	$(BIN)/gridmap db up
@@ -48,7 +53,7 @@ test: setup browser
 	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
-bench: setup
+bench: setup gdal
 	$(BIN)/python -m bench.run
 
 clean:

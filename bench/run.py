@@ -10,6 +10,9 @@
 3. /locate over HTTP against a trivial SELECT 1 endpoint on the same server
    and pool, with wrk: throughput and p50/p99 latency.
 4. The multi-net fusion analysis of the three layers (bench/fusion.py).
+5.–7. Emergency response, report intake, heavy requests (their modules).
+8. Importing 1,000,000 households from a GCJ-02 CSV, committed, against ogr2ogr
+   (bench/import_households.py).
 Figures go to stdout; record them in bench/README.md with the core count.
 """
 
@@ -222,6 +225,10 @@ def main() -> None:
 
     print("[7] heavy requests against /locate (one account, 30 at once)")
     heavy.run(results)
+    from bench import import_households  # its own database
+
+    print("[8] household import: 1,000,000 rows from a GCJ-02 CSV, against ogr2ogr on the same file")
+    import_households.run(results)
 
 
 if __name__ == "__main__":
