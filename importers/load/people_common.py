@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import text
@@ -55,9 +56,12 @@ def column_text(table: SourceTable, field: str, *aliases: str) -> list[str] | No
 
 
 def new_report(table: SourceTable) -> ImportReport:
-    """An empty report for ``table``, carrying what its reader already found."""
-    return ImportReport(kind=table.kind, file=table.name, sha256=table.sha256,
-                        problems=list(table.problems), warnings=list(table.warnings))
+    """An empty report for ``table``, carrying what its reader already found. Numbers shaped like ID
+    numbers and phones are masked in the file's name and the reader's messages too: a register is
+    often named after its contact ("名册 13812345678.xlsx")."""
+    return ImportReport(kind=table.kind, file=masked_key(table.name), sha256=table.sha256,
+                        problems=[replace(p, message=masked_key(p.message)) for p in table.problems],
+                        warnings=[masked_key(w) for w in table.warnings])
 
 
 def problem(row: int | None, field: str | None, code: str, message: str, severity: str = "error") -> Problem:
@@ -103,7 +107,7 @@ def audit_import(session: Session, ctx: ImportContext, report: ImportReport, *, 
     """The audit row of an apply: which file (name and SHA-256), the counts, and how many personal
     records were written (created, changed or removed). Ids and counts only (audit.record's rule)."""
     audit.record(session, ctx.actor, action=f"import.{report.kind}", entity=entity,
-                 detail={"file": masked_key(report.file), "sha256": report.sha256, **report.counts,
+                 detail={"file": report.file, "sha256": report.sha256, **report.counts,
                          "personal_records": personal_records})
 
 

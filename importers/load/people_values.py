@@ -49,9 +49,15 @@ def check_name(row: int, value: str, field: str = "name") -> tuple[str | None, P
     return value, None
 
 
-def check_id_number(row: int, value: str, field: str = "id_number") -> tuple[str | None, Problem | None]:
+def check_id_number(row: int, value: str, field: str = "id_number", *,
+                    was_number: bool = False) -> tuple[str | None, Problem | None]:
+    """``was_number``: the cell held a number, not text (a spreadsheet keeps 15 significant digits)."""
     if not value:
         return None, problem(row, field, "missing_id_number", "an ID number is required")
+    if was_number and len(value) > 15:
+        return None, problem(row, field, "bad_id_number", "the ID number was stored as a number, which keeps only"
+                             " 15 significant digits: format the column as text in the spreadsheet and export again")
+    value = re.sub(r"[\s-]", "", value)  # written in groups: 520111 19850312 0011
     try:
         return validate_id_number(value, pointer=field), None
     except InvalidInput as e:  # its message never repeats the number

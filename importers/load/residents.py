@@ -28,6 +28,7 @@ from importers.files.source import SourceTable
 from importers.load.context import ImportContext
 from importers.load.people_common import (
     audit_import,
+    cells,
     column_text,
     duplicates,
     lock_kind,
@@ -36,6 +37,7 @@ from importers.load.people_common import (
     problem,
     refuse_unless_ok,
     tally,
+    text_of,
 )
 from importers.load.people_values import check_id_number, check_name, check_phone
 from importers.report import Change, ImportReport
@@ -148,7 +150,8 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext) -> _Plan:
 def _read(table: SourceTable, report: ImportReport) -> list[_Row] | None:
     """The file's rows, each value checked; None when a column the kind needs is missing."""
     names = column_text(table, "name", "resident_name")
-    numbers = column_text(table, "id_number", "id_card")
+    raw_numbers = cells(table, "id_number", "id_card")
+    numbers = None if raw_numbers is None else [text_of(v) for v in raw_numbers]
     phones = column_text(table, "phone", "mobile")
     refs = column_text(table, "household", "household_external_id", "household_code")
     addresses = column_text(table, "address", "household_address")
@@ -163,7 +166,7 @@ def _read(table: SourceTable, report: ImportReport) -> list[_Row] | None:
     out: list[_Row] = []
     for i, row in enumerate(table.rows):
         name, p1 = check_name(row, names[i])
-        number, p2 = check_id_number(row, numbers[i])
+        number, p2 = check_id_number(row, numbers[i], was_number=isinstance(raw_numbers[i], float))  # type: ignore[index]
         phone, p3 = (None, None) if phones is None or not phones[i] else check_phone(row, phones[i])
         ref, address = refs[i] if refs else "", addresses[i] if addresses else ""
         found = [p for p in (p1, p2, p3) if p is not None]

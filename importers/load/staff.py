@@ -119,6 +119,9 @@ def _columns(rows: list[_Row], *, keep_phone: bool = False) -> dict[str, list[ob
 def _plan(session: Session, table: SourceTable, ctx: ImportContext) -> _Plan:
     bind(session, ctx.scope)
     report = new_report(table)
+    if ctx.retire_missing:  # staff are referenced by events, accounts and positions: never deleted by a file
+        report.warnings.append("staff absent from the file are not retired by an import: mark them out of service"
+                               " or remove them one by one")
     rows = _read(table, report)
     if rows is None:
         tally(report, [], 0)

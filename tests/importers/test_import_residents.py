@@ -183,3 +183,16 @@ def test_missing_columns_are_file_level_problems(session: Session) -> None:
     assert {(p.row, p.field, p.code) for p in report.problems} == {
         (None, "id_number", "missing_column"), (None, "household", "missing_column")}
     assert not report.ok
+
+
+def test_spreadsheet_habits_grouped_numbers_number_cells_and_a_file_named_after_its_contact(session: Session) -> None:
+    [(h, ref)] = _households(session, "worker2", 1)
+    grouped = id_number(41)
+    records = [{"name": "欧阳明珠", "id_number": f"{grouped[:6]} {grouped[6:14]} {grouped[14:]}", "household": ref},
+               {"name": "司马青云", "id_number": float(id_number(43)), "household": ref}]
+    report = imp.plan(session, table("residents", records, name=f"名册 {mobile(4242)}.xlsx"),
+                      context(session, "worker2"))
+    assert [(p.row, p.field, p.code) for p in report.problems] == [(3, "id_number", "bad_id_number")]
+    assert "format the column as text" in report.problems[0].message
+    assert report.counts["created"] == 1 and report.file.startswith("名册 139****")
+    assert leaks(report, {grouped, id_number(43), mobile(4242), "欧阳明珠", "司马青云"}) == []
