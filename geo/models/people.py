@@ -40,6 +40,8 @@ class Staff(Base):
     __tablename__ = "staff"
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The office's own id for the person, unique where set (migration 0014): imports match by it.
+    external_id: Mapped[str | None] = mapped_column(String(64))
     name: Mapped[str]
     role: Mapped[StaffRole] = mapped_column(_enum(StaffRole, "staff_role"), index=True)
     phone: Mapped[str] = mapped_column(String(20), default="")

@@ -41,6 +41,8 @@ class Household(Base):
     __table_args__ = (CheckConstraint("residents >= 0", name="household_residents_nonnegative"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The register's own id (户编号), unique where set (migration 0014): imports match by it.
+    external_id: Mapped[str | None] = mapped_column(String(64))
     address: Mapped[str] = mapped_column(String, index=True)
     division_id: Mapped[int] = mapped_column(ForeignKey("division.id"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("linked_household_group.id"), index=True)
