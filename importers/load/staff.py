@@ -46,6 +46,8 @@ from importers.load.people_common import (
 from importers.load.people_values import check_name, check_phone, check_role
 from importers.report import Change, ImportReport
 
+EXTERNAL_ID_MAX = 64  # staff.external_id's width (migration 0014)
+
 
 @dataclass
 class _Row:
@@ -173,6 +175,9 @@ def _read(table: SourceTable, report: ImportReport) -> list[_Row] | None:
         phone, p3 = (None, None) if phones is None or not phones[i] else check_phone(row, phones[i])
         found = [p for p in (p1, p2, p3) if p is not None]
         key = ext[i] if ext else ""
+        if len(key) > EXTERNAL_ID_MAX:
+            found.append(problem(row, "external_id", "bad_external_id",
+                                 f"an external id has at most {EXTERNAL_ID_MAX} characters"))
         if not key and not (phones and phones[i]):
             found.append(problem(row, "external_id", "missing_key", "a staff member needs an external id or a"
                                  " phone, to be matched when the file is imported again"))

@@ -196,3 +196,21 @@ def test_spreadsheet_habits_grouped_numbers_number_cells_and_a_file_named_after_
     assert "format the column as text" in report.problems[0].message
     assert report.counts["created"] == 1 and report.file.startswith("名册 139****")
     assert leaks(report, {grouped, id_number(43), mobile(4242), "欧阳明珠", "司马青云"}) == []
+
+
+def test_residents_of_households_imported_in_the_same_transaction(session: Session) -> None:
+    """The register first (imp-households' importer), then its people, referring to it by 户编号."""
+    from shapely.geometry import Point
+
+    spots = session.execute(text(
+        "SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(g.geom) p FROM grid g JOIN grid_layer l"
+        " ON l.id = g.layer_id WHERE l.code = 'comprehensive' ORDER BY g.code LIMIT 2) q")).all()
+    register = table("households", [{"external_id": f"HX-{k:06d}", "address": f"导入测试路{k}号"} for k in (1, 2)],
+                     geometry=[Point(x, y) for x, y in spots], name="户籍登记.xlsx")
+    assert importer_for("households").apply(session, register, context(session)).counts["created"] == 2
+    people = [{"name": NAMES[k], "id_number": id_number(60 + k), "household": f"HX-{1 + k % 2:06d}"}
+              for k in range(4)]
+    report = imp.apply(session, table("residents", people), context(session))
+    assert report.counts["created"] == 4
+    hid = session.execute(text("SELECT id FROM household WHERE external_id = 'HX-000001'")).scalar_one()
+    assert sorted(r[1] for r in _residents(session, hid)) == sorted([id_number(60), id_number(62)])
