@@ -83,3 +83,31 @@ def test_a_process_killed_before_its_commit_leaves_nothing(small: Engine, tmp_pa
     with transaction(make_sessionmaker(small)) as s:
         assert imp.apply(s, t, context(s)).counts["created"] == 30
     assert _stored(small, records) == 30
+
+
+def test_two_applies_of_one_file_at_once_write_it_once(small: Engine) -> None:
+    """The second waits for the first's commit (an advisory lock per kind) and then finds nothing to do;
+    without the lock both would see "not there yet" and both would create."""
+    import threading
+
+    records = _setup(small, 10, "19720101")
+    t = table("residents", records)
+    seen: dict[str, object] = {}
+    first = make_sessionmaker(small)()
+    try:
+        assert imp.apply(first, t, context(first)).counts["created"] == 10
+
+        def second() -> None:
+            with transaction(make_sessionmaker(small)) as s:
+                seen["report"] = imp.apply(s, t, context(s))
+
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(timeout=2)
+        assert other.is_alive(), "the second apply waits for the first to commit"
+        first.commit()
+    finally:
+        first.close()
+    other.join(timeout=60)
+    assert seen["report"].counts == {"created": 0, "changed": 0, "unchanged": 10, "retired": 0}  # type: ignore[attr-defined]
+    assert _stored(small, records) == 10
