@@ -316,15 +316,19 @@ def _final_state(session: Session, ctx: ImportContext, report: ImportReport) -> 
             report.warnings.append(f"{kept} stored grid{'s' if kept != 1 else ''} of the file's layers and divisions"
                                    " are absent from the file and kept (retire them with retire_missing)")
     # the stored grids that stay, near what the file touches (for overlaps and gaps)
+    extent = session.execute(text(f"""
+        SELECT ST_AsEWKB(ST_SetSRID(ST_Extent(e), 4326)) FROM (
+            SELECT g AS e FROM {STAGE} WHERE NOT bad UNION ALL SELECT geom FROM imp_retired
+            UNION ALL SELECT d.geom FROM division d WHERE d.id IN (SELECT division_id FROM {STAGE})) ex""")).scalar()
+    session.execute(text(f"CREATE INDEX ON {STAGE} (stored_id)"))
     session.execute(text(f"""
         INSERT INTO imp_final (grp, code, division_id, geom, row, stored_id, touched)
         SELECT g.layer_id, g.code, g.division_id, g.geom, NULL, g.id, false FROM grid g
-         WHERE g.layer_id IN (SELECT layer_id FROM {STAGE} WHERE NOT bad)
-           AND g.geom && (SELECT ST_SetSRID(ST_Extent(e), 4326) FROM (
-                   SELECT g AS e FROM {STAGE} WHERE NOT bad UNION ALL SELECT geom FROM imp_retired
-                   UNION ALL SELECT d.geom FROM division d WHERE d.id IN (SELECT division_id FROM {STAGE})) ex)
-           AND NOT EXISTS (SELECT 1 FROM {STAGE} x WHERE x.stored_id = g.id AND NOT x.bad)
-           AND NOT EXISTS (SELECT 1 FROM imp_retired r WHERE r.id = g.id)"""))
+         WHERE g.layer_id = ANY(:layers) AND g.geom && ST_GeomFromEWKB(:extent)
+           AND g.id NOT IN (SELECT stored_id FROM {STAGE} WHERE stored_id IS NOT NULL AND NOT bad)
+           AND g.id NOT IN (SELECT id FROM imp_retired)"""),
+        {"layers": list(session.execute(text(f"SELECT DISTINCT layer_id FROM {STAGE} WHERE NOT bad")).scalars()),
+         "extent": None if extent is None else bytes(extent)})
     checks.index_final(session)
 
 
