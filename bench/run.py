@@ -222,6 +222,10 @@ def main() -> None:
 
     print("[7] heavy requests against /locate (one account, 30 at once)")
     heavy.run(results)
+    from bench import import_grids  # its own database
+
+    print("[8] importing 10,000 grids with full validation")
+    import_grids.run(results)
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def apply(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
 # -- the dry run -------------------------------------------------------------------------------------
 
 def _layer_ids(session: Session, table: SourceTable, ctx: ImportContext) -> set[int]:
-    codes = set(st.column(table, "layer") or []) - {""}
+    codes = set(st.column(table, "layer", "layer_code") or []) - {""}
     if ctx.layer:
         codes.add(ctx.layer)
     return set(session.execute(text("SELECT id FROM grid_layer WHERE code = ANY(:c)"), {"c": list(codes)}).scalars())

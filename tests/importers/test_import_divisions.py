@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shapely
+from grid_tables import exported_divisions, table_of
 from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -10,7 +11,6 @@ from sqlalchemy.orm import Session
 from geo.access.scope import Scope
 from geo.errors import InvalidInput
 from geo.privacy.audit import Actor
-from grid_tables import exported_divisions, table_of
 from importers.load import divisions
 from importers.load.context import ImportContext
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import shapely
+import shapely.affinity
 from grid_tables import exported_grids, table_of
 from shapely.geometry import MultiPolygon, Polygon, box
 from sqlalchemy import text
@@ -241,3 +242,20 @@ def test_a_new_layer_of_grids_without_codes(session: Session) -> None:
         "SELECT count(*) FROM grid_membership m JOIN grid_layer l ON l.id = m.layer_id WHERE l.code = 'import_test'"
     )).scalar_one() == sum(report.reassigned.values())
     assert grids.apply(session, table_of("grids", fresh), ctx).counts["unchanged"] == len(rows)
+
+
+def test_micro_grids_lie_in_their_parent_grid(session: Session) -> None:
+    parent = session.execute(text(
+        "SELECT p.code FROM grid g JOIN grid p ON p.id = g.parent_grid_id GROUP BY p.code HAVING count(*) >= 2"
+        " ORDER BY p.code LIMIT 1")).scalar_one()
+    rows = [r for r in exported_grids(session, "micro") if r["parent_grid"] == parent]
+    ctx = ImportContext(actor=ACTOR, scope=Scope.county(), layer="micro")
+    same = grids.plan(session, table_of("grids", rows), ctx)
+    assert same.ok and same.counts["unchanged"] == len(rows), same.problems[:3]
+    moved = shapely.affinity.translate(rows[0]["geometry"], xoff=0.01)
+    bad = [{**rows[0], "geometry": moved}, {**rows[1], "parent_grid": "52011100000001999"},
+           {**rows[1], "code": rows[1]["code"][:-3] + "998", "name": "王 13812345678", "parent_grid": parent}]
+    report = grids.plan(session, table_of("grids", bad), ctx)
+    found = {(p.row, p.code) for p in report.problems}
+    assert {(1, "outside_parent"), (2, "unknown_parent"), (3, "personal_number")} <= found
+    assert not any("13812345678" in p.message for p in report.problems)
