@@ -4,8 +4,8 @@
 (bench/common.SCALE: 20 townships, 1,000 villages, 10,000 comprehensive grids), with 100,000
 households so that reassignment has something to move. The file is the comprehensive layer as an
 export writes it (the 7-decimal ``geom_out``), handed to the importer as the SourceTable a reader
-produces; when a GeoPackage reader is importable (importers.files, imp-read's work) the same layer
-is also written to a .gpkg and the whole path, reading included, is timed.
+produces: reading the GeoPackage itself (importers/files, written beside this) is not in these
+figures.
 
 Three runs, each in its own transaction:
 1. dry run of the layer exported and imported again: 10,000 unchanged, every check run;

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from geo.errors import InvalidInput
 from geo.privacy import audit
-from geo.privacy.pii import mask_free_text
+from geo.privacy.pii import find_personal_numbers, mask_free_text
 from geo.settings import GridRules
 from importers.files.source import SourceTable
 from importers.load import areal_checks as checks
@@ -92,6 +92,12 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
     _bad(session, report, "missing_name", "name",
          f"SELECT row, 'a new division needs a name' FROM {s} WHERE NOT bad AND stored_id IS NULL AND name = ''"
          " ORDER BY row")
+    published = [(r.row, "a division's name is shown to everyone who reads the map: it may not hold an ID number"
+                  " or a phone number") for r in session.execute(text(f"SELECT row, name FROM {s} WHERE NOT bad"))
+                 if r.name and find_personal_numbers(r.name)]
+    st.add(report, published, "personal_number", "name")
+    if published:
+        session.execute(text(f"UPDATE {s} SET bad = true WHERE row = ANY(:r)"), {"r": [r[0] for r in published]})
     # the parent: stored, or a row of the file (a new township with its villages)
     session.execute(text(f"UPDATE {s} x SET parent_id = d.id, parent = d.geom FROM division d"
                          " WHERE d.code = x.parent_code AND NOT x.bad"))

@@ -66,11 +66,13 @@ def test_new_township_with_its_village_and_row_problems(session: Session) -> Non
         {"code": "520111998001", "name": "孤村", "geometry": villages[0]["geometry"]},  # no parent anywhere
         {"code": "530111001001", "name": "外县", "geometry": villages[0]["geometry"]},
         {"code": "520111999002", "name": "飞地", "geometry": box(0, 0, 1, 1)},  # outside its parent
+        {"code": "520111999003", "name": "村 13812345678", "geometry": villages[0]["geometry"]},
     ]
     report = divisions.plan(session, table_of("divisions", rows), CTX)
     codes = {(p.row, p.code) for p in report.problems}
     assert (3, "bad_level") in codes and (4, "bad_code") in codes and (5, "unknown_parent") in codes
-    assert (6, "other_county") in codes and (7, "outside_parent") in codes
+    assert (6, "other_county") in codes and (7, "outside_parent") in codes and (8, "personal_number") in codes
+    assert not any("13812345678" in p.message for p in report.problems)
     assert any(p.code == "overlap" and "520111999000" in p.message for p in report.problems)
     assert county
     try:
