@@ -21,6 +21,7 @@ import hashlib
 
 from shapely import wkb
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from bench.common import SCALE, fresh_database, timed
 from geo.access.scope import Scope
@@ -53,20 +54,30 @@ def _table(rows: list, prefix: str | None = None) -> SourceTable:
                        geometry=geoms, crs="EPSG:4326")
 
 
-def run(results: dict[str, float]) -> None:
-    url = fresh_database("gridmap_bench_import_grids")
-    loader = make_engine(DatabaseSettings(database_url=url, statement_timeout_ms=3_600_000))
-    with timed("setup: benchmark county with 10,000 grids, 100k households", results), \
-            transaction(make_sessionmaker(loader)) as s:
-        load_demo(s, params=dataclasses.replace(SCALE, households=100_000))
-    analyze_after_load(loader, DATA_TABLES)
-    loader.dispose()
+def run(results: dict[str, float], *, reuse: bool = False) -> None:
+    """``reuse``: the database of the last run, already loaded (the setup takes minutes)."""
+    name = "gridmap_bench_import_grids"
+    if reuse:
+        url = make_url(DatabaseSettings().database_url).set(database=name).render_as_string(hide_password=False)
+    else:
+        url = fresh_database(name)
+        loader = make_engine(DatabaseSettings(database_url=url, statement_timeout_ms=3_600_000))
+        with timed("setup: benchmark county with 10,000 grids, 100k households", results), \
+                transaction(make_sessionmaker(loader)) as s:
+            load_demo(s, params=dataclasses.replace(SCALE, households=100_000))
+        analyze_after_load(loader, DATA_TABLES)
+        loader.dispose()
     engine = make_engine(DatabaseSettings(database_url=url))  # the CLI's: 30 s per statement at most
     sm = make_sessionmaker(engine)
     with transaction(sm) as s:
         rows = _exported(s, "comprehensive")
+        s.execute(text("DELETE FROM grid_membership WHERE layer_id IN (SELECT id FROM grid_layer WHERE code = 'imported')"))
+        s.execute(text("DELETE FROM grid WHERE layer_id IN (SELECT id FROM grid_layer WHERE code = 'imported')"))
+        s.execute(text("DELETE FROM grid_version WHERE layer_id IN (SELECT id FROM grid_layer WHERE code = 'imported')"))
+        s.execute(text("DELETE FROM grid_code_counter WHERE layer_id IN (SELECT id FROM grid_layer WHERE code = 'imported')"))
         s.execute(text("INSERT INTO grid_layer (code, name, code_prefix, allow_overlap, full_cover, sort_order,"
-                       " color, description) VALUES ('imported', '导入网格', '09', false, true, 9, '#000000', '')"))
+                       " color, description) VALUES ('imported', '导入网格', '09', false, true, 9, '#000000', '')"
+                       " ON CONFLICT DO NOTHING"))
     print(f"  {len(rows)} grids in the file")
     county = ImportContext(actor=ACTOR, scope=Scope.county(), layer="comprehensive")
     same = _table(rows)
@@ -77,6 +88,13 @@ def run(results: dict[str, float]) -> None:
     print(f"  counts {report.counts}, problems {len(report.problems)}")
     new_layer = ImportContext(actor=ACTOR, scope=Scope.county(), layer="imported")
     fresh = _table(rows, prefix="09")
+    with timed(f"dry run, {len(rows)} grids as a new full-cover layer", results):
+        with transaction(sm) as s:
+            report = grids.plan(s, _table(rows, prefix="09"), new_layer)
+            s.rollback()
+    print(f"  counts {report.counts}, problems {len(report.problems)}")
+    for p in report.problems[:5]:
+        print(f"    {p}")
     with timed(f"apply, {len(rows)} grids as a new full-cover layer, assigned, committed", results):
         with transaction(sm) as s:
             report = grids.apply(s, fresh, new_layer)
@@ -89,4 +107,6 @@ def run(results: dict[str, float]) -> None:
 
 
 if __name__ == "__main__":
-    run({})
+    import sys
+
+    run({}, reuse="--reuse" in sys.argv)
