@@ -229,6 +229,10 @@ def main() -> None:
 
     print("[8] household import: 1,000,000 rows from a GCJ-02 CSV, against ogr2ogr on the same file")
     import_households.run(results)
+    from bench import import_grids  # its own database
+
+    print("[9] importing 10,000 grids with full validation")
+    import_grids.run(results)
 
 
 if __name__ == "__main__":
