@@ -119,9 +119,12 @@ def _run(files: list[Path], options: ImportOptions, *, apply: bool, quiet: bool)
                 bar.update(task, description=f"{name} {detail}".strip(), completed=steps.index(name))
 
             try:
-                table = pipeline.read(files, options)
+                factory = make_sessionmaker(engine)
+                with transaction(factory) as session:
+                    table = pipeline.read(session, files, options)
+                    pipeline.save_profile(session, options, actor=actor)  # kept whatever the plan finds
                 step("planning", f"{len(table):,} rows of {table.name}")
-                with transaction(make_sessionmaker(engine)) as session:
+                with transaction(factory) as session:
                     if apply:
                         step("applying", f"{len(table):,} rows")
                         report = _apply_or_plan(session, table, options, actor=actor, scope=scope)

@@ -36,6 +36,7 @@ from geo.access import scope as scopes
 from geo.access.scope import Scope
 from geo.db import transaction
 from geo.errors import Conflict, GridmapError, InvalidInput, NotFound, TooManyRequests
+from geo.privacy import audit
 from geo.privacy.audit import Actor
 from geo.privacy.pii import mask_free_text
 from importers import pipeline
@@ -45,6 +46,8 @@ from importers.report import Change, ImportReport, Problem
 log = logging.getLogger("gridmap.imports")
 
 APPLICABLE = ("planned", "applying")
+ACTIVE = ("queued", "reading", "planning")
+STALLED_AFTER_S = 15 * 60  # a plan updates its job at every step; one silent this long died with its process
 # A file name as a user's system writes it: no directories, no control characters, nothing hidden.
 _NAME = re.compile(r"[^/\\\x00-\x1f]{1,255}")
 
@@ -68,9 +71,16 @@ class Job:
     updated_at: Any
     applied_at: Any
 
+    @property
+    def stalled(self) -> bool:
+        """Being planned, but silent for longer than any step takes: the process planning it is gone."""
+        from datetime import UTC, datetime
+
+        return self.status in ACTIVE and (datetime.now(UTC) - self.updated_at).total_seconds() > STALLED_AFTER_S
+
     def to_json(self) -> dict[str, Any]:
         """What the creator sees: never the purpose text or the bytes, only what the job is and did."""
-        return {"id": self.id, "kind": self.kind, "status": self.status, "step": self.step,
+        return {"id": self.id, "kind": self.kind, "status": self.status, "stalled": self.stalled, "step": self.step,
                 "progress": round(self.progress, 3), "file": mask_free_text(self.file_name), "sha256": self.sha256,
                 "size_bytes": self.size_bytes, "created_by": self.username,
                 "options": self.options.to_json(), "report": self.report, "error": self.error,
@@ -119,7 +129,21 @@ def create(session: Session, *, actor: Actor, options: ImportOptions, files: Seq
     for position, (name, data) in enumerate(files):
         session.execute(text("INSERT INTO import_job_file (job_id, position, name, content) VALUES (:j, :p, :n, :c)"),
                         {"j": job_id, "p": position, "n": name, "c": data})
+    audit.record(session, actor, action="import.upload", entity=options.kind, entity_id=job_id,
+                 purpose=options.purpose, detail={"file": mask_free_text(_display_name(files)),
+                                                  "sha256": pipeline.file_digest(files), "files": len(files)})
     return int(job_id)
+
+
+def replan(session: Session, job_id: int, *, user_id: int | None, admin: bool) -> Job:
+    """Queue a failed job, or one whose plan died with its process, for planning again (the caller plans it
+    after committing). A job that is planning, planned or applied is left as it is (409)."""
+    job = get(session, job_id, user_id=user_id, admin=admin)
+    if not (job.status == "failed" or job.stalled):
+        raise Conflict(f"import job {job_id} is {job.status}; only a failed or stalled job is planned again")
+    session.execute(text("UPDATE import_job SET status = 'queued', step = 'queued again', progress = 0, error = NULL,"
+                         " report = NULL, updated_at = now() WHERE id = :j"), {"j": job_id})
+    return get(session, job_id, user_id=user_id, admin=admin)
 
 
 def _json(value: Any) -> str:
@@ -154,15 +178,13 @@ def list_jobs(session: Session, *, user_id: int | None, admin: bool, limit: int 
     return [_job(r) for r in rows]
 
 
-ACTIVE = ("queued", "reading", "planning")
-STALLED_AFTER = "15 minutes"  # a plan updates its job at every step; one silent this long died with its process
 
 
 def check_active(session: Session, user_id: int | None, *, limit: int) -> None:
     """Refuse (429) a new upload while the caller already has ``limit`` jobs being planned: each plan holds a
     worker thread and a connection, and one account must not fill the server with them."""
     active = session.execute(text(f"SELECT count(*) FROM import_job WHERE user_id = :u AND status IN {ACTIVE!r}"
-                                  f" AND updated_at > now() - interval '{STALLED_AFTER}'"), {"u": user_id}).scalar_one()
+                                  " AND updated_at > now() - make_interval(secs => :s)"), {"u": user_id, "s": STALLED_AFTER_S}).scalar_one()
     if active >= limit:
         raise TooManyRequests(f"{active} of your imports are being planned; wait until one is planned",
                               retry_after=10)
@@ -213,8 +235,9 @@ def plan_job(factory: sessionmaker[Session], job_id: int, *, actor: Actor, scope
         with transaction(factory) as session:
             options = _stored_options(session, job_id)
             with _files_on_disk(session, job_id) as paths:
-                table = pipeline.read(paths, options)
-            session.rollback()
+                table = pipeline.read(session, paths, options)
+            pipeline.save_profile(session, options, actor=actor)
+            session.commit()  # the saved profile, if any: kept whatever the plan finds
             _set(factory, job_id, status="planning", step=f"comparing {len(table):,} rows with the database",
                  progress=0.4)
             scopes.bind(session, scope)
@@ -265,7 +288,7 @@ def apply_job(factory: sessionmaker[Session], job_id: int, *, actor: Actor, scop
         _check_applicable(job)
         scopes.bind(session, scope)
         with _files_on_disk(session, job_id) as paths:
-            table = pipeline.read(paths, job.options)
+            table = pipeline.read(session, paths, job.options)
         report = pipeline.apply(session, table, job.options, actor=actor, scope=scope)
         session.execute(text("""
             UPDATE import_job SET status = 'applied', step = 'applied', progress = 1, report = CAST(:r AS jsonb),

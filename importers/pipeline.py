@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access.permissions import Permission
@@ -119,12 +120,46 @@ def file_digest(files: Sequence[tuple[str, bytes]]) -> str:
     return digest.hexdigest()
 
 
-def read(paths: Sequence[Path], options: ImportOptions, *, session: Session | None = None) -> SourceTable:
-    """The file(s) as one SourceTable (imp-read's readers: formats, encodings, CRSs, field maps)."""
-    from importers.files import read_source  # type: ignore[attr-defined]
+def read(session: Session, paths: Sequence[Path], options: ImportOptions) -> SourceTable:
+    """The file(s) as one SourceTable (importers.files: formats, encodings, CRSs, field maps).
 
-    return read_source(list(paths), kind=options.kind, crs=options.crs, encoding=options.encoding,
-                       field_map=options.field_map or None, layer=options.source_layer)
+    A saved profile's field map comes first and the explicit ``--map`` pairs override it; the county's
+    boundary lets the reader warn about coordinates that fit only in GCJ-02."""
+    from importers.files import read_source
+
+    return read_source(list(paths), options.kind, crs=options.crs, encoding=options.encoding,
+                       mapping=field_map(session, options) or None, layer=options.source_layer,
+                       territory=_territory(session))
+
+
+def field_map(session: Session, options: ImportOptions) -> dict[str, str]:
+    mapping: dict[str, str] = {}
+    if options.profile:
+        from importers.files.profiles import load_profile
+
+        mapping.update(load_profile(session, name=options.profile, kind=options.kind).mapping)
+    mapping.update(options.field_map)
+    return mapping
+
+
+def save_profile(session: Session, options: ImportOptions, *, actor: Actor) -> None:
+    """``--save-profile NAME``: keep the field map that just read the file, in the caller's transaction."""
+    if not options.save_profile:
+        return
+    from importers.files.profiles import save_profile as save
+
+    mapping = field_map(session, options)
+    if not mapping:
+        raise InvalidInput("save_profile needs a field map to save (map=name=网格名称,...)", pointer="save_profile")
+    save(session, name=options.save_profile, kind=options.kind, mapping=mapping, author=actor.username)
+
+
+def _territory(session: Session) -> Any:
+    """The counties in the database, WGS84 (None before any is loaded): what the GCJ-02 check compares with."""
+    import shapely
+
+    wkb = session.execute(text("SELECT ST_AsBinary(ST_Union(geom)) FROM division WHERE level = 'county'")).scalar()
+    return shapely.from_wkb(bytes(wkb)) if wkb is not None else None
 
 
 def context(options: ImportOptions, *, actor: Actor, scope: Scope) -> ImportContext:

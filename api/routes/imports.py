@@ -36,7 +36,7 @@ ACTIVE_PER_USER = 3
 def _out(job: jobs.Job) -> dict[str, Any]:
     body = job.to_json()
     base = f"/imports/{job.id}"
-    body["links"] = {"self": base, "apply": f"{base}/apply", "problems_csv": f"{base}/problems.csv",
+    body["links"] = {"self": base, "apply": f"{base}/apply", "plan": f"{base}/plan", "problems_csv": f"{base}/problems.csv",
                      "problems_xlsx": f"{base}/problems.xlsx"}
     return body
 
@@ -113,6 +113,17 @@ def problems_csv(session: SessionDep, principal: Importer, import_id: JobId) -> 
             summary="The job's problems as a spreadsheet")
 def problems_xlsx(session: SessionDep, principal: Importer, import_id: JobId) -> Response:
     return _problems(session, principal, import_id, "xlsx")
+
+
+@router.post("/{import_id}/plan", status_code=202, response_model=ImportJobOut,
+             summary="Plan a failed or stalled job again (its stored file, its options)")
+def replan_import(request: Request, session: SessionDep, principal: Importer, background: BackgroundTasks,
+                  import_id: JobId) -> dict[str, Any]:
+    job = jobs.replan(session, import_id, user_id=principal.user_id, admin=_is_admin(principal))
+    pipeline.check_allowed(job.kind, principal.permissions)
+    background.add_task(jobs.plan_job, request.app.state.sessionmaker, import_id, actor=principal.actor,
+                        scope=principal.scope)
+    return _out(job)
 
 
 @router.post("/{import_id}/apply", response_model=ImportJobOut,

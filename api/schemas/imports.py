@@ -13,6 +13,8 @@ class ImportJobOut(BaseModel):
     id: int
     kind: str
     status: Status = Field(description="queued → reading → planning → planned (or failed) → applying → applied")
+    stalled: bool = Field(False, description="Being planned but silent for 15 minutes: its process is gone; "
+                          "POST /imports/{id}/plan plans it again")
     step: str = Field(description="What the job is doing, for people")
     progress: float = Field(ge=0, le=1)
     file: str = Field(description="The uploaded file's name (a Shapefile set: its .shp)")

@@ -204,3 +204,28 @@ def test_a_job_that_is_not_planned_cannot_be_applied_and_problems_wait_for_the_p
                                        409)["detail"]
     assert http.get("/imports/0", headers=_as(site, "admin")).status_code == 422
     assert http.get(f"/imports/{job_id + 1000}", headers=_as(site, "admin")).status_code == 404
+
+
+def test_a_failed_or_stalled_job_is_planned_again_and_others_are_left_alone(http, site) -> None:  # noqa: ANN001
+    r = _upload(http, site, "admin", kind="cameras",
+                files=[("file", ("cameras.xlsx", b"this is not a spreadsheet", "application/octet-stream"))])
+    assert r.status_code == 202
+    job_id = r.json()["id"]
+    failed = http.get(f"/imports/{job_id}", headers=_as(site, "admin")).json()
+    assert failed["status"] == "failed" and failed["error"] and failed["report"] is None
+    assert "Traceback" not in failed["error"]
+    again = http.post(f"/imports/{job_id}/plan", headers=_as(site, "admin"))
+    assert again.status_code == 202 and again.json()["status"] == "queued"
+    assert http.get(f"/imports/{job_id}", headers=_as(site, "admin")).json()["status"] == "failed"
+    with site.engine.begin() as c:  # a plan whose process died: still "planning", silent for 20 minutes
+        c.execute(text("UPDATE import_job SET status = 'planning', updated_at = now() - interval '20 minutes'"
+                       " WHERE id = :j"), {"j": job_id})
+    assert http.get(f"/imports/{job_id}", headers=_as(site, "admin")).json()["stalled"] is True
+    assert http.post(f"/imports/{job_id}/plan", headers=_as(site, "admin")).status_code == 202
+    with site.engine.begin() as c:
+        c.execute(text("UPDATE import_job SET status = 'planning', updated_at = now() WHERE id = :j"), {"j": job_id})
+    assert "planning" in _problem(http.post(f"/imports/{job_id}/plan", headers=_as(site, "admin")), 409)["detail"]
+    with site.engine.connect() as c:
+        uploads = c.execute(text("SELECT count(*) FROM audit_log WHERE action = 'import.upload' AND entity_id = :j"),
+                            {"j": str(job_id)}).scalar_one()
+    assert uploads == 1
