@@ -23,6 +23,12 @@ from sqlalchemy import Engine, text
 
 from tests.api.test_imports import Site, _as, http, site  # noqa: F401 - the fixtures
 
+# The readers and the grid and camera importers are built beside this surface (issue 13); until they are
+# merged these tests have nothing to run against.
+pytest.importorskip("importers.files.read", reason="the readers (importers.files.read_source) are not merged yet")
+pytest.importorskip("importers.load.grids", reason="the grids importer is not merged yet")
+pytest.importorskip("importers.load.cameras", reason="the cameras importer is not merged yet")
+
 pytestmark = pytest.mark.usefixtures("site")
 
 
