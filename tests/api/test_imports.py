@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - the fixtures imported from imports_site are parameters of the tests below
 """POST /imports and its jobs, against a real server app on a small district whose writes really commit.
 
 The jobs are planned after the answer in their own transactions (as in production), so these tests
@@ -10,66 +11,13 @@ wrong, and nothing is stored for a refused upload.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from imports_site import UPLOAD_MAX_MB, Site, _as, http, jobs_count, site  # noqa: F401 - fixtures and helpers
+from sqlalchemy import text
 
-from geo.access.permissions import Role
-from geo.access.security import create_user, issue_tokens
 from geo.db import make_sessionmaker, transaction
-from geo.settings import DatabaseSettings, ServerSettings
-from importers.demo.users import create_demo_users
-
-PASSWORD = "imports-test-password-1"
-UPLOAD_MAX_MB = 3  # above the 2 MB general body limit, so the test shows the upload has its own
-
-
-@dataclass
-class Site:
-    app: object
-    engine: Engine
-    tokens: dict[str, str]
-    towns: list[str]  # township division codes, first two
-
-
-@pytest.fixture(scope="module")
-def site(small: Engine) -> Iterator[Site]:
-    from api.main import create_app
-
-    with transaction(make_sessionmaker(small)) as s:
-        s.execute(text("DELETE FROM app_user"))
-        create_demo_users(s, PASSWORD)
-        towns = list(s.execute(text("SELECT code FROM division WHERE level = 'township' ORDER BY code")).scalars())
-        for name, town in (("planner_a", towns[0]), ("planner_b", towns[1])):
-            create_user(s, username=name, password=PASSWORD, role=Role.PLANNER, division_code=town)
-    url = small.url.render_as_string(hide_password=False)
-    app = create_app(DatabaseSettings(database_url=url, pool_size=4),
-                     ServerSettings(import_upload_max_mb=UPLOAD_MAX_MB))
-    from geo.models.users import AppUser
-
-    with make_sessionmaker(small)() as s:
-        tokens = {u.username: str(issue_tokens(u, app.state.token_settings)["access_token"])
-                  for u in s.query(AppUser).all()}
-    yield Site(app, small, tokens, towns)
-    app.state.engine.dispose()
-
-
-@pytest.fixture
-def http(site: Site) -> Iterator[TestClient]:
-    with TestClient(site.app, raise_server_exceptions=False) as client:  # type: ignore[arg-type]
-        yield client
-
-
-def _as(site: Site, user: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {site.tokens[user]}"}
-
-
-def _jobs(site: Site) -> int:
-    with site.engine.connect() as c:
-        return int(c.execute(text("SELECT count(*) FROM import_job")).scalar_one())
-
 
 GEOJSON = b'{"type": "FeatureCollection", "features": []}'
 
@@ -86,7 +34,7 @@ def _problem(r, status: int) -> dict:  # noqa: ANN001
 
 
 def test_an_upload_is_stored_before_the_202_and_only_its_creator_and_admins_see_it(http, site) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     r = _upload(http, site, "planner_a", layer="comprehensive")
     assert r.status_code == 202, r.text
     job = r.json()
@@ -95,7 +43,7 @@ def test_an_upload_is_stored_before_the_202_and_only_its_creator_and_admins_see_
     import hashlib
 
     assert job["sha256"] == hashlib.sha256(GEOJSON).hexdigest() and job["size_bytes"] == len(GEOJSON)
-    assert _jobs(site) == before + 1
+    assert jobs_count(site) == before + 1
     with site.engine.connect() as c:  # committed: another connection sees the job and its bytes
         stored = c.execute(text("SELECT content FROM import_job_file WHERE job_id = :j"), {"j": job["id"]}).all()
         assert [bytes(s.content) for s in stored] in ([GEOJSON], [])  # deleted only once applied
@@ -113,21 +61,21 @@ def test_an_upload_is_stored_before_the_202_and_only_its_creator_and_admins_see_
 
 @pytest.mark.parametrize("user", ["viewer", "auditor", "worker1", "head1", "department", "emergency"])
 def test_roles_without_the_import_permission_cannot_upload(http, site, user: str) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     problem = _problem(_upload(http, site, user), 403)
     assert "data:import" in problem["detail"]
-    assert _jobs(site) == before
+    assert jobs_count(site) == before
     assert http.get("/imports/1", headers=_as(site, user)).status_code == 403
 
 
 def test_residents_need_personal_data_permission_and_a_purpose(http, site) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     files = [("file", ("residents.csv", "姓名,身份证号\n".encode(), "text/csv"))]
     problem = _problem(_upload(http, site, "planner", kind="residents", files=files, purpose="登记核对 2026"), 403)
     assert "pii:read" in problem["detail"]
     problem = _problem(_upload(http, site, "admin", kind="residents", files=files), 422)
     assert problem["pointer"] == "purpose"
-    assert _jobs(site) == before
+    assert jobs_count(site) == before
 
 
 @pytest.mark.parametrize(("fields", "pointer"), [
@@ -139,12 +87,12 @@ def test_residents_need_personal_data_permission_and_a_purpose(http, site) -> No
     ({"kind": "grids", "key": "外部编号"}, "key"),
 ])
 def test_bad_options_are_a_422_naming_the_field_and_store_nothing(http, site, fields: dict, pointer: str) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     r = http.post("/imports", headers=_as(site, "admin"), data=fields,
                   files=[("file", ("grids.geojson", GEOJSON, "application/geo+json"))])
     problem = _problem(r, 422)
     assert problem.get("pointer") == pointer or pointer in problem["detail"], problem
-    assert _jobs(site) == before
+    assert jobs_count(site) == before
 
 
 @pytest.mark.parametrize(("files", "words"), [
@@ -156,15 +104,15 @@ def test_bad_options_are_a_422_naming_the_field_and_store_nothing(http, site, fi
      "twice"),
 ])
 def test_bad_file_sets_are_refused(http, site, files: list, words: str) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     r = http.post("/imports", headers=_as(site, "admin"), data={"kind": "grids"}, files=files or None)
     assert r.status_code == 422, r.text
     assert words in r.text
-    assert _jobs(site) == before
+    assert jobs_count(site) == before
 
 
 def test_uploads_have_a_limit_of_their_own(http, site) -> None:  # noqa: ANN001
-    before = _jobs(site)
+    before = jobs_count(site)
     big = b"x" * (UPLOAD_MAX_MB * 1024 * 1024 + 1)
     problem = _problem(_upload(http, site, "admin", files=[("file", ("big.csv", big, "text/csv"))]), 413)
     assert f"{UPLOAD_MAX_MB} MB" in problem["detail"]
@@ -180,7 +128,7 @@ def test_uploads_have_a_limit_of_their_own(http, site) -> None:  # noqa: ANN001
     r = http.post("/imports", headers={**_as(site, "admin"), "Content-Type": "multipart/form-data; boundary=b0undary"},
                   content=chunks())
     assert _problem(r, 413)
-    assert _jobs(site) == before
+    assert jobs_count(site) == before
     # Over the 2 MB any other request may send, within the upload limit: stored (the plan then fails on it).
     r = _upload(http, site, "admin", kind="households",
                 files=[("file", ("households.csv", b"a,b\n" + b"1,2\n" * 700_000, "text/csv"))])

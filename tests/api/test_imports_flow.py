@@ -1,4 +1,4 @@
-# ruff: noqa: F811 - the fixtures imported from test_imports are parameters of the tests below
+# ruff: noqa: F811 - the fixtures imported from imports_site are parameters of the tests below
 """An upload's whole life on real files: planned in the background, reported, applied, applied again.
 
 The files are the district's own grids and cameras written out as GeoJSON and CSV, so a re-import is
@@ -18,10 +18,9 @@ import textwrap
 
 import pytest
 from fastapi.testclient import TestClient
+from imports_site import Site, _as, http, site  # noqa: F401 - the fixtures
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
-
-from tests.api.test_imports import Site, _as, http, site  # noqa: F401 - the fixtures
 
 
 def _needs(*modules: str) -> None:
