@@ -197,3 +197,40 @@ def test_a_process_killed_mid_apply_leaves_nothing_and_the_next_apply_completes(
     assert again["report"]["counts"]["created"] == 0 and again["report"]["counts"]["unchanged"] == 5
     assert http.post(f"/imports/{again['id']}/apply", headers=_as(site, "admin")).status_code == 200
     assert _cameras(site, prefix) == 5
+
+
+def _id_number(seq: int) -> str:
+    from geo.privacy.pii import id_check_character
+
+    first17 = f"52011119850312{seq % 1000:03d}"
+    return first17 + id_check_character(first17)
+
+
+def test_residents_are_imported_with_a_purpose_audited_and_no_personal_value_in_any_answer(http, site) -> None:  # noqa: ANN001
+    _needs("importers.load.residents")
+    with site.engine.connect() as c:
+        addresses = list(c.execute(text("SELECT address FROM household GROUP BY address HAVING count(*) = 1"
+                                        " ORDER BY address LIMIT 2")).scalars())
+    good, bad = _id_number(101), _id_number(102)[:17] + ("0" if _id_number(102)[17] != "0" else "1")
+    names, phones = ("测试甲", "测试乙"), ("13911112222", "13933334444")
+    body = ("姓名,公民身份号码,联系电话,地址\n"
+            f"{names[0]},{good},{phones[0]},{addresses[0]}\n{names[1]},{bad},{phones[1]},{addresses[1]}\n").encode()
+    r = http.post("/imports", headers=_as(site, "admin"), files=[("file", ("居民.csv", body, "text/csv"))],
+                  data={"kind": "residents", "purpose": "2026年人口核查"})
+    assert r.status_code == 202, r.text
+    job_id = r.json()["id"]
+    job = http.get(f"/imports/{job_id}", headers=_as(site, "admin"))
+    listed = http.get(f"/imports/{job_id}/problems.csv", headers=_as(site, "admin"))
+    assert job.json()["status"] == "planned", job.json()["error"]
+    answers = job.text + listed.content.decode("utf-8-sig")
+    for value in (good, bad, *phones, *names):
+        assert value not in answers
+    assert "purpose" not in job.json()["options"]
+    assert {p["code"] for p in job.json()["report"]["problems"]} >= {"bad_id_number"}
+    assert http.post(f"/imports/{job_id}/apply", headers=_as(site, "admin")).status_code == 409  # the bad row
+    with site.engine.connect() as c:
+        planned = c.execute(text("SELECT purpose, detail FROM audit_log WHERE action = 'import.plan'"
+                                 " ORDER BY id DESC LIMIT 1")).one()
+        stored = c.execute(text("SELECT count(*) FROM resident WHERE id_number = :n"), {"n": good}).scalar_one()
+    assert planned.purpose == "2026年人口核查" and planned.detail["sha256"] == job.json()["sha256"]
+    assert stored == 0
