@@ -281,24 +281,49 @@ def apply_job(factory: sessionmaker[Session], job_id: int, *, actor: Actor, scop
         _check_applicable(job)
         session.execute(text("UPDATE import_job SET status = 'applying', step = 'applying', progress = 0.5,"
                              " updated_at = now() WHERE id = :j"), {"j": job_id})
-    with transaction(factory) as session:
-        job = _locked(session, job_id, user_id=user_id, admin=admin)
-        if job.status == "applied":  # another apply finished between the two transactions
-            return job
-        _check_applicable(job)
-        scopes.bind(session, scope)
+    try:
+        with transaction(factory) as session:
+            if _apply_locked(session, job_id, actor=actor, scope=scope, user_id=user_id, admin=admin) is None:
+                return get(session, job_id, user_id=user_id, admin=admin)  # applied in between, by another
+    except _Refused as refused:
+        # The importer refused (the data changed since the plan, the territory does not allow it): nothing was
+        # written, and the job is back to planned, so its status does not claim an apply in progress.
+        detail = refused.error.detail
+        _set(factory, job_id, status="planned", step=f"apply refused: {mask_free_text(detail)}"[:500], progress=1.0)
+        raise refused.error from None
+    with factory() as session:
+        return get(session, job_id, user_id=user_id, admin=admin)
+
+
+def _apply_locked(session: Session, job_id: int, *, actor: Actor, scope: Scope, user_id: int | None,
+                  admin: bool) -> ImportReport | None:
+    """The apply itself, under the job's row lock, in the caller's transaction; None when already applied."""
+    job = _locked(session, job_id, user_id=user_id, admin=admin)
+    if job.status == "applied":
+        return None
+    _check_applicable(job)
+    scopes.bind(session, scope)
+    try:
         with _files_on_disk(session, job_id) as paths:
             table = pipeline.read(session, paths, job.options)
         report = pipeline.apply(session, table, job.options, actor=actor, scope=scope)
-        session.execute(text("""
-            UPDATE import_job SET status = 'applied', step = 'applied', progress = 1, report = CAST(:r AS jsonb),
-                   applied_at = now(), updated_at = now() WHERE id = :j"""),
-                        {"j": job_id, "r": _json(report.to_json())})
-        # The bytes are not needed any more (the SHA-256 names the file in the job and the audit log), and
-        # a residents' file is personal data: not kept beyond its use.
-        session.execute(text("DELETE FROM import_job_file WHERE job_id = :j"), {"j": job_id})
-    with factory() as session:
-        return get(session, job_id, user_id=user_id, admin=admin)
+    except GridmapError as exc:
+        raise _Refused(exc) from exc
+    session.execute(text("""
+        UPDATE import_job SET status = 'applied', step = 'applied', progress = 1, report = CAST(:r AS jsonb),
+               applied_at = now(), updated_at = now() WHERE id = :j"""), {"j": job_id, "r": _json(report.to_json())})
+    # The bytes are not needed any more (the SHA-256 names the file in the job and the audit log), and
+    # a residents' file is personal data: not kept beyond its use.
+    session.execute(text("DELETE FROM import_job_file WHERE job_id = :j"), {"j": job_id})
+    return report
+
+
+class _Refused(Exception):
+    """The importer refused the apply under the lock (as opposed to another apply holding it)."""
+
+    def __init__(self, error: GridmapError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 def _locked(session: Session, job_id: int, *, user_id: int | None, admin: bool) -> Job:
