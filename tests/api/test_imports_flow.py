@@ -234,3 +234,27 @@ def test_residents_are_imported_with_a_purpose_audited_and_no_personal_value_in_
         stored = c.execute(text("SELECT count(*) FROM resident WHERE id_number = :n"), {"n": good}).scalar_one()
     assert planned.purpose == "2026年人口核查" and planned.detail["sha256"] == job.json()["sha256"]
     assert stored == 0
+
+
+def test_an_apply_refused_on_the_second_look_writes_nothing_and_leaves_the_job_planned(http, site) -> None:  # noqa: ANN001
+    """planner_a's job is planned clean in their township; their jurisdiction then moves to the other
+    township. The apply re-plans under the territory they have now, is refused, and writes nothing."""
+    _needs("importers.load.grids")
+    data = json.loads(_town_grids(site, site.towns[0]))
+    data["features"][0]["properties"]["网格名称"] += "再"
+    job = _upload(http, site, "planner_a", "grids", "再.geojson", json.dumps(data, ensure_ascii=False).encode(),
+                  layer="comprehensive")
+    assert job["report"]["ok"] and job["report"]["counts"]["changed"] == 1
+    move = "UPDATE app_user SET division_id = (SELECT id FROM division WHERE code = :t) WHERE username = 'planner_a'"
+    with site.engine.begin() as c:
+        c.execute(text(move), {"t": site.towns[1]})
+    try:
+        before = _versions(site.engine)
+        refused = http.post(f"/imports/{job['id']}/apply", headers=_as(site, "planner_a"))
+        assert refused.status_code == 422, refused.text
+        assert _versions(site.engine) == before
+        after = http.get(f"/imports/{job['id']}", headers=_as(site, "admin")).json()
+        assert after["status"] == "planned" and after["step"].startswith("apply refused")
+    finally:
+        with site.engine.begin() as c:
+            c.execute(text(move), {"t": site.towns[0]})
