@@ -92,12 +92,14 @@ class FormBodies:
     """ASGI middleware: every form body is decoded here once (see the module docstring) and handed on
     as ``application/x-www-form-urlencoded; charset=utf-8`` in ASCII, or refused with a 400."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, uploads: frozenset[tuple[str, str]] = frozenset()) -> None:
         self.app = app
+        self.uploads = uploads  # (method, path) of routes that take files (POST /imports): parsed by the route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         content_type = _header(scope, b"content-type")
         if scope["type"] != "http" or content_type is None or \
+                (scope.get("method", ""), scope["path"].rstrip("/")) in self.uploads or \
                 _parse_content_type(content_type)[0] not in (URLENCODED, MULTIPART):
             await self.app(scope, receive, send)
             return

@@ -20,6 +20,7 @@ from api.routes import (
     fusion,
     grid_edits,
     grids,
+    imports,
     layers,
     locate,
     open311,
@@ -82,10 +83,11 @@ def create_app(
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router, docs.router):
+                   positions.router, responders.router, fusion.router, imports.router, docs.router):
         app.include_router(router)
-    app.add_middleware(FormBodies)  # inside BodyLimit: form bodies are counted before they are decoded
-    app.add_middleware(BodyLimit)
+    uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
+    app.add_middleware(FormBodies, uploads=frozenset(uploads))  # inside BodyLimit: counted before decoded
+    app.add_middleware(BodyLimit, uploads=uploads)
     # Inside the compression middleware: ETags hash the plain body, which gzip's embedded timestamp would
     # otherwise change on every response.
     app.add_middleware(CacheHeaders)

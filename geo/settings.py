@@ -124,6 +124,10 @@ class ServerSettings(BaseSettings):
     heavy_per_user: int = Field(default=2, ge=1, le=100, description="Heavy calls one account may run at once.")
     heavy_total: int = Field(default=3, ge=1, le=100, description="Heavy calls one process runs at once.")
     heavy_cache_mb: int = Field(default=64, ge=0, le=4096, description="Memory for cached fusion/topology results.")
+    import_upload_max_mb: int = Field(
+        default=200, ge=1, le=4096,
+        description="Largest upload to POST /imports (a county's households as CSV, a GeoPackage of its grids); "
+        "every other request keeps the 2 MB body limit.")
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -338,6 +338,10 @@ def user_link(
     console.print(f"{username} {'unlinked' if unlink else f'acts as staff {staff}'}")
 
 
+from importers import import_cli  # noqa: E402 - light: it imports the heavy modules only when run
+
+app.command("import", help="Import a county's own file (dry run; --apply writes it).")(import_cli.import_command)
+
 positions_app = typer.Typer(help="Responders' position history (personal data: 行踪轨迹).", no_args_is_help=True)
 app.add_typer(positions_app, name="positions")
 

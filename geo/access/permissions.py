@@ -30,6 +30,7 @@ class Permission(str, enum.Enum):
     EVENTS_READ = "events:read"
     STAFF_READ = "staff:read"
     GRIDS_EDIT = "grids:edit"
+    DATA_IMPORT = "data:import"  # import a county's own files (importers/); each kind may need more (importers/pipeline.py)
     RESIDENTS_WRITE = "residents:write"
     EVENTS_HANDLE = "events:handle"  # screen, start, give feedback on reports
     EVENTS_ASSIGN = "events:assign"  # hand reports to handlers, escalate 吹哨, close 办结, reopen
@@ -47,7 +48,7 @@ _FIELD = {P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_R
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(set(Permission) - {P.AUDIT_READ, P.PII_EXPORT}),
     Role.PLANNER: frozenset({P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ,
-                             P.GRIDS_EDIT}),
+                             P.GRIDS_EDIT, P.DATA_IMPORT}),
     Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.POSITIONS_REPORT}),
     Role.GRID_HEAD: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.EVENTS_ASSIGN,
                                         P.PII_EXPORT, P.POSITIONS_REPORT, P.STAFF_DISPATCH}),
