@@ -17,6 +17,7 @@ from api.routes import (
     auth,
     divisions,
     events,
+    exports,
     fusion,
     grid_edits,
     grids,
@@ -82,7 +83,7 @@ def create_app(
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router, docs.router):
+                   positions.router, responders.router, fusion.router, exports.router, docs.router):
         app.include_router(router)
     app.add_middleware(FormBodies)  # inside BodyLimit: form bodies are counted before they are decoded
     app.add_middleware(BodyLimit)

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo.settings import DatabaseSettings
+from importers.export_cli import export as export_command
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -301,6 +302,8 @@ def user_link(
                      detail={"staff_id": staff})
     console.print(f"{username} {'unlinked' if unlink else f'acts as staff {staff}'}")
 
+
+app.command("export")(export_command)
 
 positions_app = typer.Typer(help="Responders' position history (personal data: 行踪轨迹).", no_args_is_help=True)
 app.add_typer(positions_app, name="positions")
