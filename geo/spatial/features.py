@@ -202,7 +202,9 @@ def list_features(
     if not more and after == 0:
         matched = len(rows)
     else:
-        matched = session.execute(text(f"SELECT count(*) FROM {c.table} t {c.joins} WHERE "
+        # The joins only feed properties, unless a filter reads a joined table (layer, parent, group).
+        joins = c.joins if any(not c.filters[k].sql.startswith("t.") for k in filters or {}) else ""
+        matched = session.execute(text(f"SELECT count(*) FROM {c.table} t {joins} WHERE "
                                        + (" AND ".join(where[1:]) or "true")), params).scalar_one()
     return Page([_masked(c, r[1]) for r in rows], rows[-1][0] if more else None, matched)
 
