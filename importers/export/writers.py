@@ -146,7 +146,8 @@ def write_xlsx(path: Path, columns: list[Column], chunks: Iterable[Chunk], *, co
                 if isinstance(v, str) and len(v) > XLSX_CELL:
                     raise InvalidInput(f"row {n + 1}: a value of {len(v):,} characters does not fit an XLSX cell"
                                        f" ({XLSX_CELL:,} at most); export this as GeoPackage or CSV", pointer="format")
-            ws.append([text_cell(v) if isinstance(v, str) else v for v in row])
+            # openpyxl reads only a leading "=" as a formula: a typed cell for those alone, plain values otherwise
+            ws.append([text_cell(v) if isinstance(v, str) and v.startswith("=") else v for v in row])
             used += 1
             n += 1
     if ws is None:  # an empty export still has its header
