@@ -57,8 +57,8 @@ def test_a_layer_in_every_vector_format_reads_back_complete_with_the_importers_f
     meta, geoms, fields = _read(result.path)
     if fmt == "kml":  # the name is KML's own <name>, which GDAL reads back as "Name"
         fields = {k.lower() if k == "Name" else k: v for k, v in fields.items()}
-    short = fmt == "shp"  # dBASE: 10 characters, cut as GDAL and ArcGIS cut them
-    code_f, div_f, parent_f = "code", "division_c" if short else "division_code", "parent_cod" if short else "parent_code"
+    short = fmt == "shp"  # dBASE: 10 characters, in names the importers recognise (importers/export/fieldnames.py)
+    code_f, div_f, parent_f = "code", "division" if short else "division_code", "parent" if short else "parent_code"
     assert {code_f, "name", "layer", div_f, parent_f} <= set(fields)
     assert list(fields["layer"]) == ["party"] * len(stored)
     by_code = dict(zip(fields[code_f], range(len(geoms)), strict=True))
@@ -279,3 +279,14 @@ def test_the_file_name_says_where_what_and_when(session: Session, tmp_path: Path
     result = _export(session, tmp_path, "grids", "gpkg", filters=Filters(layer="comprehensive"))
     county = session.execute(text("SELECT name FROM division WHERE level = 'county'")).scalar_one()
     assert result.filename.startswith(f"{county}-综合网格-") and result.filename.endswith(".gpkg")
+
+
+def test_shapefile_names_are_short_unique_and_deterministic() -> None:
+    from importers.export.fieldnames import shapefile_names
+
+    assert shapefile_names(["code", "division_code", "parent_code", "valid_from"]) == [
+        "code", "division", "parent", "valid_from"]
+    names = shapefile_names(["population_total", "population_today", "POPULATION_tomorrow", "x"])
+    assert names == ["population", "populati_1", "POPULATI_2", "x"]
+    assert all(len(n) <= 10 for n in names) and names == shapefile_names(
+        ["population_total", "population_today", "POPULATION_tomorrow", "x"])
