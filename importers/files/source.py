@@ -38,6 +38,11 @@ class SourceTable:
     layer: str | None = None  # the layer read, for multi-layer files (GeoPackage)
     problems: list[Problem] = field(default_factory=list)  # per-row reading problems
     warnings: list[str] = field(default_factory=list)  # file-level (e.g. "fits the territory in GCJ-02")
+    # gridmap field -> the file's column it was read from ("name" -> "网格名称"; "lon"/"lat" for coordinates)
+    source_fields: dict[str, str] = field(default_factory=dict)
+    # Point tables from spreadsheets (CSV/XLSX): the same positions as float64 arrays (WGS84 lon, lat; NaN
+    # where ``geometry`` is None), so a bulk importer can COPY a million of them without touching Shapely.
+    lonlat: tuple[Any, Any] | None = None
 
     def __len__(self) -> int:
         return len(self.rows)
