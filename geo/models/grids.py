@@ -74,6 +74,8 @@ class Grid(Base):
     parent_grid_id: Mapped[int | None] = mapped_column(ForeignKey("grid.id"), index=True)
     name: Mapped[str]
     notes: Mapped[str] = mapped_column(String, default="")
+    # The identifier another system gives the grid (migration 0015): imports may match by it.
+    external_id: Mapped[str | None] = mapped_column(String, default=None)
     geom = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=True), nullable=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
