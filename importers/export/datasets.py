@@ -186,8 +186,10 @@ def _where(ds: Dataset, filters: Filters, scope: Scope) -> tuple[list[str], dict
             where.append(f"t.{'id' if ds.what == 'divisions' else 'division_id'} IN ({_SUBTREE})")
         elif ds.what in ("households", "residents"):
             where.append(f"{'h' if ds.what == 'residents' else 't'}.division_id IN ({_SUBTREE})")
-        else:  # cameras and events have no division of their own: the grids they are in say where they are
+        else:  # cameras and events have no division of their own: their comprehensive grid (which lies in one
+            # village) says where they are; an emergency grid's division may be a neighbour's
             where.append(f"{alias}.id IN (SELECT m.entity_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id"
+                         " JOIN grid_layer gl ON gl.id = m.layer_id AND gl.code = 'comprehensive'"
                          f" WHERE m.kind = '{kind}' AND g.division_id IN ({_SUBTREE}))")
     if filters.grid is not None:
         where.append(f"{alias}.id IN (SELECT m.entity_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id"

@@ -290,3 +290,14 @@ def test_shapefile_names_are_short_unique_and_deterministic() -> None:
     assert names == ["population", "populati_1", "POPULATI_2", "x"]
     assert all(len(n) <= 10 for n in names) and names == shapefile_names(
         ["population_total", "population_today", "POPULATION_tomorrow", "x"])
+
+
+def test_events_and_cameras_of_a_village_are_those_of_its_comprehensive_grids(session: Session, tmp_path: Path) -> None:
+    village = session.execute(text("SELECT d.code FROM division d WHERE level = 'village' ORDER BY (SELECT count(*)"
+                                   " FROM grid g WHERE g.division_id = d.id) DESC LIMIT 1")).scalar_one()
+    for what, kind in (("events", "event"), ("cameras", "camera")):
+        expected = session.execute(text(
+            "SELECT count(DISTINCT m.entity_id) FROM grid_membership m JOIN grid g ON g.id = m.grid_id"
+            " JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive' JOIN division d ON d.id = g.division_id"
+            " WHERE m.kind = :k AND d.code = :v"), {"k": kind, "v": village}).scalar_one()
+        assert _export(session, tmp_path, what, "csv", filters=Filters(division=village)).rows == expected
