@@ -17,6 +17,7 @@ from api.routes import (
     auth,
     divisions,
     events,
+    exports,
     fusion,
     grid_edits,
     grids,
@@ -83,7 +84,8 @@ def create_app(
                    events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
-                   positions.router, responders.router, fusion.router, imports.router, docs.router):
+                   positions.router, responders.router, fusion.router, imports.router, exports.router,
+                   docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
     app.add_middleware(FormBodies, uploads=frozenset(uploads))  # inside BodyLimit: counted before decoded

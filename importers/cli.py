@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from geo.settings import DatabaseSettings
+from importers.export_cli import export as export_command
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -341,6 +342,7 @@ def user_link(
 from importers import import_cli  # noqa: E402 - light: it imports the heavy modules only when run
 
 app.command("import", help="Import a county's own file (dry run; --apply writes it).")(import_cli.import_command)
+app.command("export")(export_command)
 
 positions_app = typer.Typer(help="Responders' position history (personal data: 行踪轨迹).", no_args_is_help=True)
 app.add_typer(positions_app, name="positions")

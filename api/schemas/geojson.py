@@ -34,6 +34,7 @@ class Feature(BaseModel):
 class FeatureCollection(BaseModel):
     type: Literal["FeatureCollection"] = "FeatureCollection"
     features: list[Feature]
+    numberMatched: int | None = Field(None, description="Features matching the query on every page.")
     numberReturned: int
     links: list[Link]
 
@@ -47,7 +48,8 @@ def collection_response(request: Request, page: Page) -> Response:
 
     body = (
         '{"type":"FeatureCollection","features":[' + ",".join(page.features) + "],"
-        f'"numberReturned":{len(page.features)},"links":{json.dumps(links)}}}'
+        + (f'"numberMatched":{page.number_matched},' if page.number_matched is not None else "")
+        + f'"numberReturned":{len(page.features)},"links":{json.dumps(links)}}}'
     )
     return Response(body, media_type=GEOJSON)
 

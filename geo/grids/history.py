@@ -60,7 +60,12 @@ def grids_at(
          "grids": list(scope.visible_grids)}).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([r[1] for r in rows], rows[-1][0] if more else None)
+    matched = len(rows) if not more and after == 0 else session.execute(text("""
+        SELECT count(*) FROM grid_version v JOIN grid_layer l ON l.id = v.layer_id
+         WHERE v.valid_from <= :at AND (v.valid_to IS NULL OR v.valid_to > :at)
+           AND (CAST(:layer AS text) IS NULL OR l.code = :layer) AND (:all OR v.grid_id = ANY(:grids))"""),
+        {"at": at, "layer": layer, "all": scope.everything, "grids": list(scope.visible_grids)}).scalar_one()
+    return Page([r[1] for r in rows], rows[-1][0] if more else None, matched)
 
 
 def lineage(session: Session, grid_id: int, scope: Scope) -> dict[str, list[dict[str, Any]]]:

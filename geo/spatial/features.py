@@ -156,6 +156,7 @@ def _masked(c: Collection, feature: str) -> str:
 class Page:
     features: list[str]  # serialised GeoJSON features
     next_after: int | None  # pass as ``after`` to get the next page, None at the end
+    number_matched: int | None = None  # features matching the query on all pages (OGC API numberMatched)
 
 
 def list_features(
@@ -195,7 +196,17 @@ def list_features(
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page([_masked(c, r[1]) for r in rows], rows[-1][0] if more else None)
+    # The total over every page (without ``after``), so a client knows how many to expect; on the last
+    # page it is known without a query. One count per page, not per collection: the data may change
+    # between pages, and OGC API Features asks for the number matching this request.
+    if not more and after == 0:
+        matched = len(rows)
+    else:
+        # The joins only feed properties, unless a filter reads a joined table (layer, parent, group).
+        joins = c.joins if any(not c.filters[k].sql.startswith("t.") for k in filters or {}) else ""
+        matched = session.execute(text(f"SELECT count(*) FROM {c.table} t {joins} WHERE "
+                                       + (" AND ".join(where[1:]) or "true")), params).scalar_one()
+    return Page([_masked(c, r[1]) for r in rows], rows[-1][0] if more else None, matched)
 
 
 def get_feature(session: Session, collection: str, feature_id: int, *, scope: Scope, unmasked: bool = False) -> str:

@@ -14,7 +14,7 @@ layers may come from systems that number alike.
 from alembic import op
 
 revision = '0015'
-down_revision = '0010'
+down_revision = '0012'  # chained after imp-read's 0012 on the export branch only; the lead re-chains
 branch_labels = None
 depends_on = None
 
