@@ -50,6 +50,9 @@ def _same_server(a: str, b: str) -> bool:
     return (ua.host, ua.port or 5432) == (ub.host, ub.port or 5432)
 
 
+BULK_STATEMENT_TIMEOUT_MS = 3_600_000  # an hour: see DatabaseSettings.for_bulk
+
+
 class DatabaseSettings(BaseSettings):
     """Where the PostGIS database is and how the pool behaves.
 
@@ -67,6 +70,18 @@ class DatabaseSettings(BaseSettings):
     )
     pool_size: int = Field(default=10, ge=1, le=200)
     statement_timeout_ms: int = Field(default=30_000, ge=100)
+
+    @classmethod
+    def for_bulk(cls, **values: Any) -> "DatabaseSettings":
+        """Settings for the CLI's long jobs (demo load, import, export).
+
+        The 30 s statement timeout protects the server from a runaway request; a county-size COPY or
+        reassignment legitimately runs for minutes (the demo's household COPY met it on a loaded
+        machine). An explicit GRIDMAP_STATEMENT_TIMEOUT_MS still wins.
+        """
+        if "statement_timeout_ms" not in values and not os.environ.get("GRIDMAP_STATEMENT_TIMEOUT_MS"):
+            values["statement_timeout_ms"] = BULK_STATEMENT_TIMEOUT_MS
+        return cls(**values)
 
     def __init__(self, **values: Any) -> None:
         if ("database_url" not in values and "_env_file" not in values

@@ -122,7 +122,7 @@ def demo(
     scale = _demo_scale(county, PlanParams(), townships=townships, villages=villages, grids=grids,
                         households=households, cameras=cameras, events=events)
     cameras, events = scale.cameras_per_township, scale.events
-    settings = DatabaseSettings()
+    settings = DatabaseSettings.for_bulk()
     _database_ready(settings)
     engine = make_engine(settings)
     steps = ["boundary", "territory", "divisions", "grids", "households", "cameras, events, staff",

@@ -101,7 +101,7 @@ def _run(req, out: Path, username: str | None) -> None:  # noqa: ANN001 - Export
 
     start = time.perf_counter()
     spool = Path(tempfile.mkdtemp(prefix="gridmap-export-", dir=out.parent))
-    engine = make_engine(DatabaseSettings())
+    engine = make_engine(DatabaseSettings.for_bulk())
     try:
         with transaction(make_sessionmaker(engine)) as session:
             operator = f"cli:{getpass.getuser()}"

@@ -109,7 +109,7 @@ def _run(files: list[Path], options: ImportOptions, *, apply: bool, quiet: bool)
     actor, scope = _cli_actor(), Scope.county()
     steps = ["reading", "planning", "applying" if apply else "reporting", "done"]
     start = time.perf_counter()
-    engine = make_engine(DatabaseSettings())
+    engine = make_engine(DatabaseSettings.for_bulk())
     try:
         with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=err,
                       disable=quiet) as bar:

@@ -1,7 +1,7 @@
 """import_job: an uploaded file's import, from upload through dry run to apply
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-01
 
 An API upload (``POST /imports``) is stored here and committed before the 202 answer, then planned
@@ -21,7 +21,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0013'
-down_revision = '0010'
+down_revision = '0012'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """external ids: the office's own identifier of a household and of a staff member
 
 Revision ID: 0014
-Revises: 0010
+Revises: 0013
 Create Date: 2026-12-01
 
 A county's household register and staff list come with their own ids (户编号, 人员编号). An
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0014'
-down_revision = '0010'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """grid external id: the identifier another system gives a grid, for imports matched by it
 
 Revision ID: 0015
-Revises: 0010
+Revises: 0014
 Create Date: 2026-12-01
 
 A county's grid file often carries its own stable identifier (an OBJECTID, a
@@ -14,7 +14,7 @@ layers may come from systems that number alike.
 from alembic import op
 
 revision = '0015'
-down_revision = '0012'  # chained after imp-read's 0012 on the export branch only; the lead re-chains
+down_revision = '0014'
 branch_labels = None
 depends_on = None
 
