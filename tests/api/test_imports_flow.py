@@ -22,13 +22,6 @@ from imports_site import Site, _as, http, site  # noqa: F401 - the fixtures
 from openpyxl import load_workbook
 from sqlalchemy import Engine, text
 
-
-def _needs(*modules: str) -> None:
-    """The readers and the importers are built beside this surface (issue 13); until they are merged these
-    tests have nothing to run against."""
-    for module in ("importers.files.read", *modules):
-        pytest.importorskip(module, reason=f"{module} is not merged yet")
-
 pytestmark = pytest.mark.usefixtures("site")
 
 
@@ -71,7 +64,6 @@ def _versions(engine: Engine) -> int:
 
 
 def test_reimporting_the_districts_own_grids_changes_nothing(http, site) -> None:  # noqa: ANN001
-    _needs("importers.load.grids")
     body = _town_grids(site, site.towns[0])
     grids = len(json.loads(body)["features"])
     job = _upload(http, site, "admin", "grids", "综合网格.geojson", body, layer="comprehensive")
@@ -97,7 +89,6 @@ def test_reimporting_the_districts_own_grids_changes_nothing(http, site) -> None
 def test_a_township_planner_imports_only_their_township(http, site) -> None:  # noqa: ANN001
     """planner_a's territory is the first township: the second's grids in the same file are problems, the
     plan is not ok, and apply is refused with nothing written; the problem list names the rows."""
-    _needs("importers.load.grids")
     body = _grids_geojson(site.engine, where="d.parent_id IN (SELECT id FROM division WHERE code = ANY(:t))",
                           params={"t": site.towns[:2]})
     job = _upload(http, site, "planner_a", "grids", "两镇网格.geojson", body, layer="comprehensive")
@@ -123,7 +114,6 @@ def test_a_township_planner_imports_only_their_township(http, site) -> None:  # 
 
 
 def test_a_renamed_grid_is_one_change_applied_once(http, site) -> None:  # noqa: ANN001
-    _needs("importers.load.grids")
     data = json.loads(_town_grids(site, site.towns[0]))
     feature = data["features"][0]
     code, old = feature["properties"]["网格编码"], feature["properties"]["网格名称"]
@@ -159,7 +149,6 @@ def _cameras(site: Site, prefix: str) -> int:
 
 
 def test_a_process_killed_mid_apply_leaves_nothing_and_the_next_apply_completes(http, site) -> None:  # noqa: ANN001
-    _needs("importers.load.cameras")
     prefix = "IMPFAULT"
     job = _upload(http, site, "admin", "cameras", "摄像头.csv", _cameras_csv(site, 5, prefix))
     assert job["report"]["ok"] and job["report"]["counts"]["created"] == 5, job["report"]
@@ -207,7 +196,6 @@ def _id_number(seq: int) -> str:
 
 
 def test_residents_are_imported_with_a_purpose_audited_and_no_personal_value_in_any_answer(http, site) -> None:  # noqa: ANN001
-    _needs("importers.load.residents")
     with site.engine.connect() as c:
         addresses = list(c.execute(text("SELECT address FROM household GROUP BY address HAVING count(*) = 1"
                                         " ORDER BY address LIMIT 2")).scalars())
@@ -239,7 +227,6 @@ def test_residents_are_imported_with_a_purpose_audited_and_no_personal_value_in_
 def test_an_apply_refused_on_the_second_look_writes_nothing_and_leaves_the_job_planned(http, site) -> None:  # noqa: ANN001
     """planner_a's job is planned clean in their township; their jurisdiction then moves to the other
     township. The apply re-plans under the territory they have now, is refused, and writes nothing."""
-    _needs("importers.load.grids")
     data = json.loads(_town_grids(site, site.towns[0]))
     data["features"][0]["properties"]["网格名称"] += "再"
     job = _upload(http, site, "planner_a", "grids", "再.geojson", json.dumps(data, ensure_ascii=False).encode(),

@@ -45,10 +45,6 @@ def test_usage_errors_exit_2_with_one_line_and_touch_nothing(small: Engine, tmp_
     assert not (tmp_path / "out.txt").exists()
 
 
-def _needs(*modules: str) -> None:
-    """The readers and importers are built beside the CLI (issue 13); until merged there is nothing to import."""
-    for module in ("importers.files.read", *modules):
-        pytest.importorskip(module, reason=f"{module} is not merged yet")
 
 
 def _grids_file(small: Engine, path: Path) -> int:
@@ -68,8 +64,6 @@ def _grids_file(small: Engine, path: Path) -> int:
 
 def test_a_dry_run_of_the_districts_own_grids_reports_no_changes(small: Engine, tmp_path: Path) -> None:
     import json
-
-    _needs("importers.load.grids")
     grids = _grids_file(small, tmp_path / "综合网格.geojson")
     done = gridmap(small, "grids", "综合网格.geojson", "--layer", "comprehensive", cwd=tmp_path)
     assert done.returncode == 0, (done.stdout, done.stderr)
@@ -84,8 +78,6 @@ def test_a_plan_with_errors_exits_1_writes_nothing_and_lists_the_problems(small:
     import json
 
     from openpyxl import load_workbook
-
-    _needs("importers.load.grids")
     path = tmp_path / "grids.geojson"
     _grids_file(small, path)
     data = json.loads(path.read_text())
@@ -107,8 +99,6 @@ def test_a_plan_with_errors_exits_1_writes_nothing_and_lists_the_problems(small:
 
 def test_apply_writes_once_and_a_second_run_changes_nothing(small: Engine, tmp_path: Path) -> None:
     import json
-
-    _needs("importers.load.cameras")
     with small.connect() as c:
         points = c.execute(text("""
             SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid ORDER BY code LIMIT 3""")).all()
