@@ -11,14 +11,13 @@ Yardstick, same file, same run: ``ogr2ogr -f PostgreSQL`` loading the CSV into a
 its own GiST index) with no conversion, no checks and no assignment. Target: under 60 s, and at
 most twice ogr2ogr's time.
 
-The reader here is the bench's own (Python's C csv module, numpy for the numbers), standing in for
-importers/files' CSV reader until that is merged; ``--rows N`` runs a smaller file.
+The file is read by importers/files' own reader (read_source), as ``gridmap import`` does;
+``--rows N`` runs a smaller county and file.
 """
 
 from __future__ import annotations
 
 import csv
-import hashlib
 import os
 import shutil
 import subprocess
@@ -27,7 +26,6 @@ import tempfile
 import time
 
 import numpy as np
-import shapely
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
@@ -37,8 +35,9 @@ from geo.bulk import analyze_after_load
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.privacy.audit import Actor
 from geo.settings import DatabaseSettings
-from geo.spatial.crs import gcj02_to_wgs84, wgs84_to_gcj02
+from geo.spatial.crs import wgs84_to_gcj02
 from importers.demo import PlanParams, clear_district, load_demo
+from importers.files.read import read_source
 from importers.files.source import SourceTable
 from importers.load import households
 from importers.load.context import ImportContext
@@ -46,8 +45,6 @@ from importers.load.context import ImportContext
 # Column names that importers/files (imp-read's readers) recognise by default, so the same file can
 # be read by them too.
 HEADER = ["户编号", "地址", "区划代码", "十联户编号", "人口数", "帮扶对象", "经度", "纬度"]
-FIELD_MAP = {"户编号": "external_id", "地址": "address", "区划代码": "division", "十联户编号": "group",
-             "人口数": "residents", "帮扶对象": "needs_help"}
 NEEDS = {"elderly_alone": "独居老人", "disabled": "残疾人"}
 
 
@@ -86,19 +83,8 @@ def write_register(url: str, path: str) -> int:
 
 
 def read_register(path: str) -> SourceTable:
-    """The bench's stand-in reader: C csv parsing, columns by zip, numbers and GCJ-02 → WGS84 by numpy."""
-    with open(path, "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader)
-        columns = [list(c) for c in zip(*reader)]
-    by_name = dict(zip(header, columns))
-    lon, lat = gcj02_to_wgs84(np.array(by_name["经度"], dtype=float), np.array(by_name["纬度"], dtype=float))
-    return SourceTable(name=os.path.basename(path), sha256=digest, kind="households",
-                       rows=list(range(2, len(columns[0]) + 2)),
-                       columns={FIELD_MAP[k]: v for k, v in by_name.items() if k in FIELD_MAP},
-                       geometry=shapely.points(lon, lat), crs="gcj02")  # type: ignore[arg-type]
+    """The real path: importers/files' CSV reader (Arrow), the default Chinese column names, GCJ-02 declared."""
+    return read_source(path, "households", crs="gcj02")
 
 
 def run_ogr2ogr(url: str, path: str) -> float:
