@@ -29,6 +29,7 @@ from geo.errors import GridmapError
 from geo.grids.rules import ensure_meaningful
 from geo.settings import GridRules
 from importers.files.source import SourceTable
+from importers.load.cells import text_of
 from importers.report import ImportReport, Problem
 
 # Rounding to the 7-decimal GeoJSON grid moves a vertex by at most 0.8 cm; what lies within 5 cm of a
@@ -37,18 +38,6 @@ TOLERANCE_M = 0.05
 TINY_M2 = 0.01  # as geo/grids/shaping.py: below this an overlap or a bit outside is numeric noise
 REDUCED = "ST_Multi(ST_ReducePrecision({g}, 1e-7))"  # the store's own reduction (migration 0007)
 
-
-def text_of(value: Any) -> str:
-    """A cell as trimmed text; ``""`` for empty. A code a spreadsheet stored as a number
-    (520111001201.0) comes back as its digits."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()
 
 
 def column(table: SourceTable, field: str, *aliases: str) -> list[str] | None:

@@ -9,7 +9,6 @@ through ``mask_free_text`` first, as free text does everywhere else.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from typing import Any
@@ -21,6 +20,7 @@ from geo.errors import InvalidInput
 from geo.privacy import audit
 from geo.privacy.pii import mask_free_text
 from importers.files.source import SourceTable
+from importers.load.cells import text_of
 from importers.load.context import ImportContext
 from importers.report import Change, ImportReport, Problem
 
@@ -36,18 +36,6 @@ def cells(table: SourceTable, field: str, *aliases: str) -> list[Any] | None:
             return table.columns[name]
     return None
 
-
-def text_of(value: Any) -> str:
-    """A cell as trimmed text; ``""`` for empty. Whole numbers a spreadsheet stored as floats
-    (a phone typed into a number cell: 13812345678.0) come back as their digits."""
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        if value.is_integer():
-            return str(int(value))
-    return str(value).strip()
 
 
 def column_text(table: SourceTable, field: str, *aliases: str) -> list[str] | None:
