@@ -9,8 +9,8 @@ savepoints), so tests never see each other's writes and run in any order.
 
 from __future__ import annotations
 
-import dataclasses
 import os
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -177,11 +177,7 @@ def app(db_settings: DatabaseSettings):  # noqa: ANN201
     from api.main import create_app
 
     # The report limit has its own tests (tests/events/test_client_address.py, tests/api/test_server_limits.py).
-    app = create_app(db_settings, ServerSettings(public_reports_per_minute=100_000, public_reports_burst=100_000))
-    # The session's tokens (``tokens``) are issued once; on a loaded machine the suite outlives 15 minutes,
-    # and every later test would meet "the token has expired". Expiry has its own tests (test_auth).
-    app.state.token_settings = dataclasses.replace(app.state.token_settings, access_minutes=240)
-    return app
+    return create_app(db_settings, ServerSettings(public_reports_per_minute=100_000, public_reports_burst=100_000))
 
 
 @pytest.fixture
@@ -202,12 +198,37 @@ def anonymous(app, session: Session) -> Iterator[TestClient]:  # noqa: ANN001
 @pytest.fixture(scope="session")
 def tokens(app, engine: Engine, district) -> dict[str, str]:  # noqa: ANN001
     """An access token for every demo account, issued directly (login itself is tested in test_auth)."""
-    from geo.access.security import issue_tokens
     from geo.models.users import AppUser
 
     with make_sessionmaker(engine)() as s:
         users = s.query(AppUser).all()
-        return {u.username: str(issue_tokens(u, app.state.token_settings)["access_token"]) for u in users}
+        s.expunge_all()
+    return FreshTokens(users, app.state.token_settings)
+
+
+class FreshTokens(dict):
+    """Access tokens by username, issued again when half their lifetime is gone.
+
+    Issued once per session, they expired mid-suite on a loaded machine (the suite took 38 minutes,
+    tokens live 15) and every later test met "the token has expired"."""
+
+    def __init__(self, users: list, settings) -> None:  # noqa: ANN001
+        from geo.access.security import issue_tokens
+
+        self._issue = lambda u: str(issue_tokens(u, settings)["access_token"])
+        self._users = {u.username: u for u in users}
+        self._half_life = settings.access_minutes * 30
+        self._issued: dict[str, float] = {}
+        super().__init__({name: self._fresh(name) for name in self._users})
+
+    def _fresh(self, name: str) -> str:
+        self._issued[name] = time.monotonic()
+        return self._issue(self._users[name])
+
+    def __getitem__(self, name: str) -> str:
+        if name in self._users and time.monotonic() - self._issued[name] > self._half_life:
+            super().__setitem__(name, self._fresh(name))
+        return super().__getitem__(name)
 
 
 @pytest.fixture
