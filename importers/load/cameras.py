@@ -107,10 +107,12 @@ def _plan_table(session: Session, ctx: ImportContext) -> None:
                    p_no_code OR p_bad_code OR p_duplicate OR p_not_point OR p_bad_coords OR p_no_position
                        OR p_outside_county OR p_outside_territory OR p_bad_bearing OR p_bad_fov OR p_bad_range
                        OR p_bad_status OR p_bad_name AS err,
+                   -- Angles and ranges compare within a micro-degree and 0.1 mm: a spreadsheet keeps 15
+                   -- significant digits, so an exported camera read back must not count as changed.
                    x.id IS NOT NULL AND x.name IS NOT NULL AND x.name <> x.s_name AS ch_name,
-                   x.id IS NOT NULL AND x.bearing_value IS NOT NULL AND x.bearing_value <> x.s_bearing AS ch_bearing,
-                   x.id IS NOT NULL AND x.f IS NOT NULL AND x.f <> x.s_fov AS ch_fov,
-                   x.id IS NOT NULL AND x.r IS NOT NULL AND x.r <> x.s_range AS ch_range,
+                   x.id IS NOT NULL AND x.bearing_value IS NOT NULL AND abs(x.bearing_value - x.s_bearing) > 1e-6 AS ch_bearing,
+                   x.id IS NOT NULL AND x.f IS NOT NULL AND abs(x.f - x.s_fov) > 1e-6 AS ch_fov,
+                   x.id IS NOT NULL AND x.r IS NOT NULL AND abs(x.r - x.s_range) > 1e-4 AS ch_range,
                    x.id IS NOT NULL AND x.st IS NOT NULL AND x.st <> x.s_status AS ch_status,
                    x.id IS NOT NULL AND x.has_pos
                        AND NOT (abs(ST_X(x.stored_geom) - x.lon) < 1e-9 AND abs(ST_Y(x.stored_geom) - x.lat) < 1e-9)
