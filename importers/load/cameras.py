@@ -145,9 +145,11 @@ CHECKS = [
 ]
 
 _DETAIL = """nullif(concat_ws(', ', CASE WHEN ch_name THEN 'name' END,
-    CASE WHEN ch_bearing THEN 'bearing ' || s_bearing || ' → ' || bearing_value END,
-    CASE WHEN ch_fov THEN 'fov ' || s_fov || ' → ' || f END,
-    CASE WHEN ch_range THEN 'range ' || s_range || ' → ' || r || ' m' END,
+    CASE WHEN ch_bearing THEN 'bearing ' || round(CAST(s_bearing AS numeric), 2) || '° → '
+                                         || round(CAST(bearing_value AS numeric), 2) || '°' END,
+    CASE WHEN ch_fov THEN 'fov ' || round(CAST(s_fov AS numeric), 2) || '° → ' || round(CAST(f AS numeric), 2) || '°' END,
+    CASE WHEN ch_range THEN 'range ' || round(CAST(s_range AS numeric), 2) || ' → ' || round(CAST(r AS numeric), 2)
+                            || ' m' END,
     CASE WHEN ch_status THEN 'status ' || s_status || ' → ' || st END,
     CASE WHEN moved THEN 'moved ' || round(CAST(ST_Distance(CAST(stored_geom AS geography),
                                                               CAST(geom AS geography)) AS numeric), 1) || ' m' END),

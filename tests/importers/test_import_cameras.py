@@ -63,7 +63,7 @@ def test_new_and_changed_cameras_then_the_same_file_changes_nothing(session: Ses
     assert report.counts == {"created": 3, "changed": 1, "unchanged": 0, "retired": 0}
     assert report.reassigned == {"camera": 3}
     assert [c.detail for c in report.changes if c.action == "changed"] == [
-        f"bearing {stored.bearing!r} → {(stored.bearing + 10) % 360!r}"]
+        f"bearing {stored.bearing:.2f}° → {(stored.bearing + 10) % 360:.2f}°"]
     assert cams(session) == before
 
     cameras.apply(session, table(records, geoms), COUNTY)
