@@ -85,6 +85,8 @@ def test_residents_need_personal_data_permission_and_a_purpose(http, site) -> No
     ({"kind": "grids", "map": "name=a,name=b"}, "map"),
     ({"kind": "households", "layer": "comprehensive"}, "layer"),
     ({"kind": "grids", "key": "外部编号"}, "key"),
+    ({"kind": "grids", "encoding": "rot13"}, "encoding"),  # a codec, not a text encoding: once a failed job
+    ({"kind": "grids", "encoding": "no-such-codec"}, "encoding"),
 ])
 def test_bad_options_are_a_422_naming_the_field_and_store_nothing(http, site, fields: dict, pointer: str) -> None:  # noqa: ANN001
     before = jobs_count(site)

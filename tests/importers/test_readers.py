@@ -503,3 +503,19 @@ def test_vector_rows_off_the_globe_are_row_problems(tmp_path: Path) -> None:
     t = read_source(path, "cameras")
     assert t.columns["code"] == ["C1", "C2", "C3"] and t.geometry[1] is None and t.geometry[2] is None
     assert [(p.row, p.field, p.code) for p in t.problems] == [(2, "geometry", "coordinates_out_of_range")]
+
+
+def test_a_header_only_csv_in_a_wrong_encoding_is_read_not_crashed(tmp_path: Path) -> None:
+    """A one-line file whose header does not decode in the encoding given (UTF-16 here) once raised
+    IndexError (an "unexpected error" job); it is a file with no rows, read as such."""
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"lon,lat")
+    table = read_source(path, "cameras", encoding="utf-16")
+    assert len(table) == 0
+
+
+def test_a_codec_that_is_not_a_text_encoding_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"code,lon,lat\n1,106.6,26.4\n")
+    with pytest.raises(InvalidInput, match="rot13"):
+        read_source(path, "cameras", encoding="rot13")
