@@ -519,3 +519,38 @@ def test_a_codec_that_is_not_a_text_encoding_is_refused_by_name(tmp_path: Path) 
     path.write_bytes(b"code,lon,lat\n1,106.6,26.4\n")
     with pytest.raises(InvalidInput, match="rot13"):
         read_source(path, "cameras", encoding="rot13")
+
+
+def _zip_with_a_lying_size(path: Path) -> Path:
+    """A zipped Shapefile whose .shp header claims 1,000 bytes for 100,000 (a zip bomb's trick, or damage)."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.shp", b"\0" * 100_000)
+        zf.writestr("a.shx", b"\0" * 100)
+        zf.writestr("a.dbf", b"\0" * 100)
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, 22, 1000)  # the local header's uncompressed size
+    struct.pack_into("<I", raw, raw.find(b"PK\x01\x02") + 24, 1000)  # the central directory's
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_zip_whose_sizes_lie_is_a_damaged_file_not_a_crash(tmp_path: Path) -> None:
+    """Once BadZipFile (Bad CRC-32) escaped the reader: an 'unexpected error' job and a traceback."""
+    with pytest.raises(InvalidInput, match="damaged zip"):
+        read_source(_zip_with_a_lying_size(tmp_path / "lie.zip"), "grids")
+
+
+def test_gdal_errors_name_the_file_not_the_servers_temporary_directory(tmp_path: Path) -> None:
+    path = tmp_path / "grids.gpkg"
+    path.write_bytes(b"not a GeoPackage at all")
+    with pytest.raises(InvalidInput) as err:
+        read_source(path, "grids")
+    assert "grids.gpkg" in err.value.detail and str(tmp_path) not in err.value.detail
+    with zipfile.ZipFile(tmp_path / "g.zip", "w") as zf:
+        for suffix in (".shp", ".shx", ".dbf"):
+            zf.writestr("g" + suffix, b"\0" * 100)
+    with pytest.raises(InvalidInput) as err:
+        read_source(tmp_path / "g.zip", "grids")
+    assert "gridmap-shp-" not in err.value.detail and "/tmp" not in err.value.detail, err.value.detail
