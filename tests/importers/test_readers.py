@@ -554,3 +554,15 @@ def test_gdal_errors_name_the_file_not_the_servers_temporary_directory(tmp_path:
     with pytest.raises(InvalidInput) as err:
         read_source(tmp_path / "g.zip", "grids")
     assert "gridmap-shp-" not in err.value.detail and "/tmp" not in err.value.detail, err.value.detail
+
+
+@pytest.mark.parametrize("crs", [None, "EPSG:4547"])
+def test_absurd_coordinates_are_refused_in_a_short_message(tmp_path: Path, crs: str | None) -> None:
+    """x = 1e308 once gave a message with a 309-digit number (and a 'zone prefix' of as many digits)."""
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"code,x,y\nC1,1e308,1e308\nC2,1e308,1e308\n")
+    with pytest.raises(InvalidInput) as err:
+        read_source(path, "cameras", crs=crs)
+    import re
+
+    assert len(err.value.detail) < 400 and not re.search(r"\d{20}", err.value.detail), err.value.detail
