@@ -87,6 +87,8 @@ def read_csv(path: Path, *, encoding: str | None) -> Sheet:
         text_bytes = first_line.encode("utf-8") + b"\n" + (rest[0] if rest else b"")
     if not first_line.strip():
         raise InvalidInput(f"{file}: the first line (the header) is empty", pointer="file")
+    if b"\n" not in text_bytes:  # a header alone, without a line end: Arrow cannot skip it ("file too short")
+        text_bytes += b"\n"
     delimiter = _delimiter(first_line)
     header = _unique(next(csv.reader(io.StringIO(first_line), delimiter=delimiter)))
     try:

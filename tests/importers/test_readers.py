@@ -514,6 +514,13 @@ def test_a_header_only_csv_in_a_wrong_encoding_is_read_not_crashed(tmp_path: Pat
     assert len(table) == 0
 
 
+def test_a_header_alone_without_a_line_end_is_a_file_with_no_rows(tmp_path: Path) -> None:
+    """Once 'not a readable CSV: Could not skip initial 1 rows ... file is too short'."""
+    path = tmp_path / "households.csv"
+    path.write_bytes("地址,经度,纬度".encode())
+    assert len(read_source(path, "households")) == 0
+
+
 def test_a_codec_that_is_not_a_text_encoding_is_refused_by_name(tmp_path: Path) -> None:
     path = tmp_path / "cameras.csv"
     path.write_bytes(b"code,lon,lat\n1,106.6,26.4\n")
