@@ -97,6 +97,13 @@ def check_options(options: ImportOptions) -> ImportOptions:
         raise InvalidInput(f"key {options.key!r} is not a field name (lower-case letters, digits, _)", pointer="key")
     if options.layer is not None and options.kind != "grids":
         raise InvalidInput("layer (a grid layer code) applies to kind grids only", pointer="layer")
+    if options.encoding is not None:
+        from importers.files.encoding import codec_name
+
+        try:
+            codec_name(options.encoding)
+        except ValueError as exc:
+            raise InvalidInput(str(exc), pointer="encoding") from None
     if options.kind in PERSONAL_KINDS:
         return replace(options, purpose=check_purpose(options.purpose))
     return options

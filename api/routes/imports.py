@@ -3,7 +3,7 @@
 ``POST /imports`` stores the upload and answers 202 once it is committed; the dry run runs after
 the answer (``importers/jobs.py``). ``GET /imports/{id}`` shows progress and the report,
 ``/problems.csv`` and ``/problems.xlsx`` the problem list, ``POST /imports/{id}/apply`` writes it.
-Jobs are private: their creator and admins see them, anyone else gets a 404. The upload has its
+Jobs are private: their creator and the platform's admins see them, anyone else gets a 404. The upload has its
 own size limit (``GRIDMAP_IMPORT_UPLOAD_MAX_MB``), not the 2 MB of a drawn geometry (api/limits.py).
 """
 
@@ -42,7 +42,9 @@ def _out(job: jobs.Job) -> dict[str, Any]:
 
 
 def _is_admin(principal: Principal) -> bool:
-    return principal.role == Role.ADMIN
+    """Admins of the whole platform see every job; a county's (or township's) admin sees their own, like
+    anyone: a job's report and problem list name the divisions and files of its creator's territory."""
+    return principal.role == Role.ADMIN and principal.scope.everything
 
 
 def _text(value: str | None) -> str | None:

@@ -28,9 +28,11 @@ def codec_name(declared: str) -> str:
     key = declared.strip().lower()
     name = _CPG_ALIASES.get(key, key)
     try:
-        return codecs.lookup(name).name
-    except LookupError:
+        codec = codecs.lookup(name).name
+        b"a".decode(codec, errors="ignore")  # rot13, base64, zlib ... are codecs, not text encodings: LookupError
+    except (LookupError, UnicodeError):
         raise ValueError(f"unknown encoding {declared.strip()!r}") from None
+    return codec
 
 
 def label(codec: str) -> str:

@@ -96,7 +96,7 @@ def choose(declared: str | None, metadata: str | None, x: np.ndarray, *, file: s
         warnings.append(f"{file}: no coordinate system given; read as WGS84 (EPSG:4326) longitude/latitude. "
                         f"Say crs=gcj02 for AMap/Tencent/WeChat coordinates, crs=bd09 for Baidu's")
         return Frame("EPSG:4326", CRS.from_epsg(4326))
-    raise InvalidInput(f"{file}: the coordinates are projected (x up to {np.nanmax(np.abs(finite)):,.0f}) but the "
+    raise InvalidInput(f"{file}: the coordinates are projected (x up to {_metres(np.nanmax(np.abs(finite)))}) but the "
                        f"file says no coordinate system; give it with crs= (e.g. EPSG:4523 for CGCS2000 3° zone 35)",
                        pointer="crs")
 
@@ -126,6 +126,11 @@ def _cgcs2000_gk(prefix: int | None, central: float | None) -> str:
     return "the CRS without the zone prefix"
 
 
+def _metres(value: float) -> str:
+    """A coordinate for a message: 35,512,345 as such, 1e308 as 1e+308 (not 309 digits)."""
+    return f"{value:,.0f}" if abs(value) < 1e12 else f"{value:.3g}"
+
+
 def check_eastings(frame: Frame, x: np.ndarray, *, file: str) -> None:
     """Refuse eastings that disagree with the CRS's false easting (a zone prefix present or missing)."""
     if not frame.projected:
@@ -138,6 +143,9 @@ def check_eastings(frame: Frame, x: np.ndarray, *, file: str) -> None:
     if fe is None or finite.size == 0:
         return
     median = float(np.median(finite))
+    if abs(median) >= 100_000_000:  # zone prefixes have two digits: 13 to 45 (x < 46,000,000)
+        raise InvalidInput(f"{file}: the eastings (x ≈ {_metres(median)}) are beyond any Gauss–Krüger zone of "
+                           f"{frame.label}; check the file's coordinates and its CRS", pointer="crs")
     data_prefix = int(median // 1_000_000) if median >= 10_000_000 else None
     crs_prefix = int(fe // 1_000_000) if fe >= 10_000_000 else None
     if data_prefix == crs_prefix:

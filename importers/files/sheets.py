@@ -83,9 +83,12 @@ def read_csv(path: Path, *, encoding: str | None) -> Sheet:
     if "\ufffd" in first_line:  # the header is matched, never stored: read it as it looks, and say so
         raw_header = (data[3:] if data.startswith(b"\xef\xbb\xbf") else data).split(b"\n", 1)[0].rstrip(b"\r")
         first_line = raw_header.decode(enc.detect(raw_header), errors="replace")
-        text_bytes = first_line.encode("utf-8") + b"\n" + text_bytes.split(b"\n", 1)[1]
+        rest = text_bytes.split(b"\n", 1)[1:]  # a file of one line (a header alone) has no rest
+        text_bytes = first_line.encode("utf-8") + b"\n" + (rest[0] if rest else b"")
     if not first_line.strip():
         raise InvalidInput(f"{file}: the first line (the header) is empty", pointer="file")
+    if b"\n" not in text_bytes:  # a header alone, without a line end: Arrow cannot skip it ("file too short")
+        text_bytes += b"\n"
     delimiter = _delimiter(first_line)
     header = _unique(next(csv.reader(io.StringIO(first_line), delimiter=delimiter)))
     try:

@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,12 @@ class Raw:
     layer: str | None
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+
+
+def gdal_message(exc: BaseException, path: Path, name: str) -> str:
+    """GDAL's message with the file called by the caller's name: GDAL names it by its full path in the
+    server's temporary directory (and a zipped Shapefile by the name it was extracted under)."""
+    return str(exc).replace(str(path), name).replace(str(path.parent) + os.sep, "")
 
 
 def _zip_name(info: zipfile.ZipInfo) -> str:
@@ -106,9 +113,14 @@ def shapefile_dir(paths: Sequence[Path], layer: str | None) -> Iterator[tuple[Pa
                 stem = _pick(sorted(sets), layer, file=file)
                 if sum(infos[n].file_size for n in sets[stem].values()) > _MAX_UNZIPPED:
                     raise InvalidInput(f"{file}: the Shapefile unpacks to more than 4 GB", pointer="file")
-                for suffix, name in sets[stem].items():
-                    with archive.open(infos[name]) as src, open(tmp / f"layer{suffix}", "wb") as dst:
-                        shutil.copyfileobj(src, dst, 1 << 20)
+                try:
+                    for suffix, name in sets[stem].items():
+                        with archive.open(infos[name]) as src, open(tmp / f"layer{suffix}", "wb") as dst:
+                            shutil.copyfileobj(src, dst, 1 << 20)
+                except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+                    # a member whose bytes disagree with its header (sizes, CRC), truncated, or packed
+                    # with a method Python lacks: the file is damaged, not the server
+                    raise InvalidInput(f"{file} is a damaged zip file ({exc})", pointer="file") from None
         else:
             file = next((p.name for p in paths if p.suffix.lower() == ".shp"), paths[0].name)
             if len(paths) == 1:  # a .shp by itself: its parts are beside it
@@ -131,7 +143,7 @@ def choose_layer(path: Path, layer: str | None, *, spatial: bool, merge: bool = 
     try:
         layers = pyogrio.list_layers(path)
     except Exception as exc:  # noqa: BLE001 - GDAL's message names the format problem
-        raise InvalidInput(f"{path.name} cannot be read: {exc}", pointer="file") from None
+        raise InvalidInput(f"{path.name} cannot be read: {gdal_message(exc, path, path.name)}", pointer="file") from None
     names = [str(n) for n, _ in layers]
     if layer is not None:
         if layer not in names:
@@ -186,7 +198,7 @@ def _read_arrow(path: Path, layer: str | None, *, file: str, encoding: str | Non
     except InvalidInput:
         raise
     except Exception as exc:  # noqa: BLE001 - GDAL's message names the format problem
-        raise InvalidInput(f"{file} cannot be read: {exc}", pointer="file") from None
+        raise InvalidInput(f"{file} cannot be read: {gdal_message(exc, path, file)}", pointer="file") from None
 
 
 def _split(meta: dict[str, Any], table: pa.Table) -> tuple[list[str], dict[str, pa.Array], np.ndarray]:

@@ -41,6 +41,8 @@ def site(small: Engine) -> Iterator[Site]:
         towns = list(s.execute(text("SELECT code FROM division WHERE level = 'township' ORDER BY code")).scalars())
         for name, town in (("planner_a", towns[0]), ("planner_b", towns[1])):
             create_user(s, username=name, password=PASSWORD, role=Role.PLANNER, division_code=town)
+        # An admin of one township only: "admins see every job" must mean admins of the whole platform.
+        create_user(s, username="admin_a", password=PASSWORD, role=Role.ADMIN, division_code=towns[0])
     url = small.url.render_as_string(hide_password=False)
     app = create_app(DatabaseSettings(database_url=url, pool_size=4),
                      ServerSettings(import_upload_max_mb=UPLOAD_MAX_MB))

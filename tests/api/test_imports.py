@@ -59,6 +59,19 @@ def test_an_upload_is_stored_before_the_202_and_only_its_creator_and_admins_see_
     assert "no-store" in http.get(f"/imports/{job['id']}", headers=_as(site, "admin")).headers["cache-control"]
 
 
+def test_an_admin_of_one_territory_does_not_see_the_jobs_of_others(http, site) -> None:  # noqa: ANN001
+    """A county admin (admin.520112) once listed and read every county's jobs: creators, file names,
+    reports naming the other county's divisions, problem lists. Only platform admins see them all."""
+    job = _upload(http, site, "planner_b", layer="comprehensive").json()
+    assert _problem(http.get(f"/imports/{job['id']}", headers=_as(site, "admin_a")), 404)
+    assert http.get(f"/imports/{job['id']}/problems.csv", headers=_as(site, "admin_a")).status_code == 404
+    assert http.post(f"/imports/{job['id']}/apply", headers=_as(site, "admin_a")).status_code == 404
+    assert job["id"] not in [j["id"] for j in http.get("/imports", headers=_as(site, "admin_a")).json()]
+    own = _upload(http, site, "admin_a", layer="comprehensive").json()
+    assert http.get(f"/imports/{own['id']}", headers=_as(site, "admin_a")).status_code == 200
+    assert http.get(f"/imports/{job['id']}", headers=_as(site, "admin")).status_code == 200  # the platform's admin
+
+
 @pytest.mark.parametrize("user", ["viewer", "auditor", "worker1", "head1", "department", "emergency"])
 def test_roles_without_the_import_permission_cannot_upload(http, site, user: str) -> None:  # noqa: ANN001
     before = jobs_count(site)
@@ -85,6 +98,8 @@ def test_residents_need_personal_data_permission_and_a_purpose(http, site) -> No
     ({"kind": "grids", "map": "name=a,name=b"}, "map"),
     ({"kind": "households", "layer": "comprehensive"}, "layer"),
     ({"kind": "grids", "key": "外部编号"}, "key"),
+    ({"kind": "grids", "encoding": "rot13"}, "encoding"),  # a codec, not a text encoding: once a failed job
+    ({"kind": "grids", "encoding": "no-such-codec"}, "encoding"),
 ])
 def test_bad_options_are_a_422_naming_the_field_and_store_nothing(http, site, fields: dict, pointer: str) -> None:  # noqa: ANN001
     before = jobs_count(site)

@@ -503,3 +503,73 @@ def test_vector_rows_off_the_globe_are_row_problems(tmp_path: Path) -> None:
     t = read_source(path, "cameras")
     assert t.columns["code"] == ["C1", "C2", "C3"] and t.geometry[1] is None and t.geometry[2] is None
     assert [(p.row, p.field, p.code) for p in t.problems] == [(2, "geometry", "coordinates_out_of_range")]
+
+
+def test_a_header_only_csv_in_a_wrong_encoding_is_read_not_crashed(tmp_path: Path) -> None:
+    """A one-line file whose header does not decode in the encoding given (UTF-16 here) once raised
+    IndexError (an "unexpected error" job); it is a file with no rows, read as such."""
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"lon,lat")
+    table = read_source(path, "cameras", encoding="utf-16")
+    assert len(table) == 0
+
+
+def test_a_header_alone_without_a_line_end_is_a_file_with_no_rows(tmp_path: Path) -> None:
+    """Once 'not a readable CSV: Could not skip initial 1 rows ... file is too short'."""
+    path = tmp_path / "households.csv"
+    path.write_bytes("地址,经度,纬度".encode())
+    assert len(read_source(path, "households")) == 0
+
+
+def test_a_codec_that_is_not_a_text_encoding_is_refused_by_name(tmp_path: Path) -> None:
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"code,lon,lat\n1,106.6,26.4\n")
+    with pytest.raises(InvalidInput, match="rot13"):
+        read_source(path, "cameras", encoding="rot13")
+
+
+def _zip_with_a_lying_size(path: Path) -> Path:
+    """A zipped Shapefile whose .shp header claims 1,000 bytes for 100,000 (a zip bomb's trick, or damage)."""
+    import struct
+
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.shp", b"\0" * 100_000)
+        zf.writestr("a.shx", b"\0" * 100)
+        zf.writestr("a.dbf", b"\0" * 100)
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<I", raw, 22, 1000)  # the local header's uncompressed size
+    struct.pack_into("<I", raw, raw.find(b"PK\x01\x02") + 24, 1000)  # the central directory's
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def test_a_zip_whose_sizes_lie_is_a_damaged_file_not_a_crash(tmp_path: Path) -> None:
+    """Once BadZipFile (Bad CRC-32) escaped the reader: an 'unexpected error' job and a traceback."""
+    with pytest.raises(InvalidInput, match="damaged zip"):
+        read_source(_zip_with_a_lying_size(tmp_path / "lie.zip"), "grids")
+
+
+def test_gdal_errors_name_the_file_not_the_servers_temporary_directory(tmp_path: Path) -> None:
+    path = tmp_path / "grids.gpkg"
+    path.write_bytes(b"not a GeoPackage at all")
+    with pytest.raises(InvalidInput) as err:
+        read_source(path, "grids")
+    assert "grids.gpkg" in err.value.detail and str(tmp_path) not in err.value.detail
+    with zipfile.ZipFile(tmp_path / "g.zip", "w") as zf:
+        for suffix in (".shp", ".shx", ".dbf"):
+            zf.writestr("g" + suffix, b"\0" * 100)
+    with pytest.raises(InvalidInput) as err:
+        read_source(tmp_path / "g.zip", "grids")
+    assert "gridmap-shp-" not in err.value.detail and "/tmp" not in err.value.detail, err.value.detail
+
+
+@pytest.mark.parametrize("crs", [None, "EPSG:4547"])
+def test_absurd_coordinates_are_refused_in_a_short_message(tmp_path: Path, crs: str | None) -> None:
+    """x = 1e308 once gave a message with a 309-digit number (and a 'zone prefix' of as many digits)."""
+    path = tmp_path / "cameras.csv"
+    path.write_bytes(b"code,x,y\nC1,1e308,1e308\nC2,1e308,1e308\n")
+    with pytest.raises(InvalidInput) as err:
+        read_source(path, "cameras", crs=crs)
+    import re
+
+    assert len(err.value.detail) < 400 and not re.search(r"\d{20}", err.value.detail), err.value.detail
