@@ -136,11 +136,12 @@ def create(session: Session, *, actor: Actor, options: ImportOptions, files: Seq
 
 
 def replan(session: Session, job_id: int, *, user_id: int | None, admin: bool) -> Job:
-    """Queue a failed job, or one whose plan died with its process, for planning again (the caller plans it
-    after committing). A job that is planning, planned or applied is left as it is (409)."""
+    """Queue a job for planning again (the caller plans it after committing): a failed one, one whose plan
+    died with its process, or a planned one whose dry run went stale (its apply was refused because the
+    data changed). A job being planned or applied, or applied, is left as it is (409)."""
     job = get(session, job_id, user_id=user_id, admin=admin)
-    if not (job.status == "failed" or job.stalled):
-        raise Conflict(f"import job {job_id} is {job.status}; only a failed or stalled job is planned again")
+    if not (job.status in ("failed", "planned") or job.stalled):
+        raise Conflict(f"import job {job_id} is {job.status}; only a failed, planned or stalled job is planned again")
     session.execute(text("UPDATE import_job SET status = 'queued', step = 'queued again', progress = 0, error = NULL,"
                          " report = NULL, updated_at = now() WHERE id = :j"), {"j": job_id})
     return get(session, job_id, user_id=user_id, admin=admin)
@@ -307,6 +308,7 @@ def _apply_locked(session: Session, job_id: int, *, actor: Actor, scope: Scope, 
         with _files_on_disk(session, job_id) as paths:
             table = pipeline.read(session, paths, job.options)
         report = pipeline.apply(session, table, job.options, actor=actor, scope=scope)
+        _same_as_planned(job, report)  # raising here rolls the writes back with the transaction
     except GridmapError as exc:
         raise _Refused(exc) from exc
     session.execute(text("""
@@ -316,6 +318,24 @@ def _apply_locked(session: Session, job_id: int, *, actor: Actor, scope: Scope, 
     # a residents' file is personal data: not kept beyond its use.
     session.execute(text("DELETE FROM import_job_file WHERE job_id = :j"), {"j": job_id})
     return report
+
+
+def _same_as_planned(job: Job, report: ImportReport) -> None:
+    """Refuse an apply that would write something else than the dry run the uploader reviewed.
+
+    Apply re-plans from the file, so a job planned before another import (or an edit on the map)
+    changed the same grids would silently undo that change: job A renames a grid, job B renames it
+    again and is applied, then A's apply sets the old name back. The reviewed plan is the contract;
+    when the database moved under it, the uploader plans again and reviews what would happen now."""
+    planned = job.report or {}
+
+    def changes(items: Sequence[Any]) -> list[tuple[Any, ...]]:
+        return sorted((c["code"], c["action"], c.get("detail")) for c in items)
+
+    now = report.to_json()
+    if planned.get("counts") != now["counts"] or changes(planned.get("changes", [])) != changes(now["changes"]):
+        raise Conflict("the data changed since this job's dry run, so applying it would write something else than "
+                       f"the plan you reviewed; plan it again (POST /imports/{job.id}/plan) and review the new plan")
 
 
 class _Refused(Exception):

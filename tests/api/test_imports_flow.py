@@ -245,3 +245,33 @@ def test_an_apply_refused_on_the_second_look_writes_nothing_and_leaves_the_job_p
     finally:
         with site.engine.begin() as c:
             c.execute(text(move), {"t": site.towns[0]})
+
+
+def test_a_plan_made_stale_by_a_later_apply_is_refused_and_writes_nothing(http, site) -> None:  # noqa: ANN001
+    # Found by the attacking review: job A (rename) planned, job B (another rename of the same grid)
+    # applied, then A's apply answered 200 and silently set B's name back.
+    data = json.loads(_town_grids(site, site.towns[0]))
+    code = data["features"][0]["properties"]["网格编码"]
+    old = data["features"][0]["properties"]["网格名称"]
+
+    def renamed(suffix: str) -> bytes:
+        data["features"][0]["properties"]["网格名称"] = old + suffix
+        return json.dumps(data, ensure_ascii=False).encode()
+
+    first = _upload(http, site, "admin", "grids", "甲.geojson", renamed("甲"), layer="comprehensive")
+    second = _upload(http, site, "admin", "grids", "乙.geojson", renamed("乙"), layer="comprehensive")
+    assert http.post(f"/imports/{second['id']}/apply", headers=_as(site, "admin")).status_code == 200
+    stale = http.post(f"/imports/{first['id']}/apply", headers=_as(site, "admin"))
+    assert stale.status_code == 409 and "plan it again" in stale.json()["detail"], stale.text
+    with site.engine.connect() as c:
+        assert c.execute(text("SELECT name FROM grid WHERE code = :c"), {"c": code}).scalar_one() == old + "乙"
+    job = http.get(f"/imports/{first['id']}", headers=_as(site, "admin")).json()
+    assert job["status"] == "planned"
+    # Planned again, the job shows what it would do now, and applies.
+    assert http.post(f"/imports/{first['id']}/plan", headers=_as(site, "admin")).status_code in (200, 202)
+    for _ in range(100):
+        job = http.get(f"/imports/{first['id']}", headers=_as(site, "admin")).json()
+        if job["status"] == "planned" and job["report"]:
+            break
+    assert [c["detail"] for c in job["report"]["changes"]] == [f"name {old}乙 → {old}甲"]
+    assert http.post(f"/imports/{first['id']}/apply", headers=_as(site, "admin")).status_code == 200
