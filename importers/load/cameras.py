@@ -14,7 +14,6 @@ every layer (geo/locating/assign.py), one audit row naming the file and its SHA-
 
 from __future__ import annotations
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -22,7 +21,7 @@ from geo.locating.assign import assign_entities
 from geo.models.membership import MemberKind
 from importers.files.source import SourceTable
 from importers.load.context import ImportContext
-from importers.load.points_place import in_territory, villages_at
+from importers.load.points_place import stage_points
 from importers.load.points_report import (
     audit_import,
     count_actions,
@@ -31,7 +30,7 @@ from importers.load.points_report import (
     read_problems,
     refuse_if_errors,
 )
-from importers.load.points_stage import column, positions, roomy_temp_buffers, stage
+from importers.load.points_stage import column, roomy_temp_buffers
 from importers.report import ImportReport, Problem
 
 STAGE, PLAN = "imp_camera_stage", "imp_camera_plan"
@@ -46,15 +45,9 @@ def _stage(session: Session, table: SourceTable, ctx: ImportContext) -> dict[str
     n = len(table)
     code = column(table, ctx.key, "code")
     given = {f: column(table, *names) for f, names in FIELDS.items()}
-    lon, lat, not_point, bad_coords = positions(table)
-    village = villages_at(session, lon, lat, ctx.county)
-    inside = in_territory(session, ctx.scope, lon, lat)
     none = [None] * n
-    stage(session, STAGE, {
-        "row": ("int", np.asarray(table.rows)), "lon": ("float8", lon), "lat": ("float8", lat),
-        "not_point": ("boolean", not_point), "bad_coords": ("boolean", bad_coords),
-        "pos_village": ("bigint", village), "pos_in_scope": ("boolean", inside),
-    }, {"code": code or none, **{f: v or none for f, v in given.items()}})
+    stage_points(session, STAGE, table, ctx.scope, ctx.county,
+                 {"code": code or none, **{f: v or none for f, v in given.items()}})
     return {"code": code is not None, **{f: v is not None for f, v in given.items()}}
 
 

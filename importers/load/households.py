@@ -37,7 +37,7 @@ from geo.locating.assign import assign_all, assign_entities
 from geo.models.membership import MemberKind
 from importers.files.source import SourceTable
 from importers.load.context import ImportContext
-from importers.load.points_place import in_territory, villages_at
+from importers.load.points_place import stage_points
 from importers.load.points_report import (
     audit_import,
     count_actions,
@@ -46,7 +46,7 @@ from importers.load.points_report import (
     read_problems,
     refuse_if_errors,
 )
-from importers.load.points_stage import column, positions, roomy_temp_buffers, stage
+from importers.load.points_stage import column, roomy_temp_buffers
 from importers.report import ImportReport, Problem
 
 STAGE, RESOLVED, PLAN = "imp_household_stage", "imp_household_resolved", "imp_household_plan"
@@ -97,15 +97,9 @@ def _stage(session: Session, table: SourceTable, ctx: ImportContext) -> dict[str
     if number is not None:  # a register with the house number 门牌号 in a column of its own
         given["address"] = _joined(given["address"] or [None] * n, number)
     ext = column(table, *_key_names(ctx))
-    lon, lat, not_point, bad_coords = positions(table)
-    village = villages_at(session, lon, lat, ctx.county)
-    inside = in_territory(session, ctx.scope, lon, lat)
     none = [None] * n
-    stage(session, STAGE, {
-        "row": ("int", np.asarray(table.rows)), "lon": ("float8", lon), "lat": ("float8", lat),
-        "not_point": ("boolean", not_point), "bad_coords": ("boolean", bad_coords),
-        "pos_village": ("bigint", village), "pos_in_scope": ("boolean", inside),
-    }, {"ext": ext or none, **{STAGED.get(f, f): v or none for f, v in given.items()}})
+    stage_points(session, STAGE, table, ctx.scope, ctx.county,
+                 {"ext": ext or none, **{STAGED.get(f, f): v or none for f, v in given.items()}})
     return {"ext": ext is not None, **{f: v is not None for f, v in given.items()}}
 
 

@@ -12,12 +12,16 @@ smallest code.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from geo.access.scope import Scope
+from importers.files.source import SourceTable
+from importers.load.points_stage import positions, stage
 
 
 def _covering(polygons: np.ndarray, order: np.ndarray, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
@@ -61,3 +65,18 @@ def in_territory(session: Session, scope: Scope, lon: np.ndarray, lat: np.ndarra
                            {"ids": list(scope.grids)}).scalars().all()
     polygons = shapely.from_wkb([bytes(r) for r in rows]) if rows else np.array([], dtype=object)
     return _covering(polygons, np.arange(len(rows)), lon, lat) >= 0
+
+
+def stage_points(session: Session, name: str, table: SourceTable, scope: Scope, county: str | None,
+                 texts: dict[str, list[Any]]) -> None:
+    """COPY a point table into the TEMP table ``name``: each row's number and position, whether it is a
+    point with sane coordinates, the village it falls in and whether it lies in ``scope``, beside the
+    kind's text columns. Households and cameras stage the same way; only their texts differ."""
+    lon, lat, not_point, bad_coords = positions(table)
+    village = villages_at(session, lon, lat, county)
+    inside = in_territory(session, scope, lon, lat)
+    stage(session, name, {
+        "row": ("int", np.asarray(table.rows)), "lon": ("float8", lon), "lat": ("float8", lat),
+        "not_point": ("boolean", not_point), "bad_coords": ("boolean", bad_coords),
+        "pos_village": ("bigint", village), "pos_in_scope": ("boolean", inside),
+    }, texts)
