@@ -35,19 +35,17 @@ class Counties:
 
 @pytest.fixture(scope="module")
 def counties(db_settings: DatabaseSettings) -> Iterator[Counties]:
-    from conftest import drop_database, template_copy
+    from conftest import drop_database, migrated_copy
 
     from api.main import create_app
     from geo.access.security import issue_tokens
     from geo.db import make_engine
-    from geo.migrate import upgrade
     from geo.models.users import AppUser
     from importers.demo import PlanParams, clear_district, load_demo
     from importers.demo.loader import clear_county
     from importers.demo.users import create_demo_users
 
-    url = template_copy(db_settings.database_url, "counties")
-    upgrade(url)
+    url = migrated_copy(db_settings.database_url, "counties")  # at head: migrating is tested elsewhere
     engine = make_engine(DatabaseSettings(database_url=url, pool_size=4))
     params = PlanParams(townships=2, villages_per_township=2, grids=12, households=1500, misalignments=1)
     with transaction(make_sessionmaker(engine)) as s:

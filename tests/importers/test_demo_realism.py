@@ -50,13 +50,11 @@ def _density(plan: DistrictPlan) -> float:
 @pytest.fixture(scope="module")
 def private_db(db_settings: DatabaseSettings) -> Iterator[Engine]:
     """A migrated database of this module's own; every load below is rolled back."""
-    from conftest import drop_database, template_copy
+    from conftest import drop_database, migrated_copy
 
     from geo.db import make_engine
-    from geo.migrate import upgrade
 
-    url = template_copy(db_settings.database_url, "realism")
-    upgrade(url)
+    url = migrated_copy(db_settings.database_url, "realism")  # at head: migrating is tested elsewhere
     engine = make_engine(DatabaseSettings(database_url=url, pool_size=2))
     yield engine
     engine.dispose()
