@@ -18,6 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
@@ -57,13 +58,27 @@ def _sweep_stale(owner_url: str) -> None:
     admin.dispose()
 
 
+def _while_in_use(conn: Connection, statement: str, tries: int = 60) -> None:
+    """Run a CREATE DATABASE ... TEMPLATE or a RENAME, which fail while any session is in the
+    source database; PostgreSQL ends an autovacuum worker there but waits only 5 s for it, which a
+    loaded machine can exceed. Retried a while, then the error is raised."""
+    for attempt in range(tries):
+        try:
+            conn.execute(text(statement))
+            return
+        except OperationalError as e:
+            if "is being accessed by other users" not in str(e) or attempt == tries - 1:
+                raise
+            time.sleep(1)
+
+
 def _create_from(owner_url: str, name: str, template: str) -> str:
     """``CREATE DATABASE name TEMPLATE template`` (a file copy: well under a second for a migrated
     schema, against seconds for alembic and tens of seconds for a demo load); returns its URL."""
-    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT")
+    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        _while_in_use(conn, f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     admin.dispose()
     return str(make_url(owner_url).set(database=name).render_as_string(hide_password=False))
 
@@ -80,7 +95,11 @@ def shared_template(owner_url: str, kind: str, build: Callable[[str], None], *, 
     name = f"gridmap_test_{_run_id()}_tpl_{kind}"
     if source is None and kind != "migrated":
         source = migrated_template(owner_url)
-    admin = create_engine(owner_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    # Advisory locks are per database: the lock is taken in the configured database, which every
+    # worker shares, not in the worker's own.
+    shared = os.environ.get("GRIDMAP_TEST_DATABASE_URL") or DatabaseSettings().database_url
+    lock_url = make_url(owner_url).set(database=make_url(shared).database)
+    admin = create_engine(lock_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
     try:
         with admin.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(hashtext(:n))"), {"n": name})
@@ -88,7 +107,10 @@ def shared_template(owner_url: str, kind: str, build: Callable[[str], None], *, 
                 if conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first() is None:
                     building = f"{name}_building"
                     build(_create_from(owner_url, building, source or TEMPLATE_DATABASE))
-                    conn.execute(text(f'ALTER DATABASE "{building}" RENAME TO "{name}"'))
+                    # No connections from now on: autovacuum leaves such a database alone (as it
+                    # does template0), so it never holds up a copy.
+                    conn.execute(text(f'ALTER DATABASE "{building}" ALLOW_CONNECTIONS false'))
+                    _while_in_use(conn, f'ALTER DATABASE "{building}" RENAME TO "{name}"')
             finally:
                 conn.execute(text("SELECT pg_advisory_unlock(hashtext(:n))"), {"n": name})
     finally:
