@@ -75,6 +75,9 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
         report.problems.append(Problem(None, "layer", "missing_layer",
                                        "say which layer the grids belong to (--layer) or give a layer column"))
         return report
+    if ctx.layer and not session.execute(text("SELECT 1 FROM grid_layer WHERE code = :c"), {"c": ctx.layer}).first():
+        report.problems.append(Problem(None, "layer", "unknown_layer", f"there is no grid layer {ctx.layer!r}"))
+        return report
     key_col = None if ctx.key == "code" else st.column(table, ctx.key)
     if ctx.key != "code" and key_col is None:
         report.problems.append(Problem(None, ctx.key, "missing_key",
@@ -86,7 +89,8 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
         "name": st.column(table, "name", "grid_name") or blank,
         "division_ref": st.column(table, "division", "division_code", "division_name") or blank,
         "parent_ref": st.column(table, "parent_grid", "parent_grid_code", "parent") or blank,
-        "layer_ref": layer_col or [ctx.layer or ""] * n,
+        # a row's own layer, else the one the import names
+        "layer_ref": [v or ctx.layer or "" for v in layer_col] if layer_col else [ctx.layer or ""] * n,
     })
     session.execute(text(
         f"ALTER TABLE {STAGE} ADD COLUMN layer_id int, ADD COLUMN division_id int, ADD COLUMN parent_grid_id int,"
