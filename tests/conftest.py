@@ -166,16 +166,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     xdist controller, or the only process), after every worker is done."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         return
-    owner = os.environ.get("GRIDMAP_TEST_DATABASE_URL") or DatabaseSettings().database_url
-    admin = create_engine(owner, isolation_level="AUTOCOMMIT")
     try:
+        owner = os.environ.get("GRIDMAP_TEST_DATABASE_URL") or DatabaseSettings().database_url
+        admin = create_engine(owner, isolation_level="AUTOCOMMIT", poolclass=NullPool)
         with admin.connect() as conn:
             names = conn.execute(text("SELECT datname FROM pg_database WHERE datname LIKE :p"),
                                  {"p": f"gridmap_test_{os.getpid()}_tpl_%"}).scalars().all()
-    except Exception:  # noqa: BLE001 - no database reachable: nothing was made
+    except Exception:  # noqa: BLE001 - no database configured or reachable: nothing was made
         return
-    finally:
-        admin.dispose()
     for name in names:
         drop_database(owner, name)
 
