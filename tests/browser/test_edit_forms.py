@@ -210,3 +210,43 @@ def test_no_prompt_or_confirm_dialog_remains() -> None:
              for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1) if calls.search(line)]
     assert found == []
     assert list(STATIC.rglob("*.js")), "the static files were not found"
+
+
+def test_balanced_split_then_retire_through_the_forms(server: LiveServer, driver: Any) -> None:
+    sign_in(driver, server, "planner")
+    grid = _grid(server)
+    _show(driver, [grid])
+    _select(driver, server, grid)
+    _button(driver, "均衡拆分 Balanced split").click()
+    parts = driver.find_element(By.CSS_SELECTOR, ".gm-form-partition input.gm-form-parts")
+    parts.clear()
+    parts.send_keys("3")
+    _button(driver, "建议 Suggest").click()
+    wait_for(driver, "document.querySelectorAll('.gm-form-partition ol.gm-edit-parts li').length === 3")
+    _button(driver, "检查 Check").click()
+    _review(driver)
+    assert len(driver.find_elements(By.CSS_SELECTOR, ".leaflet-tooltip.gm-preview-grid-label")) == 3
+    _apply(driver, "均衡 balanced")
+    wait_for(driver, "document.querySelector('.gm-msg-success')")
+    with server.engine.connect() as conn:
+        parts_now = conn.execute(text("SELECT l.child_id FROM grid_lineage l WHERE l.parent_id = :g"),
+                                 {"g": grid["id"]}).scalars().all()
+    assert len(parts_now) == 3 and _row(server, "SELECT 1 FROM grid WHERE id = :g", g=grid["id"]) is None
+
+    # Retire one of the parts: the absorber is chosen among its merge candidates.
+    part = _grid(server, f"g.id = {parts_now[0]}")
+    wait_for(driver, "!document.querySelector('.gm-edit-code')")
+    _select(driver, server, part)
+    _button(driver, "撤销网格 Retire").click()
+    wait_for(driver, "document.querySelectorAll('select.gm-form-absorber option').length > 1")
+    absorber = driver.find_elements(By.CSS_SELECTOR, "select.gm-form-absorber option")[1]
+    code = absorber.get_attribute("value")
+    absorber.click()
+    _button(driver, "检查 Check").click()
+    _review(driver)
+    assert code in driver.find_element(By.CSS_SELECTOR, "ul.gm-confirm-grids").text
+    assert part["code"] in driver.find_element(By.CSS_SELECTOR, ".gm-confirm-summary").text
+    _apply(driver, "撤销 retire")
+    wait_for(driver, f"(document.querySelector('.gm-msg-success') || {{}}).textContent.includes('retired {part['code']}')")
+    assert _row(server, "SELECT 1 FROM grid WHERE id = :g", g=part["id"]) is None
+    assert _row(server, "SELECT version FROM grid WHERE code = :c", c=code)[0] >= 2
