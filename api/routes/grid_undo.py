@@ -12,14 +12,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import text
-from sqlalchemy.orm import Session
 
 from api.deps import SessionDep
 from api.security import Principal, requires
 from geo.access.permissions import Permission
 from geo.grids import undo
 from geo.grids.editing import EditResult, etag
+from geo.grids.preview import dry_run as preview
 from geo.settings import GridRules
 
 router = APIRouter(prefix="/grids/edits", tags=["grid editing"])
@@ -52,13 +51,9 @@ def undo_edit(
     (naming them and who). With ``dry_run=true`` the same checks and answer, nothing stored."""
     rules: GridRules = request.app.state.grid_rules
     reason = body.reason if body else ""
-    if dry_run:
-        savepoint = session.begin_nested()
-        try:
-            result, _ = undo.undo_edit(session, principal.actor, principal.scope, edit_id, reason=reason, rules=rules)
-            return JSONResponse(_preview(session, result))
-        finally:
-            savepoint.rollback()
+    if dry_run:  # the real undo in a rolled-back savepoint (geo/grids/preview.py, as the other edits)
+        return JSONResponse(preview(session, lambda: undo.undo_edit(
+            session, principal.actor, principal.scope, edit_id, reason=reason, rules=rules)[0]))
     result, edit = undo.undo_edit(session, principal.actor, principal.scope, edit_id, reason=reason, rules=rules)
     answer = {"undone": edit.id, **_answer(result)}
     headers = {"ETag": etag(result.grids[0]["id"], result.grids[0]["version"])} if len(result.grids) == 1 else {}
@@ -68,26 +63,4 @@ def undo_edit(
 def _answer(result: EditResult) -> dict[str, Any]:
     return {"grids": result.grids, "retired": result.retired,
             "moves": [{"kind": m.kind, "from": m.from_code, "to": m.to_code, "count": m.count} for m in result.moves],
-            "moved": sum(m.count for m in result.moves)}
-
-
-def _preview(session: Session, result: EditResult) -> dict[str, Any]:
-    """The dry-run answer of docs/web.md, read inside the savepoint before it is rolled back: each grid the
-    undo would write with its shape and area (a grid it would create has no id or version yet)."""
-    ids = [g["id"] for g in result.grids]
-    rows = {r.id: r for r in session.execute(text("""
-        SELECT g.id, g.code, g.name, g.version, l.code AS layer, ST_AsGeoJSON(g.geom_out, 7) AS geometry,
-               ST_Area(g.geom::geography) AS area_m2, NOT EXISTS (SELECT 1 FROM grid_version v
-                   WHERE v.grid_id = g.id AND v.valid_from <> now()) AS new
-          FROM grid g JOIN grid_layer l ON l.id = g.layer_id WHERE g.id = ANY(:ids)"""), {"ids": ids})}
-    codes = {m.from_code for m in result.moves} | {m.to_code for m in result.moves}
-    names = dict(session.execute(text(
-        "SELECT DISTINCT ON (code) code, name FROM grid_version WHERE code = ANY(:c) ORDER BY code, version DESC"),
-        {"c": [c for c in codes if c]}).all())
-    grids = [{"id": None if r.new else r.id, "code": r.code, "name": r.name, "layer": r.layer,
-              "version": None if r.new else r.version, "geometry": json.loads(r.geometry),
-              "area_m2": round(r.area_m2, 2)} for r in (rows[i] for i in ids)]
-    return {"dry_run": True, "grids": grids, "retired": result.retired, "clipped": [],
-            "moves": [{"kind": m.kind, "from": m.from_code, "to": m.to_code, "from_name": names.get(m.from_code),
-                       "to_name": names.get(m.to_code), "count": m.count} for m in result.moves],
             "moved": sum(m.count for m in result.moves)}
