@@ -253,3 +253,32 @@ def test_undo_needs_grids_edit(as_user) -> None:  # noqa: ANN001
     assert as_user("viewer").get("/grids/edits").status_code == 403
     assert as_user("viewer").post("/grids/edits/1/undo", json={}).status_code == 403
     assert as_user("planner").post("/grids/edits/2147483647/undo", json={}).status_code == 404
+
+
+def test_a_grid_drawn_where_the_old_shape_was_blocks_the_undo(as_user, session: Session) -> None:  # noqa: ANN001
+    """A micro-grid (not full-cover, no overlaps) shrunk by the planner; the admin draws a micro-grid in the
+    freed half; the old shape cannot come back over it: 409 naming that grid and its author."""
+    m = session.execute(text("""
+        SELECT g.id, p.code AS parent, ST_AsGeoJSON(ST_Intersection(g.geom, ST_MakeEnvelope(
+                   ST_XMin(g.geom), ST_YMin(g.geom), (ST_XMin(g.geom) + ST_XMax(g.geom)) / 2, ST_YMax(g.geom), 4326)),
+                   15) AS kept,
+               ST_AsGeoJSON(ST_Buffer(ST_Intersection(g.geom, ST_MakeEnvelope(
+                   (ST_XMin(g.geom) + ST_XMax(g.geom)) / 2, ST_YMin(g.geom), ST_XMax(g.geom), ST_YMax(g.geom), 4326))
+                   ::geography, -2)::geometry, 15) AS freed
+          FROM grid g JOIN grid_layer l ON l.id = g.layer_id AND l.code = 'micro' JOIN grid p ON p.id = g.parent_grid_id
+         WHERE ST_Area(g.geom::geography) > 5000 ORDER BY g.code LIMIT 1""")).one()
+    planner = as_user("planner")
+    r = planner.put(f"/grids/{m.id}/geometry", json={"geometry": json.loads(m.kept), "reason": "half"},
+                    headers={"If-Match": _etag(planner, m.id)})
+    assert r.status_code == 200, r.text
+    edit = _last_edit(planner)
+    admin = as_user("admin")
+    r = admin.post("/grids", json={"layer": "micro", "name": "新微网格", "parent_grid": m.parent,
+                                   "geometry": json.loads(m.freed)})
+    assert r.status_code == 201, r.text
+    drawn = r.json()["grids"][0]["code"]
+    planner = as_user("planner")
+    r = _undo(planner, edit["id"])
+    assert r.status_code == 409, r.text
+    assert drawn in r.json()["detail"] and "admin" in r.json()["detail"]
+    assert r.json()["conflicts"][0]["code"] == drawn
