@@ -8,7 +8,7 @@
  *   that opens its history and zooms to it — a retired grid is drawn from its last version.
  * It is opened from a grid popup (a "历史 History" button added to the popup when it opens), from
  * the undo panel for the grid selected in the editor (editor/undo.js), or by ctx.history.open(id).
- * Sets ctx.history = {open(gridId), close()}.
+ * Sets ctx.history = {open(gridId), close(), drawn} (drawn: the layer group of the outlines shown).
  */
 
 import { el, button, formatTime, isBlank } from '../core/dom.js';
@@ -198,5 +198,5 @@ export function install(ctx) {
     if (event === 'signin' || event === 'signout' || event === 'expired') close();
   });
 
-  ctx.history = { open, close };
+  ctx.history = { open, close, drawn };
 }
