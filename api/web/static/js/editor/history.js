@@ -28,7 +28,7 @@ function area(m2) {
 
 export function install(ctx) {
   const { map, auth } = ctx;
-  const box = el('div', 'gm-history');
+  const box = el('div', 'gm-edit-panel gm-history');
   box.setAttribute('aria-label', '网格历史 Grid history');
   const panel = ctx.panels.add('history', '网格历史 Grid history', box);
   const drawn = L.featureGroup().addTo(map); // outlines of versions and lineage links

@@ -40,7 +40,7 @@ function movesText(preview) {
 
 export function install(ctx) {
   const { map, auth } = ctx;
-  const box = el('div', 'gm-undo');
+  const box = el('div', 'gm-edit-panel gm-undo');
   box.setAttribute('aria-label', '撤销 Undo');
   const panel = ctx.panels.add('undo', '撤销 Undo', box);
   const preview = L.featureGroup().addTo(map);
