@@ -72,8 +72,9 @@ def dry_run(session: Session, edit: Callable[[], EditResult], *, drawn: BaseGeom
 
 def _describe(session: Session, result: EditResult, drawn: BaseGeometry | None, snap_m: float) -> dict[str, Any]:
     """Read, inside the savepoint, what the edit wrote: shapes, names of the grids things move to, clipped pieces."""
-    ids = list(dict.fromkeys(g["id"] for g in result.grids))
-    rows = {r.id: r for r in session.execute(_SHAPES_SQL, {"ids": ids})}
+    rows = {r.id: r for r in session.execute(_SHAPES_SQL, {"ids": [g["id"] for g in result.grids]})}
+    # a grid a batch wrote and then retired (fusion: regrouped, then merged away) is in "retired" only
+    ids = [i for i in dict.fromkeys(g["id"] for g in result.grids) if i in rows]
     grids = [{"id": r.id, "code": r.code, "name": r.name, "layer": r.layer, "version": r.version,
               "geometry": json.loads(r.geometry), "area_m2": round(r.area_m2, 2)} for r in (rows[i] for i in ids)]
     clipped: list[dict[str, Any]] = []
