@@ -98,14 +98,15 @@ def test_planner_undoes_an_edit_with_the_button_and_reads_the_history(server: Li
     assert g["code"] in panel
     driver.find_element(By.CSS_SELECTOR, "[data-panel=undo] .gm-undo-button").click()
     # The dry run comes first: what comes back is drawn and listed, then the reason is asked.
-    wait_for(driver, "document.querySelector('[data-panel=undo] .gm-undo-confirm')")
-    assert g["code"] in driver.find_element(By.CSS_SELECTOR, ".gm-undo-preview").text
+    wait_for(driver, "document.querySelector('[data-panel=undo] .gm-confirm-apply')")
+    assert g["code"] in driver.find_element(By.CSS_SELECTOR, "[data-panel=undo] .gm-confirm-grids").text
     with server.engine.connect() as conn:
         assert conn.execute(text("SELECT version FROM grid WHERE id = :g"), {"g": g["id"]}).scalar_one() == 2
-    driver.find_element(By.CSS_SELECTOR, ".gm-undo-reason").send_keys("wrong road")
-    driver.find_element(By.CSS_SELECTOR, ".gm-undo-confirm").click()
+    assert not driver.find_element(By.CSS_SELECTOR, ".gm-confirm-apply").is_enabled()  # a reason first
+    driver.find_element(By.CSS_SELECTOR, ".gm-confirm-reason").send_keys("wrong road")
+    driver.find_element(By.CSS_SELECTOR, ".gm-confirm-apply").click()
     wait_for(driver, "[...document.querySelectorAll('.gm-messages .gm-message.gm-msg-success')]"
-                     ".some((m) => m.dataset.owner === 'undo')")
+                     ".some((m) => m.textContent.includes('#'))")
     with server.engine.connect() as conn:
         back = conn.execute(text(
             "SELECT g.version, ST_Equals(g.geom, v.geom) FROM grid g JOIN grid_version v ON v.grid_id = g.id"
