@@ -20,6 +20,7 @@ from api.routes import (
     exports,
     fusion,
     grid_edits,
+    grid_undo,
     grids,
     imports,
     layers,
@@ -80,8 +81,9 @@ def create_app(
     app.state.report_limit = ReportLimit(engine, server_settings.public_reports_per_minute,
                                          server_settings.public_reports_burst)
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
-    for router in (locate.router, layers.router, divisions.router, grid_edits.router, grids.router, events.router,
-                   events.catalogue, points.households,
+    # grid_undo.router before grids.router: /grids/edits must not be read as /grids/{grid_id}.
+    for router in (locate.router, layers.router, divisions.router, grid_edits.router, grid_undo.router, grids.router,
+                   events.router, events.catalogue, points.households,
                    points.cameras, points.events, points.staff, tiles.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,

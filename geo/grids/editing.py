@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from geo.grids import edit_log
 from geo.grids.merging import check_mergeable
 from geo.grids.reassign import Move, reassign, snapshot
 from geo.grids.rules import (
@@ -196,7 +197,7 @@ def _finish(session: Session, actor: Actor, result: EditResult, *, action: str, 
     audit.record(session, actor, action=action, entity="grid", entity_id=entity_id, purpose=reason or None,
                  detail={"grids": [g["code"] for g in result.grids], "retired": result.retired,
                          "moved": sum(m.count for m in result.moves)})
-    return result
+    return edit_log.logged(session, actor, result, action=action, reason=reason)
 
 
 def check_published_text(**fields: str | None) -> None:
@@ -322,7 +323,7 @@ def update_attributes(
         "UPDATE grid SET name = coalesce(:name, name), notes = coalesce(:notes, notes) WHERE id = :id"
         " RETURNING id, code, name, version"), {"name": name, "notes": notes, "id": grid_id}).mappings().one()
     audit.record(session, actor, action="grid.update", entity="grid", entity_id=grid_id, purpose=reason or None)
-    return EditResult(grids=[dict(row)])
+    return edit_log.logged(session, actor, EditResult(grids=[dict(row)]), action="grid.update", reason=reason)
 
 
 def split_grid(

@@ -36,7 +36,7 @@ DATA_TABLES = (
     "app_user", "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
     "linked_household_group", "camera",
     "staff",
-    "grid_code_counter", "grid_version", "grid", "division",
+    "grid_code_counter", "grid_edit", "grid_version", "grid", "division",
 )
 
 
@@ -57,7 +57,7 @@ class DemoSummary:
 # What ``clear_county`` deletes, children first (foreign keys); every one carries county_code.
 COUNTY_TABLES = (
     "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
-    "linked_household_group", "camera", "staff_position", "staff", "grid_code_counter", "grid_lineage",
+    "linked_household_group", "camera", "staff_position", "staff", "grid_code_counter", "grid_lineage", "grid_edit",
     "grid_version", "grid", "division",
 )
 

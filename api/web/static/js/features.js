@@ -11,6 +11,8 @@ import * as signin from './signin.js';
 import * as layers from './layers.js';
 import * as popups from './popups.js';
 import * as editor from './editor/index.js';
+import * as history from './editor/history.js';
+import * as undo from './editor/undo.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 
@@ -19,6 +21,8 @@ export const FEATURES = [
   layers,
   popups,
   editor,
+  history,
+  undo,
   fusion,
   reports,
 ];
