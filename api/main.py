@@ -33,7 +33,7 @@ from api.routes import (
     web,
 )
 from api.web import docs
-from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
+from api.web.assets import STATIC_DIR, geoman_dist, leaflet_dist, redoc_bundles, swagger_ui_dist
 from geo.access.login_throttle import ThrottlePolicy
 from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
@@ -102,6 +102,7 @@ def create_app(
     # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=server_settings.trusted_proxy_list)
     app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
+    app.mount("/static/vendor/geoman", StaticFiles(directory=geoman_dist()), name="geoman")
     app.mount(docs.SWAGGER_UI, StaticFiles(directory=swagger_ui_dist()), name="swagger-ui")
     app.mount(docs.REDOC, StaticFiles(directory=redoc_bundles()), name="redoc")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -6,6 +6,8 @@ Directories served by the app:
   mounted at ``/static``.
 * ``leaflet_dist()`` (``api/web/node_modules/leaflet/dist``): Leaflet, mounted at
   ``/static/vendor/leaflet``.
+* ``geoman_dist()`` (``node_modules/@geoman-io/leaflet-geoman-free/dist``): leaflet-geoman, the
+  drawing and vertex-editing plugin with snapping (the grid editor), at ``/static/vendor/geoman``.
 * ``swagger_ui_dist()`` and ``redoc_bundles()``: Swagger UI and ReDoc for ``/docs``
   and ``/redoc``, mounted at ``/static/vendor/swagger-ui`` and ``/static/vendor/redoc``.
 
@@ -41,6 +43,11 @@ def _installed(package: str, directory: str, marker: str) -> pathlib.Path:
 def leaflet_dist() -> pathlib.Path:
     """The directory holding ``leaflet.js``, ``leaflet.css`` and ``images/``."""
     return _installed("leaflet", "dist", "leaflet.js")
+
+
+def geoman_dist() -> pathlib.Path:
+    """The directory holding ``leaflet-geoman.min.js`` and ``leaflet-geoman.css`` (a UMD bundle: global ``L.PM``)."""
+    return _installed("@geoman-io/leaflet-geoman-free", "dist", "leaflet-geoman.min.js")
 
 
 def swagger_ui_dist() -> pathlib.Path:

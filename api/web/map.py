@@ -63,6 +63,8 @@ class _GridmapMap(folium.Map):
         # Order matters: gridmap.js uses the global ``L`` at load time.
         self.default_js = [
             ("leaflet", f"{static_prefix}/vendor/leaflet/leaflet.js"),
+            # Right after Leaflet: it extends L (L.PM, map.pm) when it loads; the grid editor uses it.
+            ("geoman", f"{static_prefix}/vendor/geoman/leaflet-geoman.min.js"),
             ("gridmap", f"{static_prefix}/gridmap.js"),
             # After gridmap.js: it registers itself in gridmap.plugins (the fusion overlay and panel).
             ("gridmap_fusion", f"{static_prefix}/gridmap-fusion.js"),
@@ -70,6 +72,7 @@ class _GridmapMap(folium.Map):
         ]
         self.default_css = [
             ("leaflet_css", f"{static_prefix}/vendor/leaflet/leaflet.css"),
+            ("geoman_css", f"{static_prefix}/vendor/geoman/leaflet-geoman.css"),
             ("gridmap_css", f"{static_prefix}/gridmap.css"),
         ]
 

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from api.web.assets import STATIC_DIR, leaflet_dist
+from api.web.assets import STATIC_DIR, geoman_dist, leaflet_dist
 from api.web.map import build_map
 
 HUAXI_BOUNDS = (106.5, 26.2, 106.8, 26.6)
@@ -65,9 +65,11 @@ def _init_config(page: str) -> dict:
 def test_loads_local_leaflet_and_gridmap(refs):
     scripts = [v for tag, attr, v in refs.refs if tag == "script" and attr == "src"]
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
-    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js", "/static/gridmap-fusion.js",
+    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/vendor/geoman/leaflet-geoman.min.js",
+                       "/static/gridmap.js", "/static/gridmap-fusion.js",
                        "/static/gridmap-events.js"]
-    assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/gridmap.css"]
+    assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/vendor/geoman/leaflet-geoman.css",
+                      "/static/gridmap.css"]
 
 
 def test_no_remote_urls(page, refs):
@@ -144,6 +146,12 @@ def test_leaflet_dist_installed():
     assert (dist / "leaflet.js").is_file()
     assert (dist / "leaflet.css").is_file()
     assert (dist / "images" / "layers.png").is_file()
+
+
+def test_geoman_dist_installed():
+    dist = geoman_dist()
+    assert (dist / "leaflet-geoman.min.js").is_file()
+    assert (dist / "leaflet-geoman.css").is_file()
 
 
 def test_leaflet_dist_missing_says_how_to_fix(monkeypatch, tmp_path):
