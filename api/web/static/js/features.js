@@ -11,6 +11,7 @@ import * as signin from './signin.js';
 import * as layers from './layers.js';
 import * as popups from './popups.js';
 import * as editor from './editor/index.js';
+import * as draw from './editor/draw.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 
@@ -19,6 +20,7 @@ export const FEATURES = [
   layers,
   popups,
   editor,
+  draw,
   fusion,
   reports,
 ];
