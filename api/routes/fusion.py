@@ -21,6 +21,9 @@ from geo.errors import InvalidInput, PreconditionRequired
 from geo.fusion import apply, export, rules
 from geo.fusion.analysis import analyse, default_division
 from geo.fusion.pairs import pair_pieces
+from geo.grids.editing import EditResult
+from geo.grids.preview import dry_run as preview
+from geo.grids.reassign import Move
 from geo.grids.topology import region_of, resolve_division
 
 router = APIRouter(prefix="/fusion", tags=["fusion"])
@@ -157,17 +160,38 @@ def _versions(if_match: str | None) -> dict[int, int]:
     return tags
 
 
+DryRun = Annotated[bool, Query(description="Make every check and answer what applying would do (docs/web.md, the"
+                                           " dry-run answer, with the per-suggestion results), storing nothing.")]
+
+
+def _apply(session: SessionDep, principal: Principal, ids: list[str], if_match: str | None, reason: str,
+           dry_run: bool) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The per-suggestion results, and with ``dry_run`` the dry-run answer of the whole batch (nothing stored)."""
+    versions = _versions(if_match)
+    if not dry_run:
+        return apply.apply_suggestions(session, principal.actor, principal.scope, ids, versions, reason=reason), None
+    results: list[dict[str, Any]] = []
+
+    def edit() -> EditResult:
+        results.extend(apply.apply_suggestions(session, principal.actor, principal.scope, ids, versions,
+                                               reason=reason))
+        done = [r for r in results if r["status"] == "applied"]
+        return EditResult(grids=[g for r in done for g in r["grids"]], retired=[c for r in done for c in r["retired"]],
+                          moves=[Move(m["kind"], m["from"], m["to"], m["count"]) for r in done for m in r["moves"]])
+
+    return results, preview(session, edit)
+
+
 @router.post("/suggestions/apply", summary="Apply several suggestions in one transaction (all or nothing)")
-def apply_batch(session: SessionDep, principal: Editor, body: Batch, if_match: IfMatch = None) -> Response:
-    results = apply.apply_suggestions(session, principal.actor, principal.scope, body.suggestions,
-                                      _versions(if_match), reason=body.reason)
-    return _json({"results": results})
+def apply_batch(session: SessionDep, principal: Editor, body: Batch, if_match: IfMatch = None,
+                dry_run: DryRun = False) -> Response:
+    results, answer = _apply(session, principal, body.suggestions, if_match, body.reason, dry_run)
+    return _json({**answer, "results": results} if answer else {"results": results})
 
 
 @router.post("/suggestions/{suggestion_id}/apply", summary="Apply one suggested fix (If-Match of affected grids)")
 def apply_one(session: SessionDep, principal: Editor,
               suggestion_id: Annotated[str, Path(max_length=120)], body: Reason | None = None,
-              if_match: IfMatch = None) -> Response:
-    results = apply.apply_suggestions(session, principal.actor, principal.scope, [suggestion_id],
-                                      _versions(if_match), reason=body.reason if body else "")
-    return _json(results[0])
+              if_match: IfMatch = None, dry_run: DryRun = False) -> Response:
+    results, answer = _apply(session, principal, [suggestion_id], if_match, body.reason if body else "", dry_run)
+    return _json({**results[0], **answer} if answer else results[0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -15,7 +16,9 @@ from geo.access.permissions import Permission
 from geo.errors import InvalidInput, PreconditionRequired
 from geo.grids import editing
 from geo.grids.editing import EditOptions, EditResult
+from geo.grids.merging import merge_candidates
 from geo.grids.partition import suggest_balanced_split
+from geo.grids.preview import dry_run as preview
 from geo.settings import GridRules
 from geo.spatial.crs import Crs
 from geo.spatial.geometry_input import parse_area, parse_line
@@ -24,6 +27,9 @@ router = APIRouter(prefix="/grids", tags=["grid editing"])
 Editor = Annotated[Principal, requires(Permission.GRIDS_EDIT)]
 Id = Annotated[int, Path(ge=1, le=2**31 - 1)]
 IfMatch = Annotated[str | None, Header(alias="If-Match", description='ETag(s) from GET /grids/{id}, e.g. "g12v3"')]
+DryRun = Annotated[bool, Query(description="Make every check of the edit and answer what it would do (the grids'"
+                                           " new shapes, pieces clipped away, retired codes, what moves from which"
+                                           " grid to which), storing nothing: docs/web.md, the dry-run answer.")]
 _ETAG = re.compile(r'"g(\d+)v(\d+)"')
 
 
@@ -123,43 +129,55 @@ def _respond(result: EditResult, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=headers)
 
 
+def _answer(session: SessionDep, dry_run: bool, edit: Callable[[], EditResult], status: int = 200, *,
+            drawn: Any = None, snap_m: float = 0.5) -> JSONResponse:
+    """The real edit's answer, or with ``dry_run`` the edit run in a savepoint and rolled back (200)."""
+    if dry_run:
+        return JSONResponse(preview(session, edit, drawn=drawn, snap_m=snap_m))
+    return _respond(edit(), status)
+
+
 @router.post("", status_code=201, summary="Create a grid from a drawn polygon")
-def create(session: SessionDep, principal: Editor, body: NewGrid, rules: Rules) -> JSONResponse:
+def create(session: SessionDep, principal: Editor, body: NewGrid, rules: Rules,
+           dry_run: DryRun = False) -> JSONResponse:
     geometry = parse_area(body.geometry, crs=body.crs)
-    result = editing.create_grid(session, principal.actor, principal.scope, layer_code=body.layer,
-                                 geometry=geometry, name=body.name, notes=body.notes, division_code=body.division,
-                                 parent_grid_code=body.parent_grid, options=body.options(), reason=body.reason,
-                                 rules=rules)
-    return _respond(result, 201)
+    return _answer(session, dry_run, lambda: editing.create_grid(
+        session, principal.actor, principal.scope, layer_code=body.layer, geometry=geometry, name=body.name,
+        notes=body.notes, division_code=body.division, parent_grid_code=body.parent_grid, options=body.options(),
+        reason=body.reason, rules=rules), 201, drawn=geometry, snap_m=body.snap_m)
 
 
 @router.put("/{grid_id}/geometry", summary="Replace a grid's boundary")
 def reshape(session: SessionDep, principal: Editor, grid_id: Id, body: NewShape, rules: Rules,
-            if_match: IfMatch = None) -> JSONResponse:
+            if_match: IfMatch = None, dry_run: DryRun = False) -> JSONResponse:
     fill = body.fill_gap_into
     versions = expected_versions(if_match, [grid_id] + ([fill] if fill and fill != grid_id else []))
     geometry = parse_area(body.geometry, crs=body.crs)
-    return _respond(editing.reshape_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                         geometry, options=body.options(), reason=body.reason, rules=rules,
-                                         fill_gap_into=(fill, versions.get(fill, 0)) if fill else None))
+    return _answer(session, dry_run, lambda: editing.reshape_grid(
+        session, principal.actor, principal.scope, grid_id, versions[grid_id], geometry, options=body.options(),
+        reason=body.reason, rules=rules, fill_gap_into=(fill, versions.get(fill, 0)) if fill else None),
+        drawn=geometry, snap_m=body.snap_m)
 
 
 @router.patch("/{grid_id}", summary="Change a grid's name or notes")
-def update(session: SessionDep, principal: Editor, grid_id: Id, body: Attributes, if_match: IfMatch = None) -> JSONResponse:
+def update(session: SessionDep, principal: Editor, grid_id: Id, body: Attributes, if_match: IfMatch = None,
+           dry_run: DryRun = False) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     if body.name is None and body.notes is None:
         raise InvalidInput("nothing to change: give name or notes", pointer="name")
-    return _respond(editing.update_attributes(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                              name=body.name, notes=body.notes, reason=body.reason))
+    return _answer(session, dry_run, lambda: editing.update_attributes(
+        session, principal.actor, principal.scope, grid_id, versions[grid_id], name=body.name, notes=body.notes,
+        reason=body.reason))
 
 
 @router.post("/{grid_id}/split", summary="Split a grid along a drawn line")
 def split(session: SessionDep, principal: Editor, grid_id: Id, body: Cut, rules: Rules,
-          if_match: IfMatch = None) -> JSONResponse:
+          if_match: IfMatch = None, dry_run: DryRun = False) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     line = parse_line(body.line, crs=body.crs)
-    return _respond(editing.split_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id], line,
-                                       reason=body.reason, rules=rules), 201)
+    return _answer(session, dry_run, lambda: editing.split_grid(
+        session, principal.actor, principal.scope, grid_id, versions[grid_id], line, reason=body.reason,
+        rules=rules), 201)
 
 
 @router.get("/{grid_id}/split-suggestion", summary="Suggest N parts with balanced household counts")
@@ -176,23 +194,33 @@ def split_suggestion(
 
 @router.post("/{grid_id}/partition", summary="Replace a grid by parts that tile it (e.g. a suggestion)")
 def partition(session: SessionDep, principal: Editor, grid_id: Id, body: Partition, rules: Rules,
-              if_match: IfMatch = None) -> JSONResponse:
+              if_match: IfMatch = None, dry_run: DryRun = False) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
     parts = [parse_area(p, pointer=f"parts/{i}", crs=body.crs) for i, p in enumerate(body.parts)]
-    return _respond(editing.partition_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                           parts, reason=body.reason, rules=rules), 201)
+    return _answer(session, dry_run, lambda: editing.partition_grid(
+        session, principal.actor, principal.scope, grid_id, versions[grid_id], parts, reason=body.reason,
+        rules=rules), 201)
 
 
 @router.post("/merge", summary="Merge adjacent grids of one layer and parent")
-def merge(session: SessionDep, principal: Editor, body: Merge, rules: Rules, if_match: IfMatch = None) -> JSONResponse:
+def merge(session: SessionDep, principal: Editor, body: Merge, rules: Rules, if_match: IfMatch = None,
+          dry_run: DryRun = False) -> JSONResponse:
+    """Only merge candidates of each other (GET /grids/{id}/merge-candidates); any other grid is a 409 naming it."""
     versions = expected_versions(if_match, body.grids)
-    return _respond(editing.merge_grids(session, principal.actor, principal.scope, versions, name=body.name,
-                                        reason=body.reason, rules=rules), 201)
+    return _answer(session, dry_run, lambda: editing.merge_grids(
+        session, principal.actor, principal.scope, versions, name=body.name, reason=body.reason, rules=rules), 201)
+
+
+@router.get("/{grid_id}/merge-candidates", summary="The grids this one may be merged with, with their ETags")
+def candidates(session: SessionDep, principal: Editor, grid_id: Id) -> dict[str, Any]:
+    """Same layer, parent grid and village, sharing an edge (not only a point), inside your territory."""
+    return merge_candidates(session, principal.scope, grid_id)
 
 
 @router.post("/{grid_id}/retire", summary="Retire a grid; a neighbour absorbs its area")
 def retire(session: SessionDep, principal: Editor, grid_id: Id, body: Retire, rules: Rules,
-           if_match: IfMatch = None) -> JSONResponse:
+           if_match: IfMatch = None, dry_run: DryRun = False) -> JSONResponse:
     versions = expected_versions(if_match, [grid_id])
-    return _respond(editing.retire_grid(session, principal.actor, principal.scope, grid_id, versions[grid_id],
-                                        absorber_code=body.absorber, reason=body.reason, rules=rules))
+    return _answer(session, dry_run, lambda: editing.retire_grid(
+        session, principal.actor, principal.scope, grid_id, versions[grid_id], absorber_code=body.absorber,
+        reason=body.reason, rules=rules))

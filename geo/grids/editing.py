@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from geo.access.scope import Scope
 from geo.errors import Conflict, InvalidInput, NotFound, PreconditionFailed
+from geo.grids.merging import check_mergeable
 from geo.grids.reassign import Move, reassign, snapshot
 from geo.grids.rules import (
     check_split_line,
@@ -393,8 +394,7 @@ def merge_grids(
     lock_layer(session, layer_id)
     grids = _load(session, ids, scope)
     _check_versions(grids, expected)
-    if len({(g.layer_id, g.division_id, g.parent_grid_id) for g in grids}) != 1:
-        raise Conflict("only grids of the same layer and the same parent can be merged", pointer="grids")
+    check_mergeable(session, list(expected))  # names the grid that is not a merge candidate, and why
     merged = union_area(session, [g.geom for g in grids])
     if session.execute(text("SELECT ST_NumGeometries(ST_GeomFromEWKB(:g))"), {"g": merged}).scalar() != 1:
         raise Conflict("the grids are not adjacent: their union is not one piece", pointer="grids")

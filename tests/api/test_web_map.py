@@ -368,25 +368,22 @@ def test_js_editing_only_for_grids_edit(js):
 
 def test_js_edit_labels_are_bilingual(js):
     for label in ("编辑 Edit", "重命名 Rename", "画线拆分 Split along a line", "均衡拆分 Balanced split",
-                  "合并 Merge with…", "撤销网格 Retire", "完成 Finish", "应用 Apply", "取消 Cancel"):
+                  "合并 Merge with…", "撤销网格 Retire", "检查 Check", "原因 Reason", "应用 Apply", "取消 Cancel"):
         assert label in js
 
 
 def test_js_writes_send_if_match_with_a_fresh_etag(js):
-    body = js[js.index("async function runWrite(") :]
-    body = body[: body.index("\n}\n")]
-    # every grid is fetched again (uncached) for its ETag before the write
-    assert "ctx.api(`/grids/${encodeURIComponent(id)}`, { withEtag: true })" in body
-    assert "tags.join(', ')" in body
-    assert "resp.headers.get('ETag')" in js
+    # every grid is fetched again (uncached) for its ETag before the edit is checked
+    assert "ctx.api(`/grids/${encodeURIComponent(id)}`, { withEtag: true })" in js
+    assert "etags.join(', ')" in js and "resp.headers.get('ETag')" in js
     assert "cache: request ? 'no-store' : 'default'" in js
-    writes = re.findall(r"ctx\.api\(([^;]*?)\{\s*method: '(POST|PATCH)', headers: \{ 'If-Match': ifMatch \}", js)
-    urls = sorted(url for url, _ in writes)
-    assert len(writes) == 5, urls
-    for needle in ("/split`", "/partition`", "'/grids/merge'", "/retire`", "encodeURIComponent(sel.id)}`"):
-        assert any(needle in url for url in urls), needle
-    # every write goes through runWrite
-    assert js.count("runWrite(ed, '") == 5
+    # every form's edit goes through confirmEdit: the dry run first, the real request with the reason after
+    forms = (JS_DIR / "editor" / "forms.js").read_text(encoding="utf-8")
+    for needle in ("/split`", "/partition`", "'/grids/merge'", "/retire`", "url: `/grids/${grid.id}`"):
+        assert needle in forms, needle
+    confirm = (JS_DIR / "editor" / "confirm.js").read_text(encoding="utf-8")
+    assert "ctx.api(withDryRun(opts.url), { method: opts.method, headers: headers(), json: opts.body })" in confirm
+    assert "json: Object.assign({}, opts.body, { reason })" in confirm
 
 
 def test_js_edit_errors(js):
@@ -409,6 +406,7 @@ def test_js_edit_ui_uses_no_html_strings(js):
     assert "innerHTML" not in js
     # suggestion labels are elements, never HTML strings
     assert "bindTooltip(el('span', null, suggestionLabel(feature))" in js
+    assert "bindTooltip(el('span', null, label)" in js  # the preview's m² labels too
     assert not re.search(r"bindTooltip\(\s*[`'\"]", js)
 
 
@@ -435,8 +433,8 @@ def test_fusion_js_overlay_panel_apply_and_exports(fusion_js):
     for kind in ("overlap", "gap", "sliver", "outside_parent", "misalignment"):
         assert f"{kind}: {{ label:" in fusion_js  # one colour per kind
     assert "/fusion/suggestions/${encodeURIComponent(fix.id)}/apply" in fusion_js
-    assert "'If-Match': etags" in fusion_js and "auth.can('grids:edit')" in fusion_js
-    assert "ctx.emit('grids-changed'" in fusion_js  # the grid overlays reload after an applied fix
+    assert "etags: (fix.affected || []).map((a) => a.etag)" in fusion_js and "auth.can('grids:edit')" in fusion_js
+    assert "confirmEdit(ctx, {" in fusion_js  # checked first, then the reason; 'grids-changed' after it
     assert "download('geojson'" in fusion_js and "download('csv'" in fusion_js
     assert "err.status === 412" in fusion_js
 

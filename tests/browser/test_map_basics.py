@@ -95,13 +95,18 @@ def test_success_and_error_look_different_and_replace_each_other(server: LiveSer
     click_map_at(driver, grid["lon"], grid["lat"])
     wait_for(driver, "document.querySelector('.gm-edit-name')")
 
-    def rename(name: str) -> None:
-        rename_button = driver.find_element(By.XPATH, "//button[normalize-space() = '重命名 Rename']")
-        rename_button.click()
-        for answer in (name, "browser test"):  # today's editor asks with prompt(): name, then reason
-            alert = driver.switch_to.alert
-            alert.send_keys(answer)
-            alert.accept()
+    def rename(name: str, refused: bool = False) -> None:
+        """Through the rename form: the name, Check (the server's dry run), then the reason and Apply."""
+        driver.find_element(By.XPATH, "//button[normalize-space() = '重命名 Rename']").click()
+        field = driver.find_element(By.CSS_SELECTOR, ".gm-form-rename input.gm-form-name")
+        field.clear()
+        field.send_keys(name)
+        driver.find_element(By.XPATH, "//button[normalize-space() = '检查 Check']").click()
+        if refused:
+            return
+        wait_for(driver, "document.querySelector('.gm-confirm textarea.gm-confirm-reason')")
+        driver.find_element(By.CSS_SELECTOR, ".gm-confirm textarea.gm-confirm-reason").send_keys("browser test")
+        driver.find_element(By.CSS_SELECTOR, ".gm-confirm-apply").click()
 
     rename(f"{grid['name']}甲")
     wait_for(driver, "document.querySelector('.gm-msg-success')")
@@ -113,11 +118,11 @@ def test_success_and_error_look_different_and_replace_each_other(server: LiveSer
     assert [m["kind"] for m in success] == ["success"] and "renamed" in success[0]["text"], success
     ok_color = driver.execute_script("return getComputedStyle(document.querySelector('.gm-msg-success')).backgroundColor")
 
-    # Select it again (the overlay reloaded) and send a name the server refuses (over 100 characters).
+    # Select it again (the overlay reloaded) and send a name the server refuses (a phone number in it).
     wait_for(driver, "!document.querySelector('.gm-edit-name')")
     click_map_at(driver, grid["lon"], grid["lat"])
     wait_for(driver, "document.querySelector('.gm-edit-name')")
-    rename("长" * 101)
+    rename("网格长电话13812345678", refused=True)
     wait_for(driver, "document.querySelector('.gm-msg-error')")
     messages = map_state(driver)["messages"]
     assert [m["kind"] for m in messages] == ["error"]  # the error replaced the success, no pile

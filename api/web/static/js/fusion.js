@@ -9,8 +9,9 @@
  *   problem zooms to it;
  * - for users with grids:edit, "应用 Apply" on a problem with a suggested fix:
  *   POST /fusion/suggestions/{id}/apply with the If-Match ETags the analysis
- *   listed (a stale suggestion answers 412 and the analysis is run again);
- *   then the grid overlays reload ('grids-changed');
+ *   listed, checked first and confirmed with a reason (editor/confirm.js; a
+ *   stale suggestion answers 412 and the analysis is run again); then the grid
+ *   overlays reload ('grids-changed');
  * - downloads of the analysis as GeoJSON and as CSV (for the township's list).
  *
  * Server strings go into the page as text only.
@@ -18,6 +19,7 @@
 
 import { button as domButton, el, overlayLabel } from './core/dom.js';
 import { isQuiet } from './core/http.js';
+import { confirmEdit } from './editor/confirm.js';
 
 const OWNER = 'fusion';
 
@@ -162,26 +164,23 @@ export function install(ctx) {
     }
   }
 
+  // The fix as every grid edit: checked on the server and shown (editor/confirm.js), then the reason, then
+  // applied. A stale suggestion (412) is not redone on fresh ETags: the analysis runs again instead.
   async function applyFix(fix) {
     if (state.busy) return;
     const epoch = state.epoch;
-    state.busy = true;
-    render();
-    const etags = (fix.affected || []).map((a) => a.etag).join(', ');
-    try {
-      const result = await apiFetch(`/fusion/suggestions/${encodeURIComponent(fix.id)}/apply`, {
-        method: 'POST', json: { reason: '多网融合 fusion suggestion' }, headers: { 'If-Match': etags },
-      });
-      if (epoch !== state.epoch) return;
-      const codes = (result.grids || []).map((g) => g.code);
-      ctx.messages.success(`已应用 Applied: ${codes.join(', ')} · ${result.moved || 0} 迁移 moved`, OWNER);
-      ctx.emit('grids-changed', { codes });
-    } catch (err) {
-      if (epoch === state.epoch) showError(err);
-    } finally {
-      if (epoch === state.epoch) state.busy = false;
-    }
-    if (epoch === state.epoch) analyse(); // the ranking and the ids change after every edit
+    const outcome = await confirmEdit(ctx, {
+      title: '应用融合建议 Apply the fusion fix',
+      url: `/fusion/suggestions/${encodeURIComponent(fix.id)}/apply`,
+      body: {},
+      etags: (fix.affected || []).map((a) => a.etag),
+      successText: (result) => `${(result.grids || []).map((g) => g.code).join(', ')} · ${result.moved || 0} 迁移 moved`,
+      reload: async () => {
+        analyse();
+        return null;
+      },
+    });
+    if (epoch === state.epoch && outcome.applied) analyse(); // the ranking and the ids change after every edit
   }
 
   async function download(format, type) {

@@ -3,18 +3,17 @@
  *
  * A toggle "编辑 Edit" (top left) enters edit mode; a click on a grid then
  * selects it and the editing panel (in the panel dock) offers rename, split
- * along a line, balanced split, merge and retire (editor/actions.js, sent by
- * editor/write.js). Nothing here is shown or enabled for anybody else, and the
+ * along a line, balanced split, merge and retire, each an in-panel form
+ * (editor/forms.js) that has the server check the edit before it asks for the
+ * reason (editor/confirm.js). Nothing here is shown or enabled for anybody else, and the
  * server checks the permission again on every write. Sets ctx.editor =
  * {onGridClick, onMapClick, update, leave} (layers.js and popups.js hand it
  * their clicks first); emits 'grid-selected' when a grid is selected.
  */
 
 import { el, button, formatValue, isBlank } from '../core/dom.js';
-import {
-  SELECTED_STYLE, addPoint, applySuggestion, finishLine, gridId, pickMergePartner, redrawLine, rename, retire,
-  startMerge, startSplit, startSuggest, suggestionLabel,
-} from './actions.js';
+import { SELECTED_STYLE, gridId } from './actions.js';
+import { FORMS, openForm } from './forms.js';
 
 export const EDIT_PERMISSION = 'grids:edit';
 
@@ -24,10 +23,11 @@ export function install(ctx) {
     enabled: false,
     active: false,
     busy: false,
-    mode: null, // null | 'split' | 'suggest' | 'merge'
+    mode: null,
     selected: null, // {id, feature, layer}
-    points: [], // split line being drawn
-    suggestion: null, // FeatureCollection under review
+    form: null, // the open form (editor/forms.js), if any
+    points: [],
+    suggestion: null,
     epoch: 0, // bumped on leaving, so late answers are dropped
   };
   // The editor as the action modules see it.
@@ -80,33 +80,18 @@ export function install(ctx) {
       panelBox.appendChild(el('div', 'gm-edit-code',
         `${formatValue(sel.feature.properties.code)} · ${sel.layer.label}`));
     }
-    if (state.busy) panelBox.appendChild(el('div', 'gm-edit-hint', '处理中… Working…'));
-    if (sel && state.mode === 'split') {
-      panelBox.appendChild(el('div', 'gm-edit-hint',
-        `在地图上点击画线（已 ${state.points.length} 点），双击或“完成”结束，Esc 取消 `
-        + 'Click points across the grid; double-click or Finish to end, Esc cancels'));
+    if (sel && state.form) {
+      panelBox.appendChild(state.form.box); // the same node each time: what was typed stays
+      return;
     }
+    if (state.busy) panelBox.appendChild(el('div', 'gm-edit-hint', '处理中… Working…'));
     const row = panelBox.appendChild(el('div', 'gm-edit-actions'));
-    if (sel && state.mode === 'split') {
-      editButton(row, '完成 Finish', () => finishLine(ed)).disabled = state.busy || state.points.length < 2;
-      editButton(row, '取消 Cancel', cancelMode);
-    } else if (sel && state.mode === 'suggest') {
-      const list = panelBox.insertBefore(el('ol', 'gm-edit-parts'), row);
-      ((state.suggestion && state.suggestion.features) || []).forEach((f) => {
-        list.appendChild(el('li', null, suggestionLabel(f)));
-      });
-      editButton(row, '应用 Apply', () => applySuggestion(ed));
-      editButton(row, '取消 Cancel', cancelMode);
-    } else if (sel && state.mode === 'merge') {
-      panelBox.insertBefore(el('div', 'gm-edit-hint',
-        '点击同一图层中相邻的另一个网格 Click a neighbouring grid of the same layer'), row);
-      editButton(row, '取消 Cancel', cancelMode);
-    } else if (sel) {
-      editButton(row, '重命名 Rename', () => rename(ed));
-      editButton(row, '画线拆分 Split along a line', () => startSplit(ed));
-      editButton(row, '均衡拆分 Balanced split', () => startSuggest(ed));
-      editButton(row, '合并 Merge with…', () => startMerge(ed));
-      editButton(row, '撤销网格 Retire', () => retire(ed), 'gm-edit-button gm-edit-danger');
+    if (sel) {
+      editButton(row, FORMS.rename, () => openEditForm('rename'));
+      editButton(row, FORMS.split, () => openEditForm('split'));
+      editButton(row, FORMS.partition, () => openEditForm('partition'));
+      editButton(row, '合并 Merge with…', () => openEditForm('merge'));
+      editButton(row, FORMS.retire, () => openEditForm('retire'), 'gm-edit-button gm-edit-danger');
       editButton(row, '取消选择 Deselect', () => select(null));
     }
     if (ed.conflicts.getLayers().length) {
@@ -116,9 +101,25 @@ export function install(ctx) {
     }
   }
 
-  // --- modes and drawings
+  // --- forms and drawings
+
+  // One form at a time, in the panel; an applied edit deselects the grid (it changed or is gone).
+  function openEditForm(kind) {
+    if (state.form) state.form.close();
+    const sel = state.selected;
+    state.form = openForm(ctx, kind, sel, {
+      container: panelBox,
+      onClose: () => {
+        state.form = null;
+        render();
+      },
+      onApplied: () => select(null),
+    });
+    render();
+  }
 
   function clearDrawing() {
+    if (state.form) state.form.close();
     ed.drawing.clearLayers();
     state.points = [];
     state.suggestion = null;
@@ -175,15 +176,7 @@ export function install(ctx) {
   function onGridClick(feature, layer, e) {
     if (!state.active) return false;
     if (state.busy) return true;
-    if (state.mode === 'split') {
-      addPoint(ed, e.latlng);
-      return true;
-    }
-    if (state.mode === 'suggest') return true;
-    if (state.mode === 'merge') {
-      pickMergePartner(ed, feature, layer);
-      return true;
-    }
+    if (state.form) return state.form.onGridClick(feature, layer, e.latlng) || true;
     const id = gridId(feature);
     if (isBlank(id)) return false;
     select({ id, feature, layer });
@@ -192,19 +185,14 @@ export function install(ctx) {
 
   function onMapClick(e) {
     if (!state.active) return false;
-    if (state.mode === 'split' && !state.busy) addPoint(ed, e.latlng);
+    if (state.form && !state.busy) state.form.onMapClick(e.latlng);
     return true; // no division popups while editing
   }
 
-  map.on('mousemove', (e) => {
-    if (state.mode === 'split' && state.points.length) redrawLine(ed, e.latlng);
-  });
-  map.on('dblclick', () => {
-    if (state.mode === 'split') finishLine(ed);
-  });
   document.addEventListener('keydown', (e) => {
     if (e.key !== 'Escape' || !state.active) return;
-    if (state.mode) cancelMode();
+    if (state.form) state.form.close();
+    else if (state.mode) cancelMode();
   });
 
   // Signing out (or in as someone else) drops the editor state too.
