@@ -3,8 +3,9 @@
 A planner draws a new dedicated grid (专属网格) vertex by vertex in an empty part of a village and
 watches the vertex count and area follow each click; draws a comprehensive grid over its
 neighbours and is shown the overlap in red, with its m², before any reason is asked (its first
-vertex, clicked 2 px from a neighbour's vertex, is sent exactly on it); drags a vertex of a grid,
-gives the area it opened to the neighbour, sees the reassignment preview, applies it and finds the
+vertex, clicked 2 px from a neighbour's vertex, is sent exactly on it); reshapes a grid (a midpoint
+dragged into a new vertex, that vertex dragged on, another added and deleted by right click), gives
+the area it opened to the neighbour, sees the reassignment preview, applies it and finds the
 history entry. A viewer sees no edit control at all. Every figure is compared with what the server
 computes or stores, never with a number written here.
 """
@@ -345,12 +346,33 @@ def test_planner_drags_a_vertex_previews_the_reassignment_and_applies_it(server:
                      "'.gm-snap-guide')")
     before = _stats(driver)["vertices"]
 
-    # Drag the edge's midpoint marker 40% of the way inwards: a new vertex, a dent in the grid.
+    # Drag the edge's midpoint marker 20% of the way inwards: a new vertex; then drag that vertex on
+    # to 40%: a dent in the grid.
     ax, ay = _px(driver, *pick["a"])
     bx, by = _px(driver, *pick["b"])
     mx, my = (ax + bx) / 2, (ay + by) / 2
-    _drag_px(driver, mx, my, mx + 0.4 * (ix - mx), my + 0.4 * (iy - my))
+    dx, dy = mx + 0.2 * (ix - mx), my + 0.2 * (iy - my)
+    _drag_px(driver, mx, my, dx, dy)
     wait_for(driver, f"document.querySelector('.gm-draw-stats').dataset.vertices === '{before + 1}'")
+    shallow = _stats(driver)
+    _drag_px(driver, dx, dy, mx + 0.4 * (ix - mx), my + 0.4 * (iy - my))
+    dx, dy = mx + 0.4 * (ix - mx), my + 0.4 * (iy - my)
+    # A deeper dent: the live area shrinks, the vertex count stays.
+    wait_for(driver, f"Number(document.querySelector('.gm-draw-stats').dataset.areaM2) < {shallow['area']}")
+    dented = _stats(driver)
+    assert dented["vertices"] == before + 1
+    # One more vertex, from the midpoint between a and the dent, and a right click deletes it again.
+    ex, ey = (ax + dx) / 2, (ay + dy) / 2
+    _drag_px(driver, ex, ey, ex + 0.15 * (ix - ex), ey + 0.15 * (iy - ey))
+    wait_for(driver, f"document.querySelector('.gm-draw-stats').dataset.vertices === '{before + 2}'")
+    markers = driver.find_elements(By.CSS_SELECTOR, ".leaflet-marker-pane .marker-icon:not(.marker-icon-middle)")
+    target = (ex + 0.15 * (ix - ex), ey + 0.15 * (iy - ey))
+    box = driver.find_element(By.CSS_SELECTOR, ".leaflet-container").rect
+    extra = min(markers, key=lambda m: math.dist(
+        (m.rect["x"] + m.rect["width"] / 2 - box["x"], m.rect["y"] + m.rect["height"] / 2 - box["y"]), target))
+    ActionChains(driver).context_click(extra).perform()
+    wait_for(driver, f"document.querySelector('.gm-draw-stats').dataset.vertices === '{before + 1}'")
+    assert _stats(driver)["area"] == dented["area"]  # the same shape as before the extra vertex
 
     network(driver)
     _press(driver, "Check")
