@@ -108,6 +108,7 @@ export function install(ctx) {
 
   // --- a drawing session: guides, muted grids, no double-click zoom
   function beginSession() {
+    geoman(map); // opt-in on before the first guide is made
     // The split editor's edit mode ends (its selection, line or merge), and while a shape is drawn
     // no click reaches it or popups.js (ctx.editor is who layers.js and popups.js ask first).
     if (ctx.editor && ctx.editor.leave) ctx.editor.leave();
@@ -157,7 +158,6 @@ export function install(ctx) {
       return;
     }
     ctx.messages.clear('draw');
-    const pm = geoman(map);
     state.mode = 'drawing';
     state.busy = true;
     render();
@@ -177,6 +177,7 @@ export function install(ctx) {
       e.workingLayer.on('pm:vertexadded pm:vertexremoved', update);
     });
     map.on('pm:create', onCreate);
+    const pm = geoman(map);
     pm.setGlobalOptions({ finishOnEnter: true });
     pm.enableDraw('Polygon', Object.assign(snapOptions(), {
       pathOptions: { color: layer.color || '#2b8cbe', weight: 2, fillOpacity: 0.2, renderer: guides.renderer() },
