@@ -99,10 +99,14 @@ export function install(ctx) {
     state.form.parent = '';
     if (!layer || !layer.parent_layer || !state.form.division) return render();
     const epoch = state.epoch;
-    const page = await ctx.api(`/grids?layer=${encodeURIComponent(layer.parent_layer)}`
-      + `&division=${state.form.division}&limit=${PAGE}`);
-    if (epoch !== state.epoch) return;
-    state.parents = page.features;
+    try {
+      const page = await ctx.api(`/grids?layer=${encodeURIComponent(layer.parent_layer)}`
+        + `&division=${state.form.division}&limit=${PAGE}`);
+      if (epoch !== state.epoch) return;
+      state.parents = page.features;
+    } catch (err) {
+      if (epoch === state.epoch && err.name !== 'AuthRequiredError') ctx.messages.error(`上级网格 Parent grids: ${err.message}`, 'draw');
+    }
     render();
   }
 
