@@ -167,7 +167,7 @@ def test_every_module_is_small_and_says_what_it_is_for():
 def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
     modules = _modules()
     features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
-    assert [name for name, _ in features] == ["signin", "layers", "popups", "editor", "fusion", "reports"]
+    assert [name for name, _ in features] == ["signin", "layers", "popups", "editor", "draw", "fusion", "reports"]
     for _, path in features:
         assert "export function install(ctx)" in modules[path], path
     for name, source in modules.items():
