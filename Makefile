@@ -3,9 +3,10 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-# What npm installs from api/web/package-lock.json and the app serves: Leaflet (the map),
+# What npm installs from api/web/package-lock.json and the app serves: Leaflet (the map), leaflet-geoman (drawing),
 # Swagger UI and ReDoc (/docs, /redoc).
 WEB_ASSETS := api/web/node_modules/leaflet/dist/leaflet.js \
+              api/web/node_modules/@geoman-io/leaflet-geoman-free/dist/leaflet-geoman.min.js \
               api/web/node_modules/swagger-ui-dist/swagger-ui-bundle.js \
               api/web/node_modules/redoc/bundles/redoc.standalone.js
 

@@ -6,8 +6,8 @@ Directories served by the app:
   ``gridmap.css``, mounted at ``/static``.
 * ``VENDOR``: the whitelist of npm package directories, ``{name: (node_modules subdirectory,
   a file that must be there)}``, each mounted at ``/static/vendor/<name>`` (``vendor_dirs()``):
-  Leaflet for the map, Swagger UI and ReDoc for ``/docs`` and ``/redoc``. A feature that needs
-  a library adds one entry here (and its package to ``package.json``). Nothing else under
+  Leaflet for the map, leaflet-geoman for drawing grids, Swagger UI and ReDoc for ``/docs``
+  and ``/redoc``. A feature that needs a library adds one entry here (and its package to ``package.json``). Nothing else under
   ``node_modules`` is served.
 
 The vendor directories are installed by npm from ``api/web/package-lock.json`` and
@@ -42,6 +42,8 @@ def _installed(package: str, directory: str, marker: str) -> pathlib.Path:
 # name -> (directory under node_modules, a file it must hold)
 VENDOR: dict[str, tuple[str, str]] = {
     "leaflet": ("leaflet/dist", "leaflet.js"),
+    # Drawing and reshaping grids with snapping (editor/draw.js, editor/reshape.js): a UMD bundle, global L.PM.
+    "geoman": ("@geoman-io/leaflet-geoman-free/dist", "leaflet-geoman.min.js"),
     "swagger-ui": ("swagger-ui-dist", "swagger-ui-bundle.js"),
     "redoc": ("redoc/bundles", "redoc.standalone.js"),
 }

@@ -55,8 +55,9 @@ POINT_MIN_ZOOM = 14
 # Third-party scripts and styles, as paths under ``<static prefix>/vendor/`` (the mounts of
 # api/web/assets.py's VENDOR whitelist), in load order. UMD bundles that define globals (``L``)
 # are classic scripts, loaded before our modules; a feature that needs a library adds it here.
-VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js",)
-VENDOR_STYLES: tuple[str, ...] = ("leaflet/leaflet.css",)
+# leaflet-geoman right after Leaflet: it extends L (L.PM, map.pm) as it loads.
+VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js", "geoman/leaflet-geoman.min.js")
+VENDOR_STYLES: tuple[str, ...] = ("leaflet/leaflet.css", "geoman/leaflet-geoman.css")
 
 
 class _GridmapMap(folium.Map):

@@ -72,9 +72,12 @@ def test_loads_local_leaflet_and_gridmap(refs):
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
     # Leaflet is a classic script (our modules use the global L); main.js is the one module, deferred
     # by the browser until the inline script has made the map and set window.gridmapBoot.
-    assert sorted(scripts) == ["/static/js/main.js", "/static/vendor/leaflet/leaflet.js"]
+    assert sorted(scripts) == ["/static/js/main.js", "/static/vendor/geoman/leaflet-geoman.min.js",
+                               "/static/vendor/leaflet/leaflet.js"]
+    assert scripts.index("/static/vendor/leaflet/leaflet.js") < scripts.index("/static/vendor/geoman/leaflet-geoman.min.js")
     assert refs.modules == ["/static/js/main.js"]
-    assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/gridmap.css"]
+    assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/vendor/geoman/leaflet-geoman.css",
+                      "/static/gridmap.css"]
 
 
 def test_no_remote_urls(page, refs):
@@ -177,7 +180,8 @@ def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
 
 def test_vendor_whitelist_mounts_each_package_directory():
     dirs = vendor_dirs()
-    assert set(dirs) == set(VENDOR) >= {"leaflet", "swagger-ui", "redoc"}
+    assert set(dirs) == set(VENDOR) >= {"leaflet", "geoman", "swagger-ui", "redoc"}
+    assert (dirs["geoman"] / "leaflet-geoman.min.js").is_file() and (dirs["geoman"] / "leaflet-geoman.css").is_file()
     assert all(path.is_dir() and path.is_relative_to(STATIC_DIR.parent / "node_modules") for path in dirs.values())
 
 

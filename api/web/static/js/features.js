@@ -13,6 +13,7 @@ import * as popups from './popups.js';
 import * as editor from './editor/index.js';
 import * as history from './editor/history.js';
 import * as undo from './editor/undo.js';
+import * as draw from './editor/draw.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 
@@ -23,6 +24,7 @@ export const FEATURES = [
   editor,
   history,
   undo,
+  draw,
   fusion,
   reports,
 ];
