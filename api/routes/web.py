@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
@@ -15,12 +15,12 @@ router = APIRouter(tags=["web"])
 
 
 @router.get("/", response_class=HTMLResponse, summary="The web map", include_in_schema=False)
-def index(session: SessionDep) -> HTMLResponse:
+def index(request: Request, session: SessionDep) -> HTMLResponse:
     bounds = county_extent(session)
     if bounds is None:
         raise NotFound("no district is loaded yet; run `gridmap demo` or import one")
     layers = [{"code": l["code"], "name": l["name"], "color": l["color"]} for l in list_layers(session)]
-    return HTMLResponse(build_map(bounds=bounds, layers=layers))
+    return HTMLResponse(build_map(bounds=bounds, layers=layers, basemap=request.app.state.basemap.page_config()))
 
 
 @router.get("/health", summary="Liveness")

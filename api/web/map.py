@@ -132,6 +132,7 @@ def build_map(
     bounds: tuple[float, float, float, float],
     layers: list[dict],
     static_prefix: str = "/static",
+    basemap: dict[str, Any] | None = None,
 ) -> str:
     """Return the full HTML page of the grid map.
 
@@ -139,7 +140,8 @@ def build_map(
     ``layers`` the grid layers in display order, each
     ``{"code": ..., "name": ..., "color": "#hex" or None}`` (the first one is
     shown by default). ``static_prefix`` is where the app serves
-    ``api/web/static`` (with Leaflet under ``<prefix>/vendor/leaflet``).
+    ``api/web/static`` (with Leaflet under ``<prefix>/vendor/leaflet``). ``basemap`` is
+    ``tiles.basemap.Basemap.page_config()``: None draws the app's own look (``js/basemap.js``).
     """
     minlon, minlat, maxlon, maxlat = _check_bounds(bounds)
     prefix = static_prefix.rstrip("/")
@@ -160,6 +162,7 @@ def build_map(
         "layers": _layer_config(layers),
         "bounds": [minlon, minlat, maxlon, maxlat],
         "pointMinZoom": POINT_MIN_ZOOM,
+        "basemap": basemap,
     }
     m.add_child(_GridmapInit(config))
     return m.get_root().render()
