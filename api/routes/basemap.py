@@ -1,4 +1,4 @@
-"""The basemap file's tiles and its TileJSON (tiles.basemap reads the file).
+"""The basemap file's tiles and its TileJSON (tiles.basemap reads the file), and the settlements layer.
 
 No session: the web map's basemap is drawn by ``<img>`` tiles and the vector renderer's plain
 ``fetch``, neither of which carries the bearer token, and a county's streets, water and place names
@@ -13,12 +13,15 @@ from __future__ import annotations
 import gzip
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.caching import Revalidated
+from api.deps import SessionDep, parse_bbox
+from api.security import MapReader
 from geo.errors import NotFound
 from tiles.basemap import Basemap
+from tiles.basemap.settlements import settlement_cells
 
 router = APIRouter(tags=["basemap"])
 
@@ -63,3 +66,14 @@ def basemap_tile(request: Request, z: int, x: int, y: int) -> Response:
             body = gzip.decompress(body)
         headers["Vary"] = "Accept-Encoding"
     return Response(body, media_type=basemap.file.info.content_type, headers=headers)
+
+
+@router.get("/basemap/settlements", summary="Households counted per cell: the settlements, for the map without "
+            "a basemap", dependencies=[Revalidated])
+def settlements(session: SessionDep, principal: MapReader,
+                bbox: str = Query(description="minlon,minlat,maxlon,maxlat (WGS84)", examples=["106.6,26.3,106.7,26.4"]),
+                zoom: int = Query(ge=0, le=22, description="The map's zoom: cells are ~12 px across, 60 m at least.")
+                ) -> dict[str, Any]:
+    # Counts per cell of >= 60 m with >= 3 households: no household can be singled out (tiles.basemap.settlements),
+    # so map:read suffices. Inside the caller's territory, so private like every authenticated answer.
+    return settlement_cells(session, bbox=parse_bbox(bbox), zoom=zoom, scope=principal.scope)
