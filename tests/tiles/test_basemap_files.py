@@ -3,6 +3,7 @@ metadata from the files themselves, and clear errors for files that cannot be se
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -55,6 +56,27 @@ def test_pmtiles_raster(tmp_path: Path) -> None:
     for (z, x, y), data in tiles.items():
         assert basemap.file.tile(z, x, y).data == data
     assert basemap.file.tile(1, 1, 0) is None
+
+
+def test_pmtiles_with_leaf_directories_reads_as_the_reference_reader(tmp_path: Path) -> None:
+    from pmtiles.reader import MmapSource, Reader
+
+    # Scattered tiles of scattered sizes, enough that the root directory overflows into leaves.
+    rng = random.Random(14)
+    tiles = {(16, rng.randrange(52000, 54000), rng.randrange(27000, 29000)): rng.randbytes(rng.randrange(5, 60))
+             for _ in range(30_000)}
+    tiles[(3, 6, 3)] = b"low"
+    path = write_pmtiles(tmp_path / "big.pmtiles", tiles, tile_type=TileType.MVT)
+    with path.open("rb") as f:
+        reference = Reader(MmapSource(f))
+        assert reference.header()["leaf_directory_length"] > 0  # the case worth testing
+        ours = open_basemap(BasemapSettings(basemap_file=path)).file
+        for key in list(tiles)[::400] + [(16, 51999, 27000), (16, 54000, 28999), (3, 6, 3), (14, 0, 0)]:
+            want = reference.get(*key)
+            got = ours.tile(*key)
+            assert (got.data if got else None) == (bytes(want) if want else None), key
+            if key in tiles:
+                assert got.data == tiles[key]
 
 
 def test_pmtiles_gzipped_vector(tmp_path: Path) -> None:
