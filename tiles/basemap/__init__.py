@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from geo.settings import BasemapSettings
 from tiles.basemap.source import BasemapError, BasemapInfo, Tile, TileFile
@@ -82,6 +83,14 @@ class Basemap:
         return {"kind": info.kind, "url": TILE_PATH, "format": info.format, "subdomains": [],
                 "bounds": list(info.bounds) if info.bounds else None,
                 "vector_layers": [_layer_summary(v) for v in info.vector_layers], **common}
+
+    def image_origins(self) -> tuple[str, ...]:
+        """The origins a URL basemap's tiles come from (one per subdomain), for the page's CSP img-src."""
+        template = self.settings.basemap_url
+        if template is None or template.startswith("/"):
+            return ()
+        hosts = [template.replace("{s}", s) for s in self.settings.subdomain_list] if "{s}" in template else [template]
+        return tuple(dict.fromkeys(f"{u.scheme}://{u.netloc}" for u in map(urlsplit, hosts)))
 
     def tilejson(self, base_url: str) -> dict[str, Any] | None:
         """TileJSON 3.0.0 for the served file (None for a URL basemap: clients use that service directly)."""
