@@ -42,6 +42,8 @@ def _installed(package: str, directory: str, marker: str) -> pathlib.Path:
 # name -> (directory under node_modules, a file it must hold)
 VENDOR: dict[str, tuple[str, str]] = {
     "leaflet": ("leaflet/dist", "leaflet.js"),
+    "gcoord": ("gcoord/dist", "gcoord.global.prod.js"),  # WGS84 <-> GCJ-02 for js/crs.js
+    "protomaps-leaflet": ("protomaps-leaflet/dist", "protomaps-leaflet.js"),  # vector basemaps
     "swagger-ui": ("swagger-ui-dist", "swagger-ui-bundle.js"),
     "redoc": ("redoc/bundles", "redoc.standalone.js"),
 }

@@ -55,7 +55,9 @@ POINT_MIN_ZOOM = 14
 # Third-party scripts and styles, as paths under ``<static prefix>/vendor/`` (the mounts of
 # api/web/assets.py's VENDOR whitelist), in load order. UMD bundles that define globals (``L``)
 # are classic scripts, loaded before our modules; a feature that needs a library adds it here.
-VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js",)
+# gcoord: the GCJ-02 transform of js/crs.js; protomaps-leaflet: vector-tile basemaps (js/basemap-vector.js).
+VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js", "gcoord/gcoord.global.prod.js",
+                                   "protomaps-leaflet/protomaps-leaflet.js")
 VENDOR_STYLES: tuple[str, ...] = ("leaflet/leaflet.css",)
 
 
