@@ -100,7 +100,7 @@ def test_without_a_basemap_file_the_routes_say_so(db_settings: DatabaseSettings)
 
 
 def _page_config(html: str) -> dict:
-    found = re.search(r"gridmap(?:\.init\(map_\w+, |Boot = \{\s*map: map_\w+,\s*config: )(\{.*?\})\)?;", html, re.S)
+    found = re.search(r"window\.gridmapBoot = \{ map: map_[0-9a-f]+, config: (\{.*?\}) \};", html)
     assert found, "no page config in the map page"
     return json.loads(found.group(1))
 
@@ -124,3 +124,18 @@ def test_the_map_page_without_a_basemap(db_settings: DatabaseSettings, session) 
     with _client(db_settings) as c:
         c.app.dependency_overrides[get_session] = lambda: (yield session)
         assert _page_config(c.get("/").text)["basemap"] is None
+
+
+def test_a_url_basemap_opens_the_pages_policy_to_its_tile_hosts_only(db_settings: DatabaseSettings, session) -> None:  # noqa: ANN001
+    from api.deps import get_session
+
+    with _client(db_settings, basemap_url="http://{s}.tdt.intranet:8080/vec_w/wmts?TILEMATRIX={TileMatrix}"
+                 "&TILEROW={TileRow}&TILECOL={TileCol}", basemap_subdomains="t0,t1", basemap_datum="cgcs2000") as c:
+        c.app.dependency_overrides[get_session] = lambda: (yield session)
+        r = c.get("/")
+    policy = dict(d.strip().split(" ", 1) for d in r.headers["content-security-policy"].split(";"))
+    assert policy["img-src"].split() == ["'self'", "data:", "blob:", "http://t0.tdt.intranet:8080",
+                                         "http://t1.tdt.intranet:8080"]
+    assert policy["connect-src"] == "'self'" and policy["default-src"] == "'self'"
+    config = _page_config(r.text)["basemap"]
+    assert config["kind"] == "url" and "TILEMATRIX={z}&TILEROW={y}&TILECOL={x}" in config["url"]
