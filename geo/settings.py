@@ -287,7 +287,8 @@ class BasemapSettings(BaseSettings):
         url = value.strip()
         if not (url.startswith(("http://", "https://", "/"))):
             raise ValueError(f"GRIDMAP_BASEMAP_URL: {url!r} must be an http(s) URL or a path on this server")
-        if not (all(p in url for p in _XYZ) or all(p in url for p in _WMTS)):
+        xyz = url.replace("{-y}", "{y}")  # Leaflet's TMS row
+        if not (all(p in xyz for p in _XYZ) or all(p in url for p in _WMTS)):
             raise ValueError("GRIDMAP_BASEMAP_URL: needs the placeholders {z}, {x} and {y} (XYZ) or "
                              "{TileMatrix}, {TileRow} and {TileCol} (WMTS)")
         return url

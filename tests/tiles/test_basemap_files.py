@@ -136,6 +136,7 @@ def test_a_truncated_pmtiles_file_is_refused_with_its_path(tmp_path: Path) -> No
      ("TILEMATRIX={z}", "TILEROW={y}", "TILECOL={x}")),
     ("http://{s}.tiles.intranet/img/{TileMatrix}/{TileRow}/{TileCol}.png", ("{s}", "/{z}/{y}/{x}.png")),
     ("https://tiles.intranet/{z}/{x}/{y}.png", ("/{z}/{x}/{y}.png",)),
+    ("https://tms.intranet/{z}/{x}/{-y}.png", ("/{z}/{x}/{-y}.png",)),
 ])
 def test_url_templates_are_given_in_leaflets_placeholders(url: str, pieces: tuple[str, ...]) -> None:
     settings = BasemapSettings(basemap_url=url, basemap_subdomains="t0,t1,t2", basemap_datum="CGCS2000")
