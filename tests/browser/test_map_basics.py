@@ -9,6 +9,7 @@ of any other host.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from selenium.webdriver.common.by import By
@@ -125,6 +126,30 @@ def test_success_and_error_look_different_and_replace_each_other(server: LiveSer
     assert ok_color != bad_color
     assert driver.find_element(By.CSS_SELECTOR, ".gm-msg-error").get_attribute("role") == "alert"
     driver.find_element(By.CSS_SELECTOR, ".gm-edit-toggle-button").click()  # leave edit mode
+    assert elsewhere(network(driver), server) == []
+
+
+def test_fusion_and_reports_panels_work_in_the_dock(server: LiveServer, driver: Any) -> None:
+    sign_in(driver, server, "planner")
+    # Fusion: analyse the nets; the score and the problems come from GET /fusion.
+    driver.find_element(By.XPATH, "//section[@data-panel='fusion']//button[contains(., 'Analyse')]").click()
+    score = wait_for(driver, "(document.querySelector('.gm-fusion-score') || {}).textContent")
+    assert "Score" in score
+    # Reports: the worklist is there; open one report and see its details.
+    wait_for(driver, "document.querySelector('.gm-events-summary')")  # the overdue list (the default tab)
+    time.sleep(0.5)  # the list re-renders once the category names are in
+    report = wait_for(driver, "(document.querySelector('.gm-events-link') || {}).textContent")
+    assert report, "the demo district has open reports"
+    driver.find_element(By.CSS_SELECTOR, ".gm-events-link").click()
+    wait_for(driver, "document.querySelector('.gm-events-steps')")  # the details (GET /events/{id}/history)
+    detail = driver.execute_script("return document.querySelector('section[data-panel=reports]').innerText")
+    assert report.split()[0] in detail and "状态 Status" in detail
+    # A panel folds by its title and unfolds again.
+    title = driver.find_element(By.CSS_SELECTOR, "section[data-panel='reports'] .gm-panel-title")
+    title.click()
+    assert not driver.find_element(By.CSS_SELECTOR, "section[data-panel='reports'] .gm-panel-body").is_displayed()
+    title.click()
+    assert driver.find_element(By.CSS_SELECTOR, "section[data-panel='reports'] .gm-panel-body").is_displayed()
     assert elsewhere(network(driver), server) == []
 
 
