@@ -15,6 +15,7 @@ from api.ratelimit import ReportLimit
 from api.routes import (
     audit,
     auth,
+    basemap,
     divisions,
     events,
     exports,
@@ -39,7 +40,15 @@ from geo.access.login_throttle import ThrottlePolicy
 from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
 from geo.privacy import logsafe
-from geo.settings import AuthSettings, DatabaseSettings, GridRules, PositionSettings, ServerSettings
+from geo.settings import (
+    AuthSettings,
+    BasemapSettings,
+    DatabaseSettings,
+    GridRules,
+    PositionSettings,
+    ServerSettings,
+)
+from tiles.basemap import open_basemap
 
 
 def create_app(
@@ -48,6 +57,7 @@ def create_app(
     auth_settings: AuthSettings | None = None,
     position_settings: PositionSettings | None = None,
     grid_rules: GridRules | None = None,
+    basemap_settings: BasemapSettings | None = None,
 ) -> FastAPI:
     logsafe.install()  # before anything can log: no personal data in any record (PIPL)
     db_settings = db_settings or DatabaseSettings()
@@ -60,6 +70,8 @@ def create_app(
         docs_url=None,  # /docs and /redoc are api/web/docs.py: local assets, no CDN
         redoc_url=None,
     )
+    # Opened first, so a missing or corrupt basemap file stops start-up with its path (tiles.basemap).
+    app.state.basemap = open_basemap(basemap_settings)
     engine = make_engine(db_settings, as_app=True)
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
@@ -84,7 +96,7 @@ def create_app(
     # grid_undo.router before grids.router: /grids/edits must not be read as /grids/{grid_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grid_undo.router, grids.router,
                    events.router, events.catalogue, points.households,
-                   points.cameras, points.events, points.staff, tiles.router, web.router,
+                   points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
                    docs.router):

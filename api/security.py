@@ -44,6 +44,8 @@ PUBLIC_ROUTES = {
     "/": "the map page shell: no data beyond the county extent and layer names; data needs a token",
     "POST /events": "citizens report without an account (rate limited); staff send their token",
     "/event-categories": "reporters need the category tree to file a report",
+    "/basemap/{z}/{x}/{y}": "basemap tiles: the same county streets for everyone, drawn by <img> tags that carry no token",
+    "/basemap.json": "the basemap file's TileJSON (format, zooms, attribution)",
 }
 # Whole trees anyone may call, with the reason.
 PUBLIC_PREFIXES = {

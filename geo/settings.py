@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # The local cluster that ``gridmap db up`` provisions when no URL is given. It
@@ -211,3 +211,111 @@ class GridRules(BaseSettings):
         default=1.0, ge=0,
         description="On a full-cover layer (不重不漏), an edit may leave uncovered at most this many m² "
         "(snapping noise); a larger gap is refused or filled into a neighbour.")
+
+
+# The placeholders a basemap URL template may use: XYZ ({z}/{x}/{y}, {-y} for TMS) or WMTS
+# ({TileMatrix}/{TileRow}/{TileCol}, KVP or RESTful), with {s} for subdomains.
+_XYZ = ("{z}", "{x}", "{y}")
+_WMTS = ("{TileMatrix}", "{TileRow}", "{TileCol}")
+# The first bytes of the two file formats (SQLite 3 for MBTiles; PMTiles v3's magic).
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_PMTILES_MAGIC = b"PMTiles"
+
+
+class BasemapSettings(BaseSettings):
+    """The basemap under the grids: a local tile file the app serves, or an intranet tile service.
+
+    Why a setting and not a default: an isolated government network has no OpenStreetMap or AMap, so
+    the operator brings either an .mbtiles/.pmtiles file (raster or vector; its format, bounds, zooms,
+    attribution and vector layers are read from the file itself by ``tiles.basemap``) or the URL of an
+    intranet 天地图 / other tile service. With neither, the map draws its own look from the app's data.
+    The datum matters: 天地图 is CGCS2000 (≈ WGS84 at map scale), AMap-style tiles are GCJ-02, and the
+    web map shifts its overlays to match (``js/crs.js``).
+
+    Only cheap checks happen here (the file exists and starts like MBTiles or PMTiles; the template
+    has its placeholders), so ``gridmap serve`` refuses a wrong path before starting; the file's
+    contents are checked when the app opens it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    basemap_file: Path | None = Field(
+        default=None, description="A local .mbtiles or .pmtiles file (raster png/jpg/webp or vector mvt/pbf).")
+    basemap_url: str | None = Field(
+        default=None, max_length=2000,
+        description="An XYZ ({z}/{x}/{y}) or WMTS ({TileMatrix}/{TileRow}/{TileCol}) tile URL template; "
+        "{s} picks one of basemap_subdomains.")
+    basemap_subdomains: str = Field(default="", max_length=200,
+                                    description="Comma-separated values for {s} (天地图: t0,t1,...,t7).")
+    basemap_datum: str = Field(default="wgs84", description="wgs84 | cgcs2000 | gcj02: the datum of the tiles.")
+    basemap_attribution: str | None = Field(
+        default=None, max_length=500, description="Shown in the map corner; a file's own attribution otherwise.")
+    basemap_min_zoom: int | None = Field(default=None, ge=0, le=24)
+    basemap_max_zoom: int | None = Field(default=None, ge=0, le=24)
+
+    @field_validator("basemap_datum")
+    @classmethod
+    def _known_datum(cls, value: str) -> str:
+        datum = value.strip().lower()
+        if datum not in ("wgs84", "cgcs2000", "gcj02"):
+            raise ValueError(f"GRIDMAP_BASEMAP_DATUM: {value!r} is not one of wgs84, cgcs2000, gcj02")
+        return datum
+
+    @field_validator("basemap_file")
+    @classmethod
+    def _tile_file(cls, value: Path | None) -> Path | None:
+        """A wrong path must stop the server at start-up, not answer 500 for every tile."""
+        if value is None or str(value) == "":
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_file():
+            raise ValueError(f"GRIDMAP_BASEMAP_FILE: {path} does not exist or is not a file")
+        try:
+            with path.open("rb") as f:
+                head = f.read(16)
+        except OSError as exc:
+            raise ValueError(f"GRIDMAP_BASEMAP_FILE: {path} cannot be read ({exc.strerror})") from None
+        if not (head.startswith(_SQLITE_MAGIC) or head.startswith(_PMTILES_MAGIC)):
+            raise ValueError(f"GRIDMAP_BASEMAP_FILE: {path} is neither an MBTiles (SQLite) nor a PMTiles file")
+        return path
+
+    @field_validator("basemap_url")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        url = value.strip()
+        if not (url.startswith(("http://", "https://", "/"))):
+            raise ValueError(f"GRIDMAP_BASEMAP_URL: {url!r} must be an http(s) URL or a path on this server")
+        xyz = url.replace("{-y}", "{y}")  # Leaflet's TMS row
+        if not (all(p in xyz for p in _XYZ) or all(p in url for p in _WMTS)):
+            raise ValueError("GRIDMAP_BASEMAP_URL: needs the placeholders {z}, {x} and {y} (XYZ) or "
+                             "{TileMatrix}, {TileRow} and {TileCol} (WMTS)")
+        return url
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "BasemapSettings":
+        if self.basemap_file is not None and self.basemap_url is not None:
+            raise ValueError("set GRIDMAP_BASEMAP_FILE or GRIDMAP_BASEMAP_URL, not both")
+        if "{s}" in (self.basemap_url or "") and not self.subdomain_list:
+            raise ValueError("GRIDMAP_BASEMAP_URL uses {s}: set GRIDMAP_BASEMAP_SUBDOMAINS too")
+        low, high = self.basemap_min_zoom, self.basemap_max_zoom
+        if low is not None and high is not None and low > high:
+            raise ValueError(f"GRIDMAP_BASEMAP_MIN_ZOOM ({low}) is above GRIDMAP_BASEMAP_MAX_ZOOM ({high})")
+        return self
+
+    @property
+    def subdomain_list(self) -> list[str]:
+        return [s.strip() for s in self.basemap_subdomains.split(",") if s.strip()]
+
+    @property
+    def leaflet_url(self) -> str | None:
+        """The URL template in Leaflet's placeholders: WMTS's TileMatrix/TileRow/TileCol are z/y/x.
+
+        That holds for a Web Mercator tile matrix set whose matrix n is zoom n (天地图's ``_w`` layers,
+        GoogleMapsCompatible); 天地图's geographic ``_c`` sets are not Web Mercator and are not supported.
+        """
+        if self.basemap_url is None:
+            return None
+        return (self.basemap_url.replace("{TileMatrix}", "{z}").replace("{TileRow}", "{y}")
+                .replace("{TileCol}", "{x}"))

@@ -62,12 +62,16 @@ def _database_ready(settings: DatabaseSettings) -> None:
 
 
 def _address(host: str | None, port: int | None, workers: int = 1) -> ServerAddress:
-    from importers.server import server_address
+    from importers.server import basemap_problem, server_address
 
     try:
-        return server_address(host, port, workers)
+        address = server_address(host, port, workers)
     except ValueError as exc:
         raise _refuse(str(exc)) from None
+    problem = basemap_problem()  # a wrong basemap path is refused before the demo loads or the server starts
+    if problem:
+        raise _refuse(problem)
+    return address
 
 
 @db_app.command("up")

@@ -44,6 +44,20 @@ def server_address(host: str | None = None, port: int | None = None, workers: in
     return ServerAddress(settings.host, settings.port, workers)
 
 
+def basemap_problem() -> str | None:
+    """The GRIDMAP_BASEMAP_* settings' first problem as one line (a missing file names its path), or None.
+
+    The file's contents are checked when the app opens it (``tiles.basemap``, in ``api.asgi``).
+    """
+    from geo.settings import BasemapSettings
+
+    try:
+        BasemapSettings()
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+    return None
+
+
 def run_server(address: ServerAddress) -> None:
     """Serve the API and the web map until interrupted (SIGINT or SIGTERM end it cleanly)."""
     import uvicorn

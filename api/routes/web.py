@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
@@ -15,14 +15,16 @@ router = APIRouter(tags=["web"])
 
 
 @router.get("/", response_class=HTMLResponse, summary="The web map", include_in_schema=False)
-def index(session: SessionDep) -> HTMLResponse:
+def index(request: Request, session: SessionDep) -> HTMLResponse:
     bounds = county_extent(session)
     if bounds is None:
         raise NotFound("no district is loaded yet; run `gridmap demo` or import one")
     layers = [{"code": l["code"], "name": l["name"], "color": l["color"]} for l in list_layers(session)]
-    page = build_map(bounds=bounds, layers=layers)
-    # Confined to this server: nothing else may be loaded or asked (see content_security_policy).
-    return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(page)})
+    basemap = request.app.state.basemap
+    page = build_map(bounds=bounds, layers=layers, basemap=basemap.page_config())
+    # Confined to this server (and a configured intranet tile service: see content_security_policy).
+    return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(
+        page, image_origins=basemap.image_origins())})
 
 
 @router.get("/health", summary="Liveness")

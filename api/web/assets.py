@@ -44,6 +44,8 @@ VENDOR: dict[str, tuple[str, str]] = {
     "leaflet": ("leaflet/dist", "leaflet.js"),
     # Drawing and reshaping grids with snapping (editor/draw.js, editor/reshape.js): a UMD bundle, global L.PM.
     "geoman": ("@geoman-io/leaflet-geoman-free/dist", "leaflet-geoman.min.js"),
+    "gcoord": ("gcoord/dist", "gcoord.global.prod.js"),  # WGS84 <-> GCJ-02 for js/crs.js
+    "protomaps-leaflet": ("protomaps-leaflet/dist", "protomaps-leaflet.js"),  # vector basemaps
     "swagger-ui": ("swagger-ui-dist", "swagger-ui-bundle.js"),
     "redoc": ("redoc/bundles", "redoc.standalone.js"),
 }

@@ -55,8 +55,10 @@ POINT_MIN_ZOOM = 14
 # Third-party scripts and styles, as paths under ``<static prefix>/vendor/`` (the mounts of
 # api/web/assets.py's VENDOR whitelist), in load order. UMD bundles that define globals (``L``)
 # are classic scripts, loaded before our modules; a feature that needs a library adds it here.
-# leaflet-geoman right after Leaflet: it extends L (L.PM, map.pm) as it loads.
-VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js", "geoman/leaflet-geoman.min.js")
+# leaflet-geoman right after Leaflet: it extends L (L.PM, map.pm) as it loads. gcoord: the GCJ-02
+# transform of js/crs.js; protomaps-leaflet: vector-tile basemaps (js/basemap-vector.js).
+VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js", "geoman/leaflet-geoman.min.js", "gcoord/gcoord.global.prod.js",
+                                   "protomaps-leaflet/protomaps-leaflet.js")
 VENDOR_STYLES: tuple[str, ...] = ("leaflet/leaflet.css", "geoman/leaflet-geoman.css")
 
 
@@ -139,6 +141,7 @@ def build_map(
     bounds: tuple[float, float, float, float],
     layers: list[dict],
     static_prefix: str = "/static",
+    basemap: dict[str, Any] | None = None,
 ) -> str:
     """Return the full HTML page of the grid map.
 
@@ -146,7 +149,8 @@ def build_map(
     ``layers`` the grid layers in display order, each
     ``{"code": ..., "name": ..., "color": "#hex" or None}`` (the first one is
     shown by default). ``static_prefix`` is where the app serves
-    ``api/web/static`` (with the npm packages under ``<prefix>/vendor/<name>``).
+    ``api/web/static`` (with the npm packages under ``<prefix>/vendor/<name>``). ``basemap`` is
+    ``tiles.basemap.Basemap.page_config()``: None draws the app's own look (``js/basemap.js``).
     """
     minlon, minlat, maxlon, maxlat = _check_bounds(bounds)
     prefix = static_prefix.rstrip("/")
@@ -167,6 +171,7 @@ def build_map(
         "layers": _layer_config(layers),
         "bounds": [minlon, minlat, maxlon, maxlat],
         "pointMinZoom": POINT_MIN_ZOOM,
+        "basemap": basemap,
     }
     m.add_child(_GridmapBoot(config))
     # A module script is deferred: it runs after the inline page script has created the map.
@@ -179,13 +184,14 @@ def build_map(
 _INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
 
 
-def content_security_policy(page: str) -> str:
+def content_security_policy(page: str, *, image_origins: tuple[str, ...] = ()) -> str:
     """The Content-Security-Policy for ``page`` (a ``build_map`` result): this server only.
 
     folium's inline scripts (the map, ``window.gridmapBoot``) are allowed by their hashes, not by
     'unsafe-inline'; styles may be inline (Leaflet positions everything with style attributes);
     images may be data: and blob: URLs (Leaflet's icons, a basemap's tiles drawn in the browser),
-    workers blob: (vector-tile decoders). Nothing may be loaded from, or sent to, another host.
+    workers blob: (vector-tile decoders). Nothing may be loaded from, or sent to, another host,
+    except the tile images of a configured URL basemap (``image_origins``: an intranet 天地图).
     """
     hashes = " ".join(
         "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
@@ -193,6 +199,6 @@ def content_security_policy(page: str) -> str:
     )
     return (
         f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
-        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+        f"img-src 'self' data: blob:{''.join(' ' + o for o in image_origins)}; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
         "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
     )

@@ -9,7 +9,7 @@ from html.parser import HTMLParser
 import pytest
 
 from api.web.assets import STATIC_DIR, VENDOR, leaflet_dist, vendor_dirs
-from api.web.map import build_map, content_security_policy
+from api.web.map import VENDOR_SCRIPTS, build_map, content_security_policy
 
 JS_DIR = STATIC_DIR / "js"
 
@@ -72,9 +72,8 @@ def test_loads_local_leaflet_and_gridmap(refs):
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
     # Leaflet is a classic script (our modules use the global L); main.js is the one module, deferred
     # by the browser until the inline script has made the map and set window.gridmapBoot.
-    assert sorted(scripts) == ["/static/js/main.js", "/static/vendor/geoman/leaflet-geoman.min.js",
-                               "/static/vendor/leaflet/leaflet.js"]
-    assert scripts.index("/static/vendor/leaflet/leaflet.js") < scripts.index("/static/vendor/geoman/leaflet-geoman.min.js")
+    assert sorted(scripts) == sorted(["/static/js/main.js"] + [f"/static/vendor/{p}" for p in VENDOR_SCRIPTS])
+    assert scripts[0] == "/static/vendor/leaflet/leaflet.js"  # the other vendor scripts extend L
     assert refs.modules == ["/static/js/main.js"]
     assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/vendor/geoman/leaflet-geoman.css",
                       "/static/gridmap.css"]

@@ -39,7 +39,7 @@ import uvicorn
 from sqlalchemy import Engine
 
 from geo.db import make_sessionmaker, transaction
-from geo.settings import DatabaseSettings, ServerSettings
+from geo.settings import BasemapSettings, DatabaseSettings, ServerSettings
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -57,7 +57,14 @@ class LiveServer:
 
 
 @pytest.fixture(scope="module")
-def server(small: Engine) -> Iterator[LiveServer]:
+def server_basemap() -> BasemapSettings | None:
+    """The basemap the live server serves: none (the app's own look) unless a test module overrides
+    this fixture (tests/browser/test_basemap.py serves a PMTiles file it makes)."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(small: Engine, server_basemap: BasemapSettings | None) -> Iterator[LiveServer]:
     """The app on a free port, on the ``small`` demo district with the demo accounts."""
     from api.main import create_app
     from importers.demo.users import create_demo_users
@@ -65,7 +72,7 @@ def server(small: Engine) -> Iterator[LiveServer]:
     with transaction(make_sessionmaker(small)) as session:
         create_demo_users(session, DEMO_PASSWORD)
     settings = DatabaseSettings(database_url=small.url.render_as_string(hide_password=False), pool_size=4)
-    app = create_app(settings, ServerSettings())
+    app = create_app(settings, ServerSettings(), basemap_settings=server_basemap)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

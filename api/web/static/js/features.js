@@ -7,6 +7,8 @@
  * everything that adds an overlay to ctx.layersControl or reads ctx.grids.
  */
 
+import * as crs from './crs.js';
+import * as basemap from './basemap.js';
 import * as signin from './signin.js';
 import * as layers from './layers.js';
 import * as popups from './popups.js';
@@ -18,6 +20,8 @@ import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 
 export const FEATURES = [
+  crs, // first: the display CRS must be set before anything is projected (crs.js)
+  basemap,
   signin,
   layers,
   popups,
