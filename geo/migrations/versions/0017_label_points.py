@@ -17,7 +17,12 @@ of all layers, 157 divisions), the circles cost 238 ms for the comprehensive lay
 grid and 104 ms for the divisions, against 8 ms, 23 ms and 5 ms to serialise those shapes as GeoJSON:
 computed at read time they would make the map's grid requests 30 times slower. A trigger (not two
 generated columns, which would find the circle twice) fills both columns on every write of ``geom``:
-editing, undo, COPY loads and imports alike.
+editing, undo, COPY loads and imports alike; a write pays about half a millisecond per shape (1.4 s for
+the 2,746 grids, on a busy machine).
+
+ST_PointOnSurface with its distance to the boundary as the room was the cheap alternative: 28 ms for
+the point, but the room it leaves is a median 79 % of the circle's (5th percentile 43 %), so names would
+sit off-centre and appear a zoom or two later, and the distance alone costs 140 ms per read of all grids.
 """
 from alembic import op
 
@@ -31,13 +36,13 @@ TABLES = ("grid", "division")
 _FUNCTIONS = """
 CREATE FUNCTION gridmap_label(g geometry, OUT point geometry, OUT size_m double precision)
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-    WITH c AS (SELECT ST_Centroid(g) AS c WHERE NOT ST_IsEmpty(g)),
-    k AS (SELECT c, 111320 * cos(radians(ST_Y(c))) AS kx, 110574.0 AS ky FROM c),
-    m AS (SELECT k.*, ST_MaximumInscribedCircle(ST_Scale(ST_Translate(g, -ST_X(c), -ST_Y(c)), kx, ky)) AS mic
-            FROM k)
-    SELECT ST_SetSRID(ST_MakePoint(ST_X(c) + ST_X((mic).center) / kx, ST_Y(c) + ST_Y((mic).center) / ky), 4326),
-           2 * (mic).radius
-      FROM m
+    -- The circle in FROM, called once: as an expression, (circle).center and (circle).radius each
+    -- called it again (three circles per shape, measured 6.6 s instead of 1.4 s for 2,746 grids).
+    SELECT ST_SetSRID(ST_MakePoint(ST_X(k.c) + ST_X(m.center) / k.kx, ST_Y(k.c) + ST_Y(m.center) / k.ky), 4326),
+           2 * m.radius
+      FROM (SELECT c, 111320 * cos(radians(ST_Y(c))) AS kx, 110574.0 AS ky
+              FROM (SELECT ST_Centroid(g) AS c) c WHERE NOT ST_IsEmpty(g)) k,
+           LATERAL ST_MaximumInscribedCircle(ST_Scale(ST_Translate(g, -ST_X(k.c), -ST_Y(k.c)), k.kx, k.ky)) m
 $$;
 
 CREATE FUNCTION gridmap_set_label() RETURNS trigger LANGUAGE plpgsql AS $$
