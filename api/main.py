@@ -34,7 +34,7 @@ from api.routes import (
     web,
 )
 from api.web import docs
-from api.web.assets import STATIC_DIR, leaflet_dist, redoc_bundles, swagger_ui_dist
+from api.web.assets import STATIC_DIR, vendor_dirs
 from geo.access.login_throttle import ThrottlePolicy
 from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
@@ -102,9 +102,9 @@ def create_app(
     # Outermost, so every layer sees the real client. Forwarded headers are believed only from the
     # proxies in GRIDMAP_TRUSTED_PROXIES (default none); `gridmap serve` turns uvicorn's own off.
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=server_settings.trusted_proxy_list)
-    app.mount("/static/vendor/leaflet", StaticFiles(directory=leaflet_dist()), name="leaflet")
-    app.mount(docs.SWAGGER_UI, StaticFiles(directory=swagger_ui_dist()), name="swagger-ui")
-    app.mount(docs.REDOC, StaticFiles(directory=redoc_bundles()), name="redoc")
+    # The npm packages' whitelisted directories (api/web/assets.py VENDOR), before /static itself.
+    for name, directory in vendor_dirs().items():
+        app.mount(f"/static/vendor/{name}", StaticFiles(directory=directory), name=f"vendor-{name}")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

@@ -39,6 +39,7 @@ from geo.errors import Conflict, GridmapError, InvalidInput, NotFound, TooManyRe
 from geo.privacy import audit
 from geo.privacy.audit import Actor
 from geo.privacy.pii import mask_free_text
+from geo.settings import BULK_STATEMENT_TIMEOUT_MS
 from importers import pipeline
 from importers.pipeline import ImportOptions
 from importers.report import Change, ImportReport, Problem
@@ -242,12 +243,23 @@ def plan_job(factory: sessionmaker[Session], job_id: int, *, actor: Actor, scope
             _set(factory, job_id, status="planning", step=f"comparing {len(table):,} rows with the database",
                  progress=0.4)
             scopes.bind(session, scope)
+            _lift_statement_timeout(session)
             report = pipeline.plan(session, table, options, actor=actor, scope=scope)
             # A dry run leaves nothing, except the audit row of a residents' plan, committed with it.
         _set(factory, job_id, status="planned", step="planned: ready to apply" if report.ok else
              "planned: the file has problems to fix", progress=1.0, report=_json(report.to_json()), error=None)
     except Exception as exc:  # noqa: BLE001 - stored on the job: the uploader reads it at GET /imports/{id}
         _fail(factory, job_id, exc)
+
+
+def _lift_statement_timeout(session: Session) -> None:
+    """Give this transaction the CLI's bulk timeout (an hour) instead of the server's 30 s.
+
+    A county's layer takes minutes to compare and to reassign, and the 30 s that stops a runaway
+    request turned such an upload into a failed job. ``SET LOCAL`` ends with the transaction, so the
+    pooled connection goes back with the server's own timeout."""
+    session.execute(text("SELECT set_config('statement_timeout', :ms, true)"),
+                    {"ms": str(BULK_STATEMENT_TIMEOUT_MS)})
 
 
 def _stored_options(session: Session, job_id: int) -> ImportOptions:
@@ -304,6 +316,7 @@ def _apply_locked(session: Session, job_id: int, *, actor: Actor, scope: Scope, 
         return None
     _check_applicable(job)
     scopes.bind(session, scope)
+    _lift_statement_timeout(session)
     try:
         with _files_on_disk(session, job_id) as paths:
             table = pipeline.read(session, paths, job.options)

@@ -8,8 +8,10 @@ SDKs). Errors use the spec's format ([{code, description}]), not problem+json,
 because Open311 clients parse that, with the spec's statuses: 404 for what does
 not exist (a service, a request, a jurisdiction), 400 for every other client
 error, and messages in the spec's parameter names (lat/long, address_string,
-service_code), never gridmap's. The jurisdiction is the county: jurisdiction_id
-may be omitted or be its division code (6 or 12 digits); any other is refused.
+service_code), never gridmap's. A jurisdiction is a county: jurisdiction_id may be
+omitted (every county served) or be a served county's code (6 or 12 digits), which
+keeps the reads to that county and refuses a request located in another; any
+other is refused.
 The standard fields are kept: the reporter's name, phone, email, device_id and
 account_id go to event_contact (row-level security, masked unless pii:read),
 attribute[code] answers are checked against the service definition and stored
@@ -194,7 +196,7 @@ def create_request(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=300)] = None,
 ) -> Response:
     client = request.client.host if request.client else "unknown"
-    _served(s, jurisdiction_id)
+    county = _served(s, jurisdiction_id)
     try:
         service = categories.category(s, service_code, pointer="service_code")
     except InvalidInput:
@@ -218,6 +220,10 @@ def create_request(
         receipt = intake.submit(s, report, actor=Actor(None, "open311", request_id(request), client))
     except InvalidInput as exc:
         raise _in_open311_terms(exc) from None
+    if county is not None and public.county_of(s, int(receipt["id"])) not in (None, county):
+        # not committed: the request's transaction rolls back with this refusal
+        raise InvalidInput(f"lat/long lies in county {public.county_of(s, int(receipt['id']))}, not in jurisdiction_id "
+                           f"{county}", pointer="jurisdiction_id")
     due = _time(receipt["due_at"])  # type: ignore[arg-type]
     data = [{"service_request_id": str(receipt["id"]), "token": receipt["token"],
              "service_notice": f"预计 {due} 前办结 expected by {due}", "account_id": account_id or None}]
@@ -237,9 +243,9 @@ def list_requests(
     status: Annotated[str | None, Query(pattern=r"^(open|closed)(,(open|closed))?$")] = None,
     jurisdiction_id: Jurisdiction = None,
 ) -> Response:
-    _served(s, jurisdiction_id)
+    county = _served(s, jurisdiction_id)
     if service_request_id:
-        rows = public.requests(s, ids=_ids(service_request_id))
+        rows = public.requests(s, ids=_ids(service_request_id), county=county)
     else:
         end = end_date or datetime.now(UTC)
         try:
@@ -248,18 +254,18 @@ def list_requests(
             raise InvalidInput("end_date is too early", pointer="end_date") from None
         check_window(start, end, ("start_date", "end_date"))
         rows = public.requests(s, codes=service_code.split(",") if service_code else None, start=start, end=end,
-                               status=status.split(",") if status else None)
+                               status=status.split(",") if status else None, county=county)
     return render(fmt, [_request(r) for r in rows], "service_requests", "request")
 
 
 @router.get("/requests/{service_request_id}.{fmt}", summary="Open311: one service request")
 def get_request(s: SessionDep, service_request_id: str, fmt: Fmt, jurisdiction_id: Jurisdiction = None) -> Response:
-    _served(s, jurisdiction_id)
+    county = _served(s, jurisdiction_id)
     try:
         ids = _ids(service_request_id)
     except InvalidInput:
         ids = []  # "abc" names no request: the spec's 404, as for a number that was never issued
-    rows = public.requests(s, ids=ids[:1]) if len(ids) == 1 else []
+    rows = public.requests(s, ids=ids[:1], county=county) if len(ids) == 1 else []
     if not rows:
         raise NotFound(f"service_request_id {service_request_id} does not exist", pointer="service_request_id")
     return render(fmt, [_request(rows[0])], "service_requests", "request")
@@ -268,22 +274,26 @@ def get_request(s: SessionDep, service_request_id: str, fmt: Fmt, jurisdiction_i
 @router.get("/tokens/{token}.{fmt}", summary="Open311: the request id behind a submission token")
 def token_lookup(s: SessionDep, token: Annotated[str, Path(max_length=64)], fmt: Fmt,
                  jurisdiction_id: Jurisdiction = None) -> Response:
-    _served(s, jurisdiction_id)
+    county = _served(s, jurisdiction_id)
     event_id = public.by_token(s, token)
-    if event_id is None:
+    if event_id is None or (county is not None and public.county_of(s, event_id) != county):
         raise NotFound(f"token {token} is unknown")
     return render(fmt, [{"service_request_id": str(event_id), "token": token}], "service_requests", "request")
 
 
 # -- Open311's parameters, in Open311's words ---------------------------------------------------------
-def _served(s: SessionDep, jurisdiction_id: str | None) -> None:
-    """An absent jurisdiction_id means this endpoint's one county; another one is refused (spec: 404)."""
-    if jurisdiction_id is None or jurisdiction_id == "":
-        return
-    county = public.jurisdiction(s)
-    if county is None or jurisdiction_id.strip() not in (county, county[:6]):
-        raise NotFound(f"jurisdiction_id {jurisdiction_id!r} is not served by this endpoint"
-                       + (f"; it serves {county[:6]}" if county else ""), pointer="jurisdiction_id")
+def _served(s: SessionDep, jurisdiction_id: str | None) -> str | None:
+    """The county (6 digits) a jurisdiction_id names, or None for all the counties served; a county this
+    endpoint does not serve is refused (the spec's 404). The 6-digit code or the county's 12-digit
+    division code both name it."""
+    if jurisdiction_id is None or jurisdiction_id.strip() == "":
+        return None
+    asked = jurisdiction_id.strip()
+    served = public.jurisdictions(s)
+    if len(asked) in (6, 12) and asked[:6] in served and (len(asked) == 6 or asked[6:] == "000000"):
+        return asked[:6]
+    raise NotFound(f"jurisdiction_id {jurisdiction_id!r} is not served by this endpoint"
+                   + (f"; it serves {', '.join(served)}" if served else ""), pointer="jurisdiction_id")
 
 
 def _where(lat: float | None, long: float | None, crs: Crs, address_string: str | None,

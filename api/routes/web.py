@@ -7,7 +7,7 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import text
 
 from api.deps import SessionDep
-from api.web.map import build_map
+from api.web.map import build_map, content_security_policy
 from geo.errors import NotFound
 from geo.grids.store import county_extent, list_layers
 
@@ -20,7 +20,9 @@ def index(session: SessionDep) -> HTMLResponse:
     if bounds is None:
         raise NotFound("no district is loaded yet; run `gridmap demo` or import one")
     layers = [{"code": l["code"], "name": l["name"], "color": l["color"]} for l in list_layers(session)]
-    return HTMLResponse(build_map(bounds=bounds, layers=layers))
+    page = build_map(bounds=bounds, layers=layers)
+    # Confined to this server: nothing else may be loaded or asked (see content_security_policy).
+    return HTMLResponse(page, headers={"Content-Security-Policy": content_security_policy(page)})
 
 
 @router.get("/health", summary="Liveness")

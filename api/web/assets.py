@@ -2,12 +2,13 @@
 
 Directories served by the app:
 
-* ``STATIC_DIR`` (``api/web/static``): our own ``gridmap.js`` / ``gridmap.css``,
-  mounted at ``/static``.
-* ``leaflet_dist()`` (``api/web/node_modules/leaflet/dist``): Leaflet, mounted at
-  ``/static/vendor/leaflet``.
-* ``swagger_ui_dist()`` and ``redoc_bundles()``: Swagger UI and ReDoc for ``/docs``
-  and ``/redoc``, mounted at ``/static/vendor/swagger-ui`` and ``/static/vendor/redoc``.
+* ``STATIC_DIR`` (``api/web/static``): our own ES modules (``js/``, see docs/web.md) and
+  ``gridmap.css``, mounted at ``/static``.
+* ``VENDOR``: the whitelist of npm package directories, ``{name: (node_modules subdirectory,
+  a file that must be there)}``, each mounted at ``/static/vendor/<name>`` (``vendor_dirs()``):
+  Leaflet for the map, Swagger UI and ReDoc for ``/docs`` and ``/redoc``. A feature that needs
+  a library adds one entry here (and its package to ``package.json``). Nothing else under
+  ``node_modules`` is served.
 
 The vendor directories are installed by npm from ``api/web/package-lock.json`` and
 never committed; ``npm ci --prefix api/web`` (part of ``make setup``) puts them there.
@@ -36,6 +37,26 @@ def _installed(package: str, directory: str, marker: str) -> pathlib.Path:
             "Run `npm ci --prefix api/web` (or `make setup`) from the repository root."
         )
     return path
+
+
+# name -> (directory under node_modules, a file it must hold)
+VENDOR: dict[str, tuple[str, str]] = {
+    "leaflet": ("leaflet/dist", "leaflet.js"),
+    "swagger-ui": ("swagger-ui-dist", "swagger-ui-bundle.js"),
+    "redoc": ("redoc/bundles", "redoc.standalone.js"),
+}
+
+
+def vendor_dirs() -> dict[str, pathlib.Path]:
+    """``{name: directory}`` for every ``VENDOR`` entry, checked to be installed (see ``_installed``)."""
+    out: dict[str, pathlib.Path] = {}
+    for name, (subdir, marker) in VENDOR.items():
+        package, _, directory = subdir.partition("/")
+        if package.startswith("@"):  # a scoped package: @scope/name/dir
+            scoped, _, directory = directory.partition("/")
+            package = f"{package}/{scoped}"
+        out[name] = _installed(package, directory or ".", marker)
+    return out
 
 
 def leaflet_dist() -> pathlib.Path:

@@ -1,11 +1,17 @@
 """Build the browser map page with folium.
 
 The page is deliberately an empty shell: a Leaflet map fitted to the county,
-Leaflet and our ``gridmap.js``/``gridmap.css`` loaded from the app's own
-``/static`` mount, and one inline call ``gridmap.init(map_<hash>, config)``.
-No GeoJSON is embedded, so the page stays a few kilobytes even for a district
-with 100k households; ``gridmap.js`` fetches grids, divisions and points from
-the JSON API for the current view.
+the vendor scripts (Leaflet) loaded as classic scripts from the app's own
+``/static/vendor`` mounts, one inline ``window.gridmapBoot = {map: map_<hash>,
+config}`` and our front end, ``/static/js/main.js``, as an ES module (module
+scripts run once the document is parsed, so after the inline script; see
+docs/web.md). No GeoJSON is embedded, so the page stays a few kilobytes even for
+a district with 100k households; the modules fetch grids, divisions and points
+from the JSON API for the current view.
+
+``content_security_policy(page)`` is the header the page is served with: every
+script, style, image and request from this server only, inline scripts allowed
+by their hashes.
 
 Nothing is loaded from a CDN or a third-party basemap (folium's defaults pull
 jQuery, Bootstrap, Font Awesome and OpenStreetMap tiles from the internet;
@@ -14,16 +20,18 @@ they are all switched off here).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import re
 from typing import Any
 
 import folium
-from branca.element import MacroElement
+from branca.element import Element, MacroElement
 from folium.map import FitBounds
 from folium.template import Template
 
-__all__ = ["build_map", "DEFAULT_COLORS"]
+__all__ = ["build_map", "content_security_policy", "DEFAULT_COLORS", "VENDOR_SCRIPTS", "VENDOR_STYLES"]
 
 # Used for layers that come without a colour, in display order. Distinct hues
 # that stay readable as a light fill over the plain background.
@@ -44,6 +52,12 @@ _HEX_COLOR = re.compile(r"^#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})$")
 # it one view would cover thousands of them.
 POINT_MIN_ZOOM = 14
 
+# Third-party scripts and styles, as paths under ``<static prefix>/vendor/`` (the mounts of
+# api/web/assets.py's VENDOR whitelist), in load order. UMD bundles that define globals (``L``)
+# are classic scripts, loaded before our modules; a feature that needs a library adds it here.
+VENDOR_SCRIPTS: tuple[str, ...] = ("leaflet/leaflet.js",)
+VENDOR_STYLES: tuple[str, ...] = ("leaflet/leaflet.css",)
+
 
 class _GridmapMap(folium.Map):
     """A folium map that loads only the app's own JS/CSS.
@@ -60,22 +74,14 @@ class _GridmapMap(folium.Map):
 
     def __init__(self, *, static_prefix: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        # Order matters: gridmap.js uses the global ``L`` at load time.
-        self.default_js = [
-            ("leaflet", f"{static_prefix}/vendor/leaflet/leaflet.js"),
-            ("gridmap", f"{static_prefix}/gridmap.js"),
-            # After gridmap.js: it registers itself in gridmap.plugins (the fusion overlay and panel).
-            ("gridmap_fusion", f"{static_prefix}/gridmap-fusion.js"),
-            ("gridmap_events", f"{static_prefix}/gridmap-events.js"),  # the closed loop 闭环 panel, likewise
-        ]
-        self.default_css = [
-            ("leaflet_css", f"{static_prefix}/vendor/leaflet/leaflet.css"),
-            ("gridmap_css", f"{static_prefix}/gridmap.css"),
-        ]
+        # Classic scripts, in order: folium's own page script uses the global ``L``.
+        self.default_js = [(path, f"{static_prefix}/vendor/{path}") for path in VENDOR_SCRIPTS]
+        self.default_css = [(path, f"{static_prefix}/vendor/{path}") for path in VENDOR_STYLES]
+        self.default_css.append(("gridmap_css", f"{static_prefix}/gridmap.css"))
 
 
-class _GridmapInit(MacroElement):
-    """Emit ``gridmap.init(<map variable>, config)`` into the page script.
+class _GridmapBoot(MacroElement):
+    """Emit ``window.gridmapBoot = {map: <map variable>, config}`` into the page script.
 
     Added to the map after ``FitBounds`` so it runs once the map exists and is
     already fitted to the county; folium only knows the map's JS variable name
@@ -87,14 +93,14 @@ class _GridmapInit(MacroElement):
     _template = Template(
         """
         {% macro script(this, kwargs) %}
-            gridmap.init({{ this._parent.get_name() }}, {{ this.config|tojson }});
+            window.gridmapBoot = { map: {{ this._parent.get_name() }}, config: {{ this.config|tojson }} };
         {% endmacro %}
         """
     )
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
-        self._name = "GridmapInit"
+        self._name = "GridmapBoot"
         self.config = config
 
 
@@ -139,7 +145,7 @@ def build_map(
     ``layers`` the grid layers in display order, each
     ``{"code": ..., "name": ..., "color": "#hex" or None}`` (the first one is
     shown by default). ``static_prefix`` is where the app serves
-    ``api/web/static`` (with Leaflet under ``<prefix>/vendor/leaflet``).
+    ``api/web/static`` (with the npm packages under ``<prefix>/vendor/<name>``).
     """
     minlon, minlat, maxlon, maxlat = _check_bounds(bounds)
     prefix = static_prefix.rstrip("/")
@@ -161,5 +167,31 @@ def build_map(
         "bounds": [minlon, minlat, maxlon, maxlat],
         "pointMinZoom": POINT_MIN_ZOOM,
     }
-    m.add_child(_GridmapInit(config))
+    m.add_child(_GridmapBoot(config))
+    # A module script is deferred: it runs after the inline page script has created the map.
+    m.get_root().header.add_child(
+        Element(f'<script type="module" src="{prefix}/js/main.js"></script>'), name="gridmap_main"
+    )
     return m.get_root().render()
+
+
+_INLINE_SCRIPT = re.compile(r"<script>(.*?)</script>", re.S)
+
+
+def content_security_policy(page: str) -> str:
+    """The Content-Security-Policy for ``page`` (a ``build_map`` result): this server only.
+
+    folium's inline scripts (the map, ``window.gridmapBoot``) are allowed by their hashes, not by
+    'unsafe-inline'; styles may be inline (Leaflet positions everything with style attributes);
+    images may be data: and blob: URLs (Leaflet's icons, a basemap's tiles drawn in the browser),
+    workers blob: (vector-tile decoders). Nothing may be loaded from, or sent to, another host.
+    """
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script.encode()).digest()).decode() + "'"
+        for script in _INLINE_SCRIPT.findall(page)
+    )
+    return (
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; "
+        "frame-ancestors 'self'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    )

@@ -84,6 +84,10 @@ def _validate(fixes: Sequence[Fix], settings: PositionSettings, now: datetime, s
             if not (math.isfinite(value) and -bound <= value <= bound):
                 raise InvalidInput(f"{label}{name} must be a finite number within ±{bound}, got {value}",
                                    pointer=f"{where}/{name}")
+        if f.lon == 0 and f.lat == 0:
+            # "Null Island": what a phone's location API hands back before it has a fix
+            raise InvalidInput(f"{label}lon 0, lat 0 is a phone's placeholder for 'no fix yet', not a position",
+                               pointer=f"{where}/lon")
         if f.accuracy_m is not None and not (math.isfinite(f.accuracy_m) and 0 <= f.accuracy_m <= 100_000):
             raise InvalidInput(f"{label}accuracy_m must be between 0 and 100000 metres", pointer=f"{where}/accuracy_m")
         if f.at is not None:

@@ -45,8 +45,12 @@ CLOSED = ("closed", "rejected")
 
 def requests(session: Session, *, ids: list[int] | None = None, codes: list[str] | None = None,
              start: datetime | None = None, end: datetime | None = None, status: list[str] | None = None,
-             limit: int = 1000) -> list[dict[str, object]]:
+             county: str | None = None, limit: int = 1000) -> list[dict[str, object]]:
+    """Reports as the public sees them; ``county`` (6 digits) keeps one jurisdiction's."""
     where, params = ["true"], {"n": limit, "closed": list(CLOSED)}
+    if county is not None:
+        where.append("e.county_code = :county")
+        params["county"] = county
     if ids is not None:
         where.append("e.id = ANY(:ids)")
         params["ids"] = ids
@@ -70,9 +74,14 @@ def requests(session: Session, *, ids: list[int] | None = None, codes: list[str]
     return [mask_free_text_fields(dict(r), ("description", "media_url")) for r in rows]
 
 
-def jurisdiction(session: Session) -> str | None:
-    """The division code of the county this service covers: Open311's jurisdiction_id."""
-    return session.execute(text("SELECT code FROM division WHERE level = 'county' ORDER BY code LIMIT 1")).scalar()
+def jurisdictions(session: Session) -> list[str]:
+    """The 6-digit codes of the counties this service covers: Open311's jurisdiction_id values."""
+    return list(session.execute(text("SELECT left(code, 6) FROM division WHERE level = 'county' ORDER BY code")).scalars())
+
+
+def county_of(session: Session, event_id: int) -> str | None:
+    """The 6-digit county code of a stored report."""
+    return session.execute(text("SELECT county_code FROM event WHERE id = :e"), {"e": event_id}).scalar()
 
 
 def by_token(session: Session, token: str) -> int | None:

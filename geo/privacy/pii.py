@@ -115,6 +115,10 @@ _ASCII_SEPARATORS = str.maketrans({"\t": " ", "\n": " ", "\r": " ", "\f": " ", "
                                    ".": "-", "/": "-", "_": "-", "~": "-"})
 _SIGNS = {"＋": "+", "（": "(", "）": ")", "Ｘ": "X", "ｘ": "x", "·": "-", "・": "-", "．": "-",
           "／": "-", "＿": "-", "～": "-", "。": "-"}
+# A number read out digit by digit in Chinese characters ("幺三八一二三四五六七八", "壹叁捌…"), as people
+# write a phone number to get it past a filter. One character each, so the folding keeps positions.
+_SIGNS.update({ch: str(d) for d, chars in enumerate(("〇零○", "一幺壹", "二两贰", "三叁", "四肆", "五伍",
+                                                     "六陆", "七柒", "八捌", "九玖")) for ch in chars})
 
 
 @lru_cache(maxsize=4096)

@@ -35,6 +35,11 @@ VECTOR_SUFFIXES = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", "
                    ".zip": "ESRI Shapefile", ".kml": "LIBKML", ".kmz": "LIBKML"}
 SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx")
 _MAX_UNZIPPED = 4 << 30  # a Shapefile cannot exceed 2 GB per part; anything bigger is not one
+# A zip bomb writes gigabytes to the server's disk from a small upload. Real Shapefiles pack 3–30:1
+# (a .dbf of mostly blank text fields reaches about 60:1); more than 200:1 beyond the first 64 MB is
+# not a county's data.
+_MAX_RATIO = 200
+_RATIO_FREE = 64 << 20
 
 
 def drivers_missing() -> list[str]:
@@ -96,6 +101,15 @@ def _pick(stems: Sequence[str], layer: str | None, *, file: str) -> str:
     return stems[0]
 
 
+def _check_unpacked_size(unpacked: int, packed: int, file: str) -> None:
+    """Refuse a Shapefile zip that would unpack to more than 4 GB, or far more than zip files pack."""
+    if unpacked > _MAX_UNZIPPED:
+        raise InvalidInput(f"{file}: the Shapefile unpacks to more than 4 GB", pointer="file")
+    if unpacked > max(_RATIO_FREE, _MAX_RATIO * packed):
+        raise InvalidInput(f"{file}: the Shapefile would unpack to {unpacked:,} bytes from {packed:,}, more than "
+                           f"{_MAX_RATIO} times its size; that is not a Shapefile but a zip bomb", pointer="file")
+
+
 @contextmanager
 def shapefile_dir(paths: Sequence[Path], layer: str | None) -> Iterator[tuple[Path, str]]:
     """The chosen Shapefile's parts in a private directory as ``layer.*``; yields (the .shp, its stem)."""
@@ -111,8 +125,8 @@ def shapefile_dir(paths: Sequence[Path], layer: str | None) -> Iterator[tuple[Pa
                 infos = {_zip_name(i): i for i in archive.infolist() if not i.is_dir()}
                 sets = _shapefile_sets(list(infos))
                 stem = _pick(sorted(sets), layer, file=file)
-                if sum(infos[n].file_size for n in sets[stem].values()) > _MAX_UNZIPPED:
-                    raise InvalidInput(f"{file}: the Shapefile unpacks to more than 4 GB", pointer="file")
+                _check_unpacked_size(sum(infos[n].file_size for n in sets[stem].values()),
+                                     paths[0].stat().st_size, file)
                 try:
                     for suffix, name in sets[stem].items():
                         with archive.open(infos[name]) as src, open(tmp / f"layer{suffix}", "wb") as dst:

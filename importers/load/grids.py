@@ -27,15 +27,14 @@ from geo.errors import InvalidInput
 from geo.grids.editing import lock_layer
 from geo.grids.reassign import reassign, snapshot
 from geo.privacy import audit
-from geo.privacy.pii import find_personal_numbers, mask_free_text
+from geo.privacy.pii import mask_free_text
 from geo.settings import GridRules
 from importers.files.source import SourceTable
 from importers.load import areal_checks as checks
 from importers.load import areal_staging as st
 from importers.load.context import ImportContext
+from importers.load.grids_resolve import STAGE, bad, resolve
 from importers.report import Change, ImportReport, Problem
-
-STAGE = "imp_grid"
 
 
 def plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridRules | None = None) -> ImportReport:
@@ -75,6 +74,9 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
         report.problems.append(Problem(None, "layer", "missing_layer",
                                        "say which layer the grids belong to (--layer) or give a layer column"))
         return report
+    if ctx.layer and not session.execute(text("SELECT 1 FROM grid_layer WHERE code = :c"), {"c": ctx.layer}).first():
+        report.problems.append(Problem(None, "layer", "unknown_layer", f"there is no grid layer {ctx.layer!r}"))
+        return report
     key_col = None if ctx.key == "code" else st.column(table, ctx.key)
     if ctx.key != "code" and key_col is None:
         report.problems.append(Problem(None, ctx.key, "missing_key",
@@ -86,14 +88,15 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
         "name": st.column(table, "name", "grid_name") or blank,
         "division_ref": st.column(table, "division", "division_code", "division_name") or blank,
         "parent_ref": st.column(table, "parent_grid", "parent_grid_code", "parent") or blank,
-        "layer_ref": layer_col or [ctx.layer or ""] * n,
+        # a row's own layer, else the one the import names
+        "layer_ref": [v or ctx.layer or "" for v in layer_col] if layer_col else [ctx.layer or ""] * n,
     })
     session.execute(text(
         f"ALTER TABLE {STAGE} ADD COLUMN layer_id int, ADD COLUMN division_id int, ADD COLUMN parent_grid_id int,"
         " ADD COLUMN final_code text, ADD COLUMN recode bool NOT NULL DEFAULT false, ADD COLUMN new_id int"))
     session.execute(text(f"CREATE INDEX ON {STAGE} (stored_id)"))
     tol = st.tolerance_deg(session, STAGE) if n else 1e-6
-    _resolve(session, table, ctx, report)
+    resolve(session, table, ctx, report)
     st.check_geometry(session, STAGE, report)
     st.compare_exact(session, STAGE, "grid")
     st.clip_to_parent(session, STAGE, report, "(its division, or its parent grid)", tol)
@@ -114,130 +117,6 @@ def _plan(session: Session, table: SourceTable, ctx: ImportContext, rules: GridR
     report.counts["retired"] = session.execute(text("SELECT count(*) FROM imp_retired")).scalar_one()
     report.changes = _changes(session)
     return report
-
-
-def _bad(session: Session, report: ImportReport, code: str, field: str, sql: str, params: dict[str, Any] | None = None
-         ) -> None:
-    """Run ``sql`` (SELECT row, message FROM imp_grid ...), mark those rows bad, file the problems."""
-    rows = session.execute(text(sql), params or {}).all()
-    st.add(report, rows, code, field)
-    if rows:
-        session.execute(text(f"UPDATE {STAGE} SET bad = true WHERE row = ANY(:r)"), {"r": [r[0] for r in rows]})
-
-
-def _resolve(session: Session, table: SourceTable, ctx: ImportContext, report: ImportReport) -> None:
-    """Layer, stored match, division and parent of every row; attribute problems."""
-    s = STAGE
-    session.execute(text(f"UPDATE {s} x SET layer_id = l.id FROM grid_layer l WHERE l.code = x.layer_ref"))
-    _bad(session, report, "unknown_layer", "layer",
-         f"SELECT row, CASE WHEN layer_ref = '' THEN 'no layer given' ELSE 'no grid layer ' || quote_literal(layer_ref)"
-         f" END FROM {s} WHERE layer_id IS NULL ORDER BY row")
-    _bad(session, report, "bad_code", "code",
-         f"SELECT row, 'a grid code has 17 digits (division 12, layer 2, sequence 3), not ' || quote_literal(code)"
-         f" FROM {s} WHERE code <> '' AND code !~ '^[0-9]{{17}}$' ORDER BY row")
-    if ctx.key == "code":
-        _bad(session, report, "missing_code", "code",
-             f"SELECT row, 'the rows are matched by code and this one has none: give its code, or match the rows by an id'"
-             f" || ' of your own (key), so that importing the file again finds the grid' FROM {s} WHERE code = ''"
-             " ORDER BY row")
-        st.duplicates(session, s, "code", report, "code")
-        session.execute(text(f"UPDATE {s} x SET stored_id = g.id FROM grid g WHERE g.code = x.code AND NOT x.bad"))
-    else:
-        _bad(session, report, "missing_key", ctx.key,
-             f"SELECT row, 'the rows are matched by ' || :k || ', and this one has none' FROM {s} WHERE key = ''"
-             " ORDER BY row", {"k": ctx.key})
-        st.duplicates(session, s, "key", report, ctx.key)
-        st.duplicates(session, s, "code", report, "code")
-        session.execute(text(f"UPDATE {s} x SET stored_id = g.id FROM grid g"
-                             " WHERE g.layer_id = x.layer_id AND g.external_id = x.key AND NOT x.bad"))
-        # not matched by the id yet: a grid of the same code that has no external id is the same grid
-        session.execute(text(f"UPDATE {s} x SET stored_id = g.id FROM grid g WHERE x.stored_id IS NULL"
-                             " AND g.code = x.code AND g.external_id IS NULL AND NOT x.bad"))
-        session.execute(text(f"UPDATE {s} x SET recode = true FROM grid g"
-                             " WHERE g.id = x.stored_id AND x.code <> '' AND x.code <> g.code"))
-    _bad(session, report, "wrong_layer", "code",
-         f"SELECT x.row, 'grid ' || g.code || ' belongs to layer ' || l.code || ', not ' || x.layer_ref FROM {s} x"
-         " JOIN grid g ON g.id = x.stored_id JOIN grid_layer l ON l.id = g.layer_id"
-         " WHERE g.layer_id <> x.layer_id AND NOT x.bad ORDER BY x.row")
-    # a new code (a new grid, or a grid the file renumbers) must never have been used
-    _bad(session, report, "code_in_use", "code",
-         f"SELECT x.row, 'code ' || x.code || ' is already the code of another grid' FROM {s} x"
-         " WHERE NOT x.bad AND x.code <> '' AND (x.stored_id IS NULL OR x.recode)"
-         "   AND x.code IN (SELECT g.code FROM grid g) ORDER BY x.row")
-    _bad(session, report, "code_retired", "code",
-         f"SELECT x.row, 'code ' || x.code || ' belonged to a retired grid: codes are never reused' FROM {s} x"
-         " WHERE NOT x.bad AND x.code <> '' AND (x.stored_id IS NULL OR x.recode)"
-         "   AND x.code NOT IN (SELECT g.code FROM grid g)"
-         "   AND x.code IN (SELECT v.code FROM grid_version v) ORDER BY x.row")  # hashed: no index on history codes
-    _resolve_parents(session, report)
-    _check_scope(session, ctx, report)
-    _bad(session, report, "missing_name", "name",
-         f"SELECT row, 'a new grid needs a name' FROM {s} WHERE NOT bad AND stored_id IS NULL AND name = '' ORDER BY row")
-    names = session.execute(text(f"SELECT row, name FROM {s} WHERE name <> '' AND NOT bad")).all()
-    published = [(r.row, "a grid's name is shown to everyone who reads the map: it may not hold an ID number or"
-                  " a phone number") for r in names if find_personal_numbers(r.name)]
-    st.add(report, published, "personal_number", "name")
-    if published:
-        session.execute(text(f"UPDATE {s} SET bad = true WHERE row = ANY(:r)"), {"r": [r[0] for r in published]})
-
-
-def _resolve_parents(session: Session, report: ImportReport) -> None:
-    """Division (code, unique name, or the code's first 12 digits) or, in a layer with a parent layer, the
-    parent grid, whose division the grid takes; and the shape the grid must lie in."""
-    s = STAGE
-    session.execute(text(f"""
-        UPDATE {s} x SET parent_grid_id = p.id, division_id = p.division_id, parent = p.geom
-          FROM grid_layer l, grid p
-         WHERE l.id = x.layer_id AND l.parent_layer_id IS NOT NULL AND p.layer_id = l.parent_layer_id
-           AND p.code = x.parent_ref AND NOT x.bad"""))
-    _bad(session, report, "unknown_parent", "parent_grid",
-         f"SELECT x.row, CASE WHEN x.parent_ref = '' THEN 'grids of layer ' || l.code || ' need a parent grid (its code)'"
-         f" ELSE 'no grid ' || quote_literal(x.parent_ref) || ' in the parent layer ' || pl.code END"
-         f" FROM {s} x JOIN grid_layer l ON l.id = x.layer_id JOIN grid_layer pl ON pl.id = l.parent_layer_id"
-         " WHERE x.parent_grid_id IS NULL AND NOT x.bad ORDER BY x.row")
-    _bad(session, report, "no_parent_layer", "parent_grid",
-         f"SELECT x.row, 'layer ' || l.code || ' has no parent layer: leave parent_grid empty' FROM {s} x"
-         " JOIN grid_layer l ON l.id = x.layer_id WHERE l.parent_layer_id IS NULL AND x.parent_ref <> '' AND NOT x.bad"
-         " ORDER BY x.row")
-    # one equi-join per way of naming it (an OR of them made a nested loop: 10,000 rows x 1,000 divisions)
-    for way in ("x.division_ref ~ '^[0-9]{12}$' AND d.code = x.division_ref",
-                "x.division_ref = '' AND x.code <> '' AND d.code = left(x.code, 12)"):
-        session.execute(text(f"UPDATE {s} x SET division_id = d.id FROM division d"
-                             f" WHERE x.division_id IS NULL AND NOT x.bad AND {way}"))
-    session.execute(text(f"""
-        UPDATE {s} x SET division_id = d.id
-          FROM (SELECT name, min(id) AS id FROM division GROUP BY name HAVING count(*) = 1) d
-         WHERE x.division_id IS NULL AND NOT x.bad AND x.division_ref !~ '^[0-9]{{12}}$' AND d.name = x.division_ref"""))
-    session.execute(text(f"UPDATE {s} x SET division_id = g.division_id FROM grid g WHERE x.division_id IS NULL"
-                         " AND NOT x.bad AND x.division_ref = '' AND x.code = '' AND g.id = x.stored_id"))
-    _bad(session, report, "unknown_division", "division",
-         f"SELECT row, CASE WHEN division_ref = '' THEN 'say which division the grid belongs to'"
-         f" WHEN (SELECT count(*) FROM division e WHERE e.name = division_ref) > 1"
-         f" THEN 'several divisions are named ' || quote_literal(division_ref) || ': give its 12-digit code'"
-         f" ELSE 'no division ' || quote_literal(division_ref) END FROM {s} WHERE division_id IS NULL AND NOT bad"
-         " ORDER BY row")
-    _bad(session, report, "bad_code", "code",
-         "SELECT x.row, 'code ' || x.code || ' does not start with its division ' || d.code || ' and the layer''s'"
-         " || ' prefix ' || l.code_prefix FROM " + s + " x JOIN division d ON d.id = x.division_id"
-         " JOIN grid_layer l ON l.id = x.layer_id"
-         " WHERE NOT x.bad AND x.code <> '' AND left(x.code, 14) <> d.code || l.code_prefix ORDER BY x.row")
-    session.execute(text(f"UPDATE {s} x SET parent = d.geom FROM division d WHERE d.id = x.division_id"
-                         " AND x.parent IS NULL AND NOT x.bad"))
-
-
-def _check_scope(session: Session, ctx: ImportContext, report: ImportReport) -> None:
-    """A row must belong to the importer's territory, and so must the stored grid it would replace."""
-    if ctx.scope.everything:
-        return
-    own = list(ctx.scope.own_divisions)
-    grids = list(ctx.scope.grids)
-    _bad(session, report, "outside_territory", "division",
-         f"SELECT x.row, 'the grid belongs to ' || d.name || ' (' || d.code || '), outside your territory'"
-         f" FROM {STAGE} x JOIN division d ON d.id = x.division_id"
-         " WHERE NOT x.bad AND (NOT (x.division_id = ANY(:own) OR coalesce(x.parent_grid_id = ANY(:grids), false))"
-         "   OR (x.stored_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM grid g WHERE g.id = x.stored_id"
-         "       AND (g.division_id = ANY(:own) OR coalesce(g.parent_grid_id = ANY(:grids), false)))))"
-         " ORDER BY x.row", {"own": own, "grids": grids})
 
 
 def _attribute_changes(session: Session) -> None:
@@ -280,7 +159,7 @@ def _number_new_grids(session: Session, report: ImportReport) -> None:
         UPDATE {STAGE} x SET final_code = n.prefix || CASE WHEN n.seq > 999 THEN CAST(n.seq AS text)
                                                        ELSE lpad(CAST(n.seq AS text), 3, '0') END FROM numbered n
          WHERE n.row = x.row"""))
-    _bad(session, report, "codes_exhausted", "code",
+    bad(session, report, "codes_exhausted", "code",
          f"SELECT row, 'its division has used all 999 grid numbers of the layer' FROM {STAGE}"
          " WHERE NOT bad AND length(final_code) > 17 ORDER BY row")
 

@@ -275,3 +275,26 @@ def test_a_plan_made_stale_by_a_later_apply_is_refused_and_writes_nothing(http, 
             break
     assert [c["detail"] for c in job["report"]["changes"]] == [f"name {old}乙 → {old}甲"]
     assert http.post(f"/imports/{first['id']}/apply", headers=_as(site, "admin")).status_code == 200
+
+
+def test_jobs_plan_and_apply_with_the_bulk_statement_timeout(http, site, monkeypatch) -> None:  # noqa: ANN001
+    """A county's layer takes minutes to compare and reassign: the server's 30 s timeout failed such jobs."""
+    from importers import pipeline
+
+    seen: dict[str, str] = {}
+    for step in ("plan", "apply"):
+        real = getattr(pipeline, step)
+
+        def spy(session, *args, _real=real, _step=step, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            seen[_step] = session.execute(text("SHOW statement_timeout")).scalar_one()
+            return _real(session, *args, **kwargs)
+
+        monkeypatch.setattr(pipeline, step, spy)
+    data = json.loads(_town_grids(site, site.towns[0]))
+    data["features"][0]["properties"]["网格名称"] += "时"
+    job = _upload(http, site, "admin", "grids", "timeout.geojson", json.dumps(data, ensure_ascii=False).encode(),
+                  layer="comprehensive")
+    assert http.post(f"/imports/{job['id']}/apply", headers=_as(site, "admin")).status_code == 200
+    assert seen == {"plan": "1h", "apply": "1h"}
+    with http.app.state.engine.connect() as c:  # the app's pooled connections keep the server's own timeout
+        assert c.execute(text("SHOW statement_timeout")).scalar_one() != "1h"

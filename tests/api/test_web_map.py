@@ -1,4 +1,4 @@
-"""The folium map page: local assets only, no embedded data. Needs no database."""
+"""The folium map page (local assets only, no embedded data) and static checks of its ES modules. No database."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from api.web.assets import STATIC_DIR, leaflet_dist
-from api.web.map import build_map
+from api.web.assets import STATIC_DIR, VENDOR, leaflet_dist, vendor_dirs
+from api.web.map import build_map, content_security_policy
+
+JS_DIR = STATIC_DIR / "js"
 
 HUAXI_BOUNDS = (106.5, 26.2, 106.8, 26.6)
 LAYERS = [
@@ -25,6 +27,7 @@ class _Refs(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.refs: list[tuple[str, str, str]] = []  # (tag, attr, value)
+        self.modules: list[str] = []  # src of <script type="module">
         self.scripts: list[str] = []
         self._in_script = False
 
@@ -32,6 +35,8 @@ class _Refs(HTMLParser):
         for name, value in attrs:
             if name in ("src", "href") and value is not None:
                 self.refs.append((tag, name, value))
+        if tag == "script" and ("type", "module") in attrs:
+            self.modules.append(dict(attrs)["src"])
         self._in_script = tag == "script"
 
     def handle_endtag(self, tag):
@@ -56,17 +61,19 @@ def refs(page) -> _Refs:
 
 
 def _init_config(page: str) -> dict:
-    match = re.search(r"gridmap\.init\((map_[0-9a-f]+), (\{.*?\})\);", page)
-    assert match, "page must call gridmap.init(map_<hash>, config)"
-    assert f"var {match.group(1)} = L.map(" in page, "init must get folium's map variable"
+    match = re.search(r"window\.gridmapBoot = \{ map: (map_[0-9a-f]+), config: (\{.*?\}) \};", page)
+    assert match, "page must set window.gridmapBoot = {map: map_<hash>, config}"
+    assert f"var {match.group(1)} = L.map(" in page, "the boot object must hold folium's map variable"
     return json.loads(match.group(2))
 
 
 def test_loads_local_leaflet_and_gridmap(refs):
     scripts = [v for tag, attr, v in refs.refs if tag == "script" and attr == "src"]
     styles = [v for tag, attr, v in refs.refs if tag == "link" and attr == "href"]
-    assert scripts == ["/static/vendor/leaflet/leaflet.js", "/static/gridmap.js", "/static/gridmap-fusion.js",
-                       "/static/gridmap-events.js"]
+    # Leaflet is a classic script (our modules use the global L); main.js is the one module, deferred
+    # by the browser until the inline script has made the map and set window.gridmapBoot.
+    assert sorted(scripts) == ["/static/js/main.js", "/static/vendor/leaflet/leaflet.js"]
+    assert refs.modules == ["/static/js/main.js"]
     assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/gridmap.css"]
 
 
@@ -85,6 +92,7 @@ def test_static_prefix_is_used():
     values = [v for _, _, v in parser.refs]
     assert "./static/vendor/leaflet/leaflet.js" in values
     assert "./static/gridmap.css" in values
+    assert "./static/js/main.js" in parser.modules
 
 
 def test_init_config_has_layers_in_order(page):
@@ -134,8 +142,57 @@ def test_rejects_bad_colour():
 
 
 def test_static_files_exist():
-    assert (STATIC_DIR / "gridmap.js").is_file()
     assert (STATIC_DIR / "gridmap.css").is_file()
+    for module in ("main.js", "features.js", "signin.js", "layers.js", "popups.js", "fusion.js", "reports.js",
+                   "editor/index.js", "core/dom.js", "core/http.js", "core/session.js", "core/messages.js",
+                   "core/events.js"):
+        assert (JS_DIR / module).is_file(), module
+    # the one-closure files are gone
+    assert not list(STATIC_DIR.glob("gridmap*.js"))
+
+
+def _modules() -> dict[str, str]:
+    return {str(p.relative_to(JS_DIR)): p.read_text(encoding="utf-8") for p in sorted(JS_DIR.rglob("*.js"))}
+
+
+def test_every_module_is_small_and_says_what_it_is_for():
+    for name, source in _modules().items():
+        assert source.startswith(f"/*\n * {name}: "), f"{name} must open with a header comment naming itself"
+        assert source.count("\n") <= 420, f"{name} has {source.count(chr(10))} lines"
+
+
+def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
+    modules = _modules()
+    features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
+    assert [name for name, _ in features] == ["signin", "layers", "popups", "editor", "fusion", "reports"]
+    for _, path in features:
+        assert "export function install(ctx)" in modules[path], path
+    for name, source in modules.items():
+        for target in re.findall(r"from '(\.[^']+)'", source):
+            resolved = (JS_DIR / name).parent.joinpath(target).resolve()
+            assert resolved.is_file(), f"{name} imports {target}, which is not there"
+            assert resolved.is_relative_to(JS_DIR)
+
+
+def test_vendor_whitelist_mounts_each_package_directory():
+    dirs = vendor_dirs()
+    assert set(dirs) == set(VENDOR) >= {"leaflet", "swagger-ui", "redoc"}
+    assert all(path.is_dir() and path.is_relative_to(STATIC_DIR.parent / "node_modules") for path in dirs.values())
+
+
+def test_map_page_policy_allows_its_own_inline_scripts_only(page):
+    import base64
+    import hashlib
+
+    policy = dict(d.strip().split(" ", 1) for d in content_security_policy(page).split(";"))
+    assert policy["default-src"] == "'self'" and policy["connect-src"] == "'self'"
+    assert "unsafe-inline" not in policy["script-src"] and "unsafe-eval" not in policy["script-src"]
+    assert policy["img-src"] == "'self' data: blob:" and policy["worker-src"] == "'self' blob:"
+    inline = re.findall(r"<script>(.*?)</script>", page, re.S)
+    assert any("window.gridmapBoot" in script for script in inline)
+    for script in inline:
+        digest = base64.b64encode(hashlib.sha256(script.encode()).digest()).decode()
+        assert f"'sha256-{digest}'" in policy["script-src"]
 
 
 def test_leaflet_dist_installed():
@@ -154,11 +211,11 @@ def test_leaflet_dist_missing_says_how_to_fix(monkeypatch, tmp_path):
         assets.leaflet_dist()
 
 
-# ---------------------------------------------------------------- gridmap.js
+# ---------------------------------------------------------------- the ES modules
 #
 # The data endpoints want a bearer token; the page stays a public shell and
-# gridmap.js does the signing in. These are static checks of its source (the
-# behaviour is exercised in a browser against the API).
+# the modules do the signing in. These are static checks of their source (the
+# behaviour is exercised in a browser against the API: tests/browser/).
 
 
 def _strip_js_comments(source: str) -> str:
@@ -169,7 +226,8 @@ def _strip_js_comments(source: str) -> str:
 
 @pytest.fixture(scope="module")
 def js() -> str:
-    return _strip_js_comments((STATIC_DIR / "gridmap.js").read_text(encoding="utf-8"))
+    """Every module of the front end, comments stripped, one after the other."""
+    return "\n".join(_strip_js_comments(source) for source in _modules().values())
 
 
 @pytest.fixture(scope="module")
@@ -215,15 +273,18 @@ def test_every_data_request_goes_through_api_fetch(js):
     assert "fetchJson" not in js
     raw = [m.start() for m in re.finditer(r"(?<![\w.])fetch\(", js)]
     assert raw, "expected the transport's own fetch() calls"
-    # fetch() itself only in the bearer transport and the /auth POST helper
+    # fetch() itself only in the bearer transport and the /auth POST helper, both in core/http.js
     assert {_function_around(js, pos) for pos in raw} == {"sendWithToken", "postAuth"}
-    assert "apiFetch(`/grids/${encodeURIComponent(id)}`" in js
-    assert "await apiFetch(url, { signal: mine.signal })" in js
+    for name, source in _modules().items():
+        if name != "core/http.js":
+            assert not re.search(r"(?<![\w.])fetch\(", _strip_js_comments(source)), name
+    assert "ctx.api(`/grids/${encodeURIComponent(id)}`" in js
+    assert "await ctx.api(url, { signal: mine.signal })" in js
 
 
 def test_js_handles_401_with_one_shared_refresh(js):
     body = js[js.index("async function apiFetch(") :]
-    body = body[: body.index("\n  }\n")]
+    body = body[: body.index("\n  };\n")]
     assert body.count("resp.status === 401") == 2  # first answer, and the one retry
     assert body.count("sendWithToken(") == 2  # never a third attempt
     assert "auth.renew(token)" in body
@@ -292,12 +353,12 @@ def test_js_editing_only_for_grids_edit(js):
     # the toggle stays hidden unless the user may edit; enter() refuses otherwise
     assert "toggleBox.style.display = state.enabled ? '' : 'none';" in js
     assert re.search(r"function enter\(\) \{\s*if \(!state\.enabled\) return;", js)
-    assert "state.enabled = canEdit(user);" in js
-    # follows sign-in, /auth/me updates and sign-out
-    assert js.count("ui.editor.update(auth.user());") >= 3
-    assert "ui.editor.update(null);" in js
+    assert "update(auth.user());" in js  # on install and on every auth event
+    assert "function update(user) {" in js
+    # follows sign-in, /auth/me updates and sign-out: leaves edit mode whenever the session changes
+    assert "if (event === 'signin' || event === 'signout' || event === 'expired') leave();" in js
     # a grid click goes to the editor first, and only in edit mode
-    assert "if (ui.editor && ui.editor.onGridClick(feature, layer, e)) return;" in js
+    assert "if (ctx.editor && ctx.editor.onGridClick(feature, layer, e)) return;" in js
     assert re.search(r"function onGridClick\(feature, layer, e\) \{\s*if \(!state\.active\) return false;", js)
 
 
@@ -309,19 +370,19 @@ def test_js_edit_labels_are_bilingual(js):
 
 def test_js_writes_send_if_match_with_a_fresh_etag(js):
     body = js[js.index("async function runWrite(") :]
-    body = body[: body.index("\n    }\n")]
+    body = body[: body.index("\n}\n")]
     # every grid is fetched again (uncached) for its ETag before the write
-    assert "apiFetch(`/grids/${encodeURIComponent(id)}`, { withEtag: true })" in body
+    assert "ctx.api(`/grids/${encodeURIComponent(id)}`, { withEtag: true })" in body
     assert "tags.join(', ')" in body
     assert "resp.headers.get('ETag')" in js
     assert "cache: request ? 'no-store' : 'default'" in js
-    writes = re.findall(r"apiFetch\(([^;]*?)\{\s*method: '(POST|PATCH)', headers: \{ 'If-Match': ifMatch \}", js)
+    writes = re.findall(r"ctx\.api\(([^;]*?)\{\s*method: '(POST|PATCH)', headers: \{ 'If-Match': ifMatch \}", js)
     urls = sorted(url for url, _ in writes)
     assert len(writes) == 5, urls
     for needle in ("/split`", "/partition`", "'/grids/merge'", "/retire`", "encodeURIComponent(sel.id)}`"):
         assert any(needle in url for url in urls), needle
     # every write goes through runWrite
-    assert js.count("runWrite('") == 5
+    assert js.count("runWrite(ed, '") == 5
 
 
 def test_js_edit_errors(js):
@@ -335,11 +396,9 @@ def test_js_edit_errors(js):
 
 def test_js_leaving_edit_mode_clears_everything(js):
     body = js[js.index("function leave() {") :]
-    body = body[: body.index("\n    }\n")]
+    body = body[: body.index("\n  }\n")]
     for needle in ("state.active = false;", "select(null);", "conflicts.clearLayers();", "render();"):
         assert needle in body
-    # signing out (or in as someone else) drops the editor state too
-    assert re.search(r"function clearData\(\) \{\s*ui\.editor\.leave\(\);", js)
 
 
 def test_js_edit_ui_uses_no_html_strings(js):
@@ -356,16 +415,14 @@ def test_css_styles_edit_ui(css):
 
 @pytest.fixture(scope="module")
 def fusion_js() -> str:
-    return (STATIC_DIR / "gridmap-fusion.js").read_text(encoding="utf-8")
+    return (JS_DIR / "fusion.js").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("script, factory", [("gridmap-fusion.js", "createFusion"),
-                                             ("gridmap-events.js", "createEvents")])
-def test_plugins_use_the_shared_transport_and_text_only(script: str, factory: str) -> None:
-    js = (STATIC_DIR / script).read_text(encoding="utf-8")
-    assert f"gridmap.plugins.push({factory})" in js
-    assert not re.search(r"(?<![\w.])fetch\(", js)  # every request through apiFetch (bearer, refresh)
-    for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console."):
+@pytest.mark.parametrize("script", ["fusion.js", "reports.js", "reports-view.js", "reports-model.js"])
+def test_features_use_the_shared_transport_and_text_only(script: str) -> None:
+    js = (JS_DIR / script).read_text(encoding="utf-8")
+    assert not re.search(r"(?<![\w.])fetch\(", js)  # every request through ctx.api (bearer, refresh)
+    for needle in ("innerHTML", "insertAdjacentHTML", "document.write", "console.", "gridmap.plugins"):
         assert needle not in js
 
 
@@ -374,7 +431,8 @@ def test_fusion_js_overlay_panel_apply_and_exports(fusion_js):
     for kind in ("overlap", "gap", "sliver", "outside_parent", "misalignment"):
         assert f"{kind}: {{ label:" in fusion_js  # one colour per kind
     assert "/fusion/suggestions/${encodeURIComponent(fix.id)}/apply" in fusion_js
-    assert "'If-Match': etags" in fusion_js and "ctx.canEdit(auth.user())" in fusion_js
+    assert "'If-Match': etags" in fusion_js and "auth.can('grids:edit')" in fusion_js
+    assert "ctx.emit('grids-changed'" in fusion_js  # the grid overlays reload after an applied fix
     assert "download('geojson'" in fusion_js and "download('csv'" in fusion_js
     assert "err.status === 412" in fusion_js
 
@@ -386,7 +444,8 @@ def test_css_styles_fusion_panel(css):
 
 @pytest.fixture(scope="module")
 def events_js() -> str:
-    return (STATIC_DIR / "gridmap-events.js").read_text(encoding="utf-8")
+    return "\n".join((JS_DIR / name).read_text(encoding="utf-8")
+                     for name in ("reports.js", "reports-view.js", "reports-model.js"))
 
 
 def test_events_js_lists_details_and_every_action(events_js):
@@ -404,4 +463,35 @@ def test_events_js_lists_details_and_every_action(events_js):
 
 def test_css_styles_events_panel(css):
     for selector in (".gm-events ", ".gm-events-list", ".gm-events-steps", ".gm-events-error"):
+        assert selector in css
+
+
+def test_messages_look_like_what_they_are_and_never_pile_up(js, css):
+    for kind in ("success", "warning", "error"):
+        assert f".gm-msg-{kind}" in css
+    assert "const node = el('div', `gm-message gm-msg-${kind}`);" in js
+    # one message per owner: a new one takes the previous one's place
+    assert "clear(key);" in js and "shown.set(key, entry);" in js
+    # the old API that put every message in the one red box is gone
+    assert "messages.show(" not in js and "clearOwner" not in js
+    assert "ctx.messages.success(editSummary(kind, result)" in js
+
+
+def test_the_division_popup_asks_the_server(js):
+    # no hand-written point-in-polygon: GET /locate says which divisions cover the click
+    for gone in ("ringContains", "polygonContains", "featureAt", "geometryContains"):
+        assert gone not in js
+    assert "ctx.api(`/locate?${params.toString()}`" in js
+
+
+def test_context_follows_docs_web_md(js):
+    for member in ("map,", "config:", "auth,", "api: createApiFetch(auth)", "messages: createMessages(map)",
+                   "notes: createNotes(map)", "panels: createPanels(map)", "on: emitter.on", "emit: emitter.emit"):
+        assert member in js
+    assert "ctx.layersControl = control;" in js and "ctx.grids = " in js and "ctx.divisions = " in js
+    assert "window.gridmapCtx = boot(start.map, start.config);" in js  # for the browser tests
+
+
+def test_css_styles_the_panel_dock(css):
+    for selector in (".gm-dock", ".gm-panel ", ".gm-panel-title"):
         assert selector in css

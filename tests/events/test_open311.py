@@ -354,6 +354,27 @@ def test_jurisdiction_is_the_county(server: str, point: tuple, small: Engine) ->
     assert right.status_code == 201, right.text
 
 
+def test_each_served_county_is_a_jurisdiction_of_its_own(server: str, point: tuple, small: Engine) -> None:
+    """Once jurisdiction_id only ever meant the first county loaded, though the service holds several."""
+    with small.begin() as conn:
+        county = conn.execute(text("SELECT left(code, 6) FROM division WHERE level = 'county'")).scalar_one()
+        conn.execute(text("""INSERT INTO division (code, name, level, geom)
+                             SELECT '520112000000', '乌当区', 'county', ST_Translate(geom, 0.5, 0.5)
+                               FROM division WHERE level = 'county'"""))
+    try:
+        lon, lat, _ = point
+        before = len(GeoReport(server, jurisdiction=county).get_service_requests(status="open,closed"))
+        assert GeoReport(server, jurisdiction="520112").get_service_list()  # the other county is served too
+        assert GeoReport(server, jurisdiction="520112").get_service_requests(status="open,closed") == []
+        elsewhere = _submit(server, service_code="environment.garbage", lat=lat, long=lon, jurisdiction_id="520112")
+        assert elsewhere.status_code == 400, elsewhere.text
+        assert f"lies in county {county}" in elsewhere.json()[0]["description"]
+        assert len(GeoReport(server, jurisdiction=county).get_service_requests(status="open,closed")) == before
+    finally:
+        with small.begin() as conn:
+            conn.execute(text("DELETE FROM division WHERE code = '520112000000'"))
+
+
 # -- the demo's history shows in updated_datetime ------------------------------------------------------
 def test_demo_events_that_moved_on_were_updated_after_they_were_requested(server: str, small: Engine) -> None:
     with small.connect() as conn:

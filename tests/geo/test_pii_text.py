@@ -37,6 +37,10 @@ ID_X = "11010519491231002X"  # a real check character X
     ("数学数字 𝟏𝟑𝟖𝟏𝟐𝟑𝟒𝟓𝟔𝟕𝟖", "数学数字 138****5678"),
     ("四位一组 " + " ".join(ID[i:i + 4] for i in range(0, 18, 4)), "四位一组 5201**********" + ID[-4:]),
     ("座机 0851 - 8555 1234", "座机 085****1234"),
+    # Digits spelled in Chinese characters, as people write a number past a filter (issue 13's leftover).
+    ("打我电话一三八一二三四五六七八", "打我电话138****5678"),
+    ("幺三八 幺二三四 五六七八", "138****5678"),
+    ("壹叁捌壹贰叁肆伍陆柒捌谢谢", "138****5678谢谢"),
 ])
 def test_numbers_in_free_text_are_masked(written: str, shown: str) -> None:
     assert mask_free_text(written) == shown
@@ -50,6 +54,8 @@ def test_numbers_in_free_text_are_masked(written: str, shown: str) -> None:
     "坐标 106.7123456, 26.5123456",
     "编号 1234567890123456789",  # 19 digits: no ID number inside a longer number
     "垃圾堆放在路边",
+    "一三组和二四组之间的路灯坏了三天",  # numerals in prose, no ten-digit number
+    "十一月二十三日下午三点",
     "",
 ])
 def test_other_numbers_and_words_are_left_as_written(kept: str) -> None:

@@ -85,6 +85,7 @@ def test_gcj02_positions_are_stored_as_wgs84(session: Session, staff_id: int) ->
     ([Fix(106.6, 26.4, at=datetime(2026, 11, 23, 8, 0))], "/fixes/0/at"),  # no UTC offset
     ([Fix(106.6, 26.4, accuracy_m=-3)], "/fixes/0/accuracy_m"),
     ([Fix(106.6, 26.4)] * 6, "/fixes"),
+    ([Fix(106.6, 26.4), Fix(0.0, 0.0)], "/fixes/1/lon"),  # a phone without a fix yet ("Null Island")
     ([], "/fixes"),
 ])
 def test_bad_fixes_are_refused_and_nothing_is_stored(session: Session, staff_id: int, fixes, pointer) -> None:  # noqa: ANN001

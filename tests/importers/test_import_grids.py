@@ -259,3 +259,16 @@ def test_micro_grids_lie_in_their_parent_grid(session: Session) -> None:
     found = {(p.row, p.code) for p in report.problems}
     assert {(1, "outside_parent"), (2, "unknown_parent"), (3, "personal_number")} <= found
     assert not any("13812345678" in p.message for p in report.problems)
+
+
+def test_an_unknown_layer_is_refused_even_when_the_file_has_a_layer_column(session: Session) -> None:
+    """Once a mistyped ``--layer`` was silently ignored whenever the rows named their own layer."""
+    rows = [{**r, "layer": "comprehensive"} for r in exported_grids(session, "comprehensive")[:3]]
+    report = grids.plan(session, table_of("grids", rows),
+                        ImportContext(actor=ACTOR, scope=Scope.county(), layer="comprehensiv"))
+    assert not report.ok
+    (problem,) = report.problems
+    assert (problem.field, problem.code) == ("layer", "unknown_layer") and "comprehensiv" in problem.message
+    # a row with its layer left blank takes the one the import names
+    rows[0]["layer"] = ""
+    assert grids.plan(session, table_of("grids", rows), COUNTY).counts["unchanged"] == 3

@@ -549,6 +549,26 @@ def test_a_zip_whose_sizes_lie_is_a_damaged_file_not_a_crash(tmp_path: Path) -> 
         read_source(_zip_with_a_lying_size(tmp_path / "lie.zip"), "grids")
 
 
+def test_a_zip_bomb_is_refused_before_anything_is_unpacked(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """80 MB of zeros pack into ~80 kB: unpacking such uploads would fill the server's disk."""
+    import tempfile
+
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
+        with zf.open("a.shp", "w") as member:
+            for _ in range(80):
+                member.write(b"\0" * (1 << 20))
+        zf.writestr("a.shx", b"\0" * 100)
+        zf.writestr("a.dbf", b"\0" * 100)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    with pytest.raises(InvalidInput, match="zip bomb") as err:
+        read_source(bomb, "grids")
+    assert err.value.pointer == "file" and "bomb.zip" in err.value.detail
+    assert [p for p in scratch.rglob("*") if p.is_file()] == []  # nothing was written
+
+
 def test_gdal_errors_name_the_file_not_the_servers_temporary_directory(tmp_path: Path) -> None:
     path = tmp_path / "grids.gpkg"
     path.write_bytes(b"not a GeoPackage at all")

@@ -1,0 +1,70 @@
+/*
+ * core/panels.js: the panel dock, ctx.panels (an addition to docs/web.md's core modules).
+ *
+ * Every feature's panel (editing, fusion, reports, ...) goes into one column in the map's
+ * top-left corner instead of a Leaflet control of its own, so panels stack instead of
+ * overlapping, and each folds to its title bar (click the title) to give the map back.
+ *
+ *   const panel = ctx.panels.add(id, title, element);   // hidden until show()
+ *   panel.show(); panel.hide(); panel.remove(); panel.fold(true|false); panel.setTitle(text)
+ *
+ * `element` is the panel's body; the feature renders into it as it likes. Each panel is a
+ * <section class="gm-panel" data-panel="<id>"> with a .gm-panel-title button and a .gm-panel-body.
+ */
+
+import { el, isolate } from './dom.js';
+
+export function createPanels(map) {
+  const control = L.control({ position: 'topleft' });
+  const dock = isolate(el('div', 'gm-dock'));
+  control.onAdd = () => dock;
+  const panels = new Map();
+  // main.js attaches the dock after every feature is installed, so the features' own buttons
+  // (the edit toggle, ...) sit above it in the corner.
+  const attach = () => control.addTo(map);
+
+  function add(id, title, element) {
+    if (panels.has(id)) panels.get(id).remove();
+    const section = dock.appendChild(el('section', 'gm-panel'));
+    section.dataset.panel = id;
+    section.style.display = 'none';
+    const head = section.appendChild(el('button', 'gm-panel-title'));
+    head.type = 'button';
+    const marker = head.appendChild(el('span', 'gm-panel-fold', '▾'));
+    const label = head.appendChild(el('span', 'gm-panel-label', title));
+    const body = section.appendChild(el('div', 'gm-panel-body'));
+    body.appendChild(element);
+    let folded = false;
+
+    function fold(value) {
+      folded = value === undefined ? !folded : !!value;
+      body.style.display = folded ? 'none' : '';
+      marker.textContent = folded ? '▸' : '▾';
+      head.setAttribute('aria-expanded', String(!folded));
+      head.title = folded ? '展开 Show' : '收起 Hide';
+    }
+
+    head.addEventListener('click', (e) => {
+      e.preventDefault();
+      fold();
+    });
+    fold(false);
+
+    const handle = {
+      element: section,
+      show() { section.style.display = ''; },
+      hide() { section.style.display = 'none'; },
+      remove() {
+        section.remove();
+        if (panels.get(id) === handle) panels.delete(id);
+      },
+      fold,
+      folded: () => folded,
+      setTitle(text) { label.textContent = text; },
+    };
+    panels.set(id, handle);
+    return handle;
+  }
+
+  return { add, get: (id) => panels.get(id) || null, attach };
+}

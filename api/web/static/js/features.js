@@ -1,0 +1,24 @@
+/*
+ * features.js: the feature modules of the web map, installed in this order by main.js.
+ *
+ * A new feature is a new module exporting install(ctx) and one line here; it never edits
+ * another feature's module. Order matters where one feature uses what another put on ctx:
+ * signin before layers (the user badge sits above the layers control), layers before
+ * everything that adds an overlay to ctx.layersControl or reads ctx.grids.
+ */
+
+import * as signin from './signin.js';
+import * as layers from './layers.js';
+import * as popups from './popups.js';
+import * as editor from './editor/index.js';
+import * as fusion from './fusion.js';
+import * as reports from './reports.js';
+
+export const FEATURES = [
+  signin,
+  layers,
+  popups,
+  editor,
+  fusion,
+  reports,
+];
