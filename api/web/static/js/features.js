@@ -13,6 +13,8 @@ import * as popups from './popups.js';
 import * as editor from './editor/index.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
+import * as labels from './labels.js';
+import * as search from './search.js';
 
 export const FEATURES = [
   signin,
@@ -21,4 +23,6 @@ export const FEATURES = [
   editor,
   fusion,
   reports,
+  labels,
+  search,
 ];
