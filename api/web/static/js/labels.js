@@ -24,7 +24,7 @@
  */
 
 import { debounce, el } from './core/dom.js';
-import { nextLink } from './core/http.js';
+import { isQuiet, nextLink } from './core/http.js';
 
 const FONT_PX = { township: 15, village: 13, grid: 12, code: 10 };
 const FONT_FAMILY = 'system-ui, "Noto Sans CJK SC", "Microsoft YaHei", sans-serif';
@@ -160,7 +160,10 @@ function createLabelLayer(ctx) {
         }
       }
     } catch (err) {
-      if (mine === epoch) ctx.notes.set('labels', 'Place names could not be loaded 地名加载失败');
+      // No session any more, or a role without the map (403): nothing to say. Anything else: a quiet note.
+      if (mine === epoch && !isQuiet(err) && err.status !== 403) {
+        ctx.notes.set('labels', 'Place names could not be loaded 地名加载失败');
+      }
       return;
     }
     if (mine !== epoch) return;
