@@ -164,7 +164,9 @@ def test_every_module_is_small_and_says_what_it_is_for():
 def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
     modules = _modules()
     features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
-    assert [name for name, _ in features] == ["signin", "layers", "popups", "editor", "fusion", "reports"]
+    names = [name for name, _ in features]
+    assert names[:6] == ["signin", "layers", "popups", "editor", "fusion", "reports"]  # later features follow
+    assert {"labels", "search"} <= set(names[6:])
     for _, path in features:
         assert "export function install(ctx)" in modules[path], path
     for name, source in modules.items():
