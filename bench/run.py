@@ -13,6 +13,7 @@
 5.–7. Emergency response, report intake, heavy requests (their modules).
 8. Importing 1,000,000 households from a GCJ-02 CSV, committed, against ogr2ogr
    (bench/import_households.py).
+10. Label circles per write against per read, and place search (bench/labels_search.py).
 Figures go to stdout; record them in bench/README.md with the core count.
 """
 
@@ -233,6 +234,10 @@ def main() -> None:
 
     print("[9] importing 10,000 grids with full validation")
     import_grids.run(results)
+    from bench import labels_search  # its own database, and section 2's
+
+    print("[10] label circles and place search")
+    labels_search.run(results, url)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,8 @@ _QUOTED_VALUES: tuple[tuple[str, re.Pattern[str], str], ...] = (
     ("input_value=", re.compile(r"input_value=.*?, input_type="), f"input_value={HIDDEN}, input_type="),
     ("'input': ", re.compile(r"'input': .*?(?=, '(?:ctx|url)': |\}(?:, \{|\]|\)|\s*$))", re.M),
      f"'input': {HIDDEN}"),
+    # the place search's query (an address, at times) in access-log lines and URLs: GET /search?q=…
+    ("/search?", re.compile(r"(/search\?)[^\s\"']*"), rf"\1{HIDDEN}"),
 )
 
 

@@ -53,6 +53,11 @@ class Collection:
     output: str | None = None
 
 
+# Where a shape's name goes and how much room there is (migration 0017: the centre and diameter of the maximum
+# inscribed circle, stored per write), so the map knows at which zoom a name fits without measuring shapes.
+_LABEL = {"label_lon": "round(ST_X(t.label_point)::numeric, 7)", "label_lat": "round(ST_Y(t.label_point)::numeric, 7)",
+          "label_size_m": "round(t.label_size_m::numeric, 1)"}
+
 _IN_GRID = Filter(
     "t.id IN (SELECT m.entity_id FROM grid_membership m JOIN grid g ON g.id = m.grid_id"
     " WHERE m.kind = '{kind}' AND g.code = :v)"
@@ -70,7 +75,7 @@ def _in_grid(kind: str) -> Filter:
 COLLECTIONS: dict[str, Collection] = {
     "divisions": Collection(
         "divisions", "division", "geom",
-        {"code": "t.code", "name": "t.name", "level": "t.level", "parent_code": "p.code"},
+        {"code": "t.code", "name": "t.name", "level": "t.level", "parent_code": "p.code", **_LABEL},
         joins="LEFT JOIN division p ON p.id = t.parent_id",
         filters={"level": Filter("t.level = CAST(:v AS division_level)"), "parent": Filter("p.code = :v")},
         output="geom_out",
@@ -79,7 +84,7 @@ COLLECTIONS: dict[str, Collection] = {
         "grids", "grid", "geom",
         {"code": "t.code", "name": "t.name", "layer": "l.code", "layer_name": "l.name",
          "division_code": "d.code", "division_name": "d.name", "version": "t.version",
-         "valid_from": "t.valid_from"},
+         "valid_from": "t.valid_from", **_LABEL},
         joins="JOIN grid_layer l ON l.id = t.layer_id JOIN division d ON d.id = t.division_id",
         filters={"layer": Filter("l.code = :v"), "division": _IN_DIVISION},
         output="geom_out",

@@ -18,6 +18,8 @@ import * as undo from './editor/undo.js';
 import * as draw from './editor/draw.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
+import * as labels from './labels.js';
+import * as search from './search.js';
 
 export const FEATURES = [
   crs, // first: the display CRS must be set before anything is projected (crs.js)
@@ -31,4 +33,6 @@ export const FEATURES = [
   draw,
   fusion,
   reports,
+  labels,
+  search,
 ];
