@@ -12,7 +12,9 @@ longitude and a latitude (inside China when one is), in the datum given or in ea
 
 Rights: grids and divisions are those of the caller's territory; households only for callers who
 may read households (``households:read``), inside their territory, and only the address is returned
-(masked like all free text), never a resident's name or phone. The query text is never logged and
+(masked like all free text), never a resident's name or phone. An address is found only by what is
+shown of it: a phone or ID number inside it (masked) finds nothing, or the search would tell where a
+number lives and confirm an ID number digit by digit. The query text is never logged and
 never put into an error message: it may be someone's address.
 """
 
@@ -229,8 +231,11 @@ def _household_hits(session: Session, terms: list[str], scope: Scope, limit: int
         sql = " UNION ALL ".join(_HOUSEHOLD_BRANCH.format(rank=r, match=_HOUSEHOLD_MATCH[r], scope=clause)
                                  for r in ranks)
         for r in session.execute(text(sql), {"k": key, "l": _like(key), "limit": limit, **params}).mappings():
+            shown = mask_free_text(r["address"])
+            if key not in normalise(shown):
+                continue  # matched on what the mask hides (a phone, an ID number): no oracle for it
             if r["id"] not in best or (r["rank"], ord_) < (best[r["id"]]["rank"], best[r["id"]]["ord"]):
-                best[r["id"]] = {"kind": "household", "id": r["id"], "address": mask_free_text(r["address"]),
+                best[r["id"]] = {"kind": "household", "id": r["id"], "address": shown,
                                  "lon": _rounded(r["lon"]), "lat": _rounded(r["lat"]), "match": _MATCH[r["rank"]],
                                  "rank": r["rank"], "ord": ord_}
     return sorted(best.values(), key=lambda h: (h["rank"], h["ord"], len(h["address"] or ""), h["id"]))[:limit]

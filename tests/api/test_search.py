@@ -100,6 +100,22 @@ def test_household_addresses_for_those_who_may_read_households(as_user, session:
     assert all(h["kind"] != "household" for h in _search(as_user("viewer"), address))
 
 
+def test_a_phone_or_id_number_in_an_address_does_not_find_it(as_user, session: Session) -> None:  # noqa: ANN001
+    """An address is shown masked; searching for what the mask hides must not find it either, or the search
+    would be an oracle: which household a phone number is at, an ID number guessed digit by digit."""
+    hid, address = session.execute(text("SELECT id, address FROM household ORDER BY id LIMIT 1")).one()
+    phone, id_number = "13812345678", "520111199001011234"
+    session.execute(text("UPDATE household SET address = :a WHERE id = :i"),
+                    {"a": f"{address} 电话{phone} 身份证{id_number}", "i": hid})
+    session.commit()
+    planner = as_user("planner")
+    for hidden in (phone, id_number, phone[:7], id_number[:10], id_number[4:14]):
+        assert all(h["kind"] != "household" or h["id"] != hid for h in _search(planner, hidden, limit=50)), hidden
+    # What is shown is still found: the plain address, and the digits the mask leaves.
+    shown = [h for h in _search(planner, address, limit=50) if h["id"] == hid]
+    assert shown and phone not in shown[0]["address"] and id_number not in shown[0]["address"]
+
+
 def test_a_worker_finds_only_inside_their_territory(as_user, session: Session) -> None:  # noqa: ANN001
     worker, ids = as_user("worker1"), _territory_grids(session, "worker1")
     comprehensive = "JOIN grid_layer l ON l.id = g.layer_id AND l.code = 'comprehensive'"
