@@ -19,11 +19,13 @@ PostGIS's geography functions fail.
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
 import shapely
 from shapely.geometry import MultiPolygon, Polygon, shape
+from shapely.geometry.base import BaseGeometry
 from shapely.validation import explain_validity
 
 from geo.errors import InvalidInput
@@ -100,7 +102,7 @@ def parse_area(geojson: Any, *, pointer: str = "geometry", max_vertices: int = M
         raise InvalidInput("geometry is empty", pointer=pointer)
     _check_span(geom, pointer)
     if not geom.is_valid:
-        raise InvalidInput(f"geometry is not valid: {explain_validity(geom)}", pointer=pointer)
+        raise InvalidInput(f"geometry is not valid: {_why_invalid(geom)}", pointer=pointer)
     multi = geom if isinstance(geom, MultiPolygon) else MultiPolygon([geom])
     return shapely.orient_polygons(multi)
 
@@ -161,3 +163,16 @@ def parse_line(geojson: Any, *, pointer: str = "line", crs: Crs | str = Crs.WGS8
     line = _to_wgs84(shapely.LineString(pts), crs)
     _check_span(line, pointer)
     return line
+
+
+_WHERE = re.compile(r"^(?P<why>[^\[]*)\[(?P<x>-?[\d.eE+-]+) (?P<y>-?[\d.eE+-]+)\]$")
+
+
+def _why_invalid(geom: BaseGeometry) -> str:
+    """GEOS's reason with its place as ``lon, lat`` to 6 decimals (0.1 m): its own ``Reason[x y]`` prints
+    every digit, and a run that long is masked in a problem's detail as if it were an ID number."""
+    reason = explain_validity(geom)
+    m = _WHERE.match(reason)
+    if not m:
+        return reason
+    return f"{m['why'].strip()} at {float(m['x']):.6f}, {float(m['y']):.6f} (lon, lat)"

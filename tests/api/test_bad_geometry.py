@@ -79,3 +79,17 @@ def test_clockwise_rings_are_accepted_and_stored_counter_clockwise(as_user, sess
     assert r.status_code == 201, r.text
     gid = r.json()["grids"][0]["id"]
     assert session.execute(text("SELECT ST_IsPolygonCCW(geom) FROM grid WHERE id = :g"), {"g": gid}).scalar()
+
+
+def test_a_self_intersection_is_named_where_it_is_readably(as_user, session: Session) -> None:  # noqa: ANN001
+    """A drawn bow-tie's corners have many decimals, and so has the crossing: the problem gives it as
+    lon, lat to 6 decimals (0.1 m), which the masking of long digit runs (ID numbers) leaves as it is."""
+    division = session.execute(text("SELECT code FROM division WHERE level = 'village' ORDER BY code LIMIT 1")).scalar()
+    a, b = 0.0012345678901, 0.0009876543211
+    ring = [[X, Y], [X + a, Y + b], [X + a, Y], [X, Y + b], [X, Y]]
+    r = as_user("planner").post("/grids", json={"layer": "dedicated", "name": "x", "division": division,
+                                                "geometry": {"type": "Polygon", "coordinates": [ring]}})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert "*" not in detail, detail
+    assert f"Self-intersection at {X + a / 2:.6f}, {Y + b / 2:.6f} (lon, lat)" in detail, detail
