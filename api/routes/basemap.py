@@ -19,7 +19,7 @@ from fastapi.responses import Response
 from api.caching import Revalidated
 from api.deps import SessionDep, parse_bbox
 from api.security import MapReader
-from geo.errors import NotFound
+from geo.errors import InvalidInput, NotFound
 from tiles.basemap import Basemap
 from tiles.basemap.settlements import settlement_cells
 
@@ -51,6 +51,11 @@ def basemap_tile(request: Request, z: int, x: int, y: int) -> Response:
     basemap = _basemap(request)
     if basemap.file is None:
         raise NotFound("no basemap file is configured (GRIDMAP_BASEMAP_FILE)")
+    # One URL per tile: int() also reads "+0", " 0", "0_0", "01" and "-0", each of which a public cache would
+    # keep as another copy of the same tile.
+    if request.url.path.rsplit("/", 3)[1:] != [str(z), str(x), str(y)]:
+        raise InvalidInput("a tile's z, x and y are plain decimal integers (no sign, spaces, underscores or"
+                           " leading zeros)", pointer="z")
     if not basemap.serves(z, x, y):
         raise NotFound(f"tile {z}/{x}/{y} is outside the basemap (zooms {basemap.minzoom}..{basemap.maxzoom}, "
                        f"0 <= x, y < 2^z)", pointer="z")

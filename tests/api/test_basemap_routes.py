@@ -64,6 +64,17 @@ def test_missing_tile_inside_the_range_is_204_and_outside_is_404(mbtiles_client:
     assert mbtiles_client.get("/basemap/1/x/0").status_code == 422
 
 
+def test_one_url_per_tile(mbtiles_client: TestClient) -> None:
+    """Numbers int() reads but that are not the tile's own spelling are refused: a public cache would keep
+    each as another copy of the tile."""
+    for path in ("/basemap/1/+0/0", "/basemap/1/%200/0", "/basemap/1/0_0/0", "/basemap/01/0/0", "/basemap/1/0/-0",
+                 "/basemap/1/00/0"):
+        r = mbtiles_client.get(path)
+        assert r.status_code == 422, (path, r.status_code)
+        assert r.headers["content-type"] == "application/problem+json" and "plain decimal" in r.json()["detail"]
+    assert mbtiles_client.get("/basemap/1/0/0").status_code == 200
+
+
 def test_tilejson(mbtiles_client: TestClient) -> None:
     doc = mbtiles_client.get("/basemap.json").json()
     assert doc["tilejson"] == "3.0.0" and doc["tiles"] == ["http://testserver/basemap/{z}/{x}/{y}"]
