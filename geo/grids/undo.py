@@ -122,7 +122,7 @@ def list_edits(session: Session, actor: Actor, scope: Scope, *, mine: bool, limi
     out = []
     for e in rows:
         reason = why_not(session, e, actor.username, last_id=last)
-        out.append({"id": e.id, "actor": e.actor, "operation": e.operation, "at": e.at,
+        out.append({"id": e.id, "actor": e.actor, "operation": e.operation, "at": e.at.isoformat(),
                     # free text: ID and phone numbers masked, as in the grid history
                     "reason": mask_free_text(e.reason),
                     "grids": [{"id": g.id, "code": g.code, "before": g.before, "after": g.after} for g in e.grids],

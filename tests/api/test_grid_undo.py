@@ -5,6 +5,7 @@ codes are never reused; the undo is audited and in the history."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 from fastapi.testclient import TestClient
 from sqlalchemy import text
@@ -53,7 +54,9 @@ def _area(session: Session, grid_id: int) -> float:
 def _last_edit(client: TestClient) -> dict:
     r = client.get("/grids/edits?mine=true")
     assert r.status_code == 200, r.text
-    return r.json()[0]
+    last = r.json()[0]
+    assert "T" in last["at"] and datetime.fromisoformat(last["at"]).tzinfo is not None  # ISO 8601, with its offset
+    return last
 
 
 def _shrink_into_neighbour(planner: TestClient, session: Session, g: dict, reason: str = "road moved") -> dict:

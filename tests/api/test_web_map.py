@@ -73,7 +73,8 @@ def test_loads_local_leaflet_and_gridmap(refs):
     # Leaflet is a classic script (our modules use the global L); main.js is the one module, deferred
     # by the browser until the inline script has made the map and set window.gridmapBoot.
     assert sorted(scripts) == sorted(["/static/js/main.js"] + [f"/static/vendor/{p}" for p in VENDOR_SCRIPTS])
-    assert scripts[0] == "/static/vendor/leaflet/leaflet.js"  # the other vendor scripts extend L
+    vendor = [src for src in scripts if src.startswith("/static/vendor/")]
+    assert vendor[0] == "/static/vendor/leaflet/leaflet.js"  # the other vendor scripts extend L
     assert refs.modules == ["/static/js/main.js"]
     assert styles == ["/static/vendor/leaflet/leaflet.css", "/static/vendor/geoman/leaflet-geoman.css",
                       "/static/gridmap.css"]
@@ -477,7 +478,9 @@ def test_messages_look_like_what_they_are_and_never_pile_up(js, css):
     assert "clear(key);" in js and "shown.set(key, entry);" in js
     # the old API that put every message in the one red box is gone
     assert "messages.show(" not in js and "clearOwner" not in js
-    assert "ctx.messages.success(editSummary(kind, result)" in js
+    # an applied edit is a success message (confirmEdit), with the forms' summary of what moved
+    assert "ctx.messages.success(`${opts.title ? `${opts.title}：` : ''}${text}`, OWNER);" in js
+    assert "successText: (result) => editSummary(" in js
 
 
 def test_the_division_popup_asks_the_server(js):

@@ -19,9 +19,22 @@ export function createPanels(map) {
   const dock = isolate(el('div', 'gm-dock'));
   control.onAdd = () => dock;
   const panels = new Map();
+  // The dock scrolls inside the map: it ends above the scale bar in the bottom-left corner, at
+  // whatever height the buttons and search box above it leave (a CSS 100vh guess ran past the
+  // window's bottom, where panels were cut off and their buttons could not be clicked).
+  const BOTTOM_ROOM_PX = 44;
+  function fit() {
+    if (!dock.isConnected) return;
+    const top = dock.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
+    dock.style.maxHeight = `${Math.max(120, map.getSize().y - top - BOTTOM_ROOM_PX)}px`;
+  }
   // main.js attaches the dock after every feature is installed, so the features' own buttons
   // (the edit toggle, ...) sit above it in the corner.
-  const attach = () => control.addTo(map);
+  const attach = () => {
+    control.addTo(map);
+    fit();
+    map.on('resize', fit);
+  };
 
   function add(id, title, element) {
     if (panels.has(id)) panels.get(id).remove();
@@ -52,8 +65,8 @@ export function createPanels(map) {
 
     const handle = {
       element: section,
-      show() { section.style.display = ''; },
-      hide() { section.style.display = 'none'; },
+      show() { section.style.display = ''; fit(); },
+      hide() { section.style.display = 'none'; fit(); },
       remove() {
         section.remove();
         if (panels.get(id) === handle) panels.delete(id);
@@ -66,5 +79,5 @@ export function createPanels(map) {
     return handle;
   }
 
-  return { add, get: (id) => panels.get(id) || null, attach };
+  return { add, get: (id) => panels.get(id) || null, attach, fit };
 }

@@ -15,7 +15,7 @@
 import { button, el } from '../core/dom.js';
 import { confirmEdit, freshEtags, clearPreview } from './confirm.js';
 import { suggestionLabel } from './actions.js';
-import { editSummary } from './write.js';
+import { editSummary } from './summary.js';
 
 const PICK_STYLE = { color: '#ffb000', weight: 4, opacity: 1, fillColor: '#ffb000', fillOpacity: 0.25 };
 const CANDIDATE_STYLE = { color: '#33a02c', weight: 3, opacity: 1, dashArray: '5 4', fillColor: '#33a02c', fillOpacity: 0.1 };
