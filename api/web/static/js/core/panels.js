@@ -6,7 +6,8 @@
  * overlapping, and each folds to its title bar (click the title) to give the map back.
  *
  *   const panel = ctx.panels.add(id, title, element);   // hidden until show()
- *   panel.show(); panel.hide(); panel.remove(); panel.fold(true|false); panel.setTitle(text)
+ *   panel.show(); panel.open(); panel.hide(); panel.remove(); panel.fold(true|false); panel.setTitle(text)
+ *   (open = show and unfold; on a screen under 700 px panels start folded and one is open at a time)
  *
  * `element` is the panel's body; the feature renders into it as it likes. Each panel is a
  * <section class="gm-panel" data-panel="<id>"> with a .gm-panel-title button and a .gm-panel-body.
@@ -36,6 +37,13 @@ export function createPanels(map) {
     map.on('resize', fit);
   };
 
+  // On a phone the unfolded panels would cover the map: there every panel starts folded, and
+  // unfolding one folds the others (one open at a time).
+  const narrow = () => map.getSize().x < 700;
+  function foldOthers(except) {
+    panels.forEach((other) => { if (other !== except && !other.folded()) other.fold(true); });
+  }
+
   function add(id, title, element) {
     if (panels.has(id)) panels.get(id).remove();
     const section = dock.appendChild(el('section', 'gm-panel'));
@@ -60,12 +68,21 @@ export function createPanels(map) {
     head.addEventListener('click', (e) => {
       e.preventDefault();
       fold();
+      if (!folded && narrow()) foldOthers(handle);
+      fit();
     });
-    fold(false);
+    fold(narrow());
 
     const handle = {
       element: section,
       show() { section.style.display = ''; fit(); },
+      // shown and unfolded because the user asked for it (the Edit toggle, a grid's history)
+      open() {
+        section.style.display = '';
+        fold(false);
+        if (narrow()) foldOthers(handle);
+        fit();
+      },
       hide() { section.style.display = 'none'; fit(); },
       remove() {
         section.remove();

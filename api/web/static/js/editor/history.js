@@ -132,8 +132,7 @@ export function install(ctx) {
     const epoch = auth.epoch;
     box.textContent = '';
     box.appendChild(el('div', 'gm-edit-hint', '…'));
-    panel.show();
-    panel.fold(false);
+    panel.open();
     try {
       const id = encodeURIComponent(gridId);
       const [versions, lineage] = await Promise.all([

@@ -66,7 +66,7 @@ export function install(ctx) {
 
   function render() {
     panelBox.textContent = '';
-    if (state.active) panel.show();
+    if (state.active) panel.open();
     else panel.hide();
     toggleBox.style.display = state.enabled ? '' : 'none';
     toggleButton.classList.toggle('gm-edit-on', state.active);
