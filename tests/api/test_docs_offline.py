@@ -9,26 +9,21 @@ password flow; ReDoc shows the operations).
 
 from __future__ import annotations
 
-import json
-import shutil
 import socket
 import threading
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
+from chromium import WAIT_S, elsewhere, network, start_chromium
 from sqlalchemy.engine import make_url
 
 from geo.db import make_engine, make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.settings import DatabaseSettings, ServerSettings
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 READER, READER_PASSWORD = "docs_reader", "docs-reader-password"
-WAIT_S = 60  # a bound on waiting for the page, not a speed target
 
 
 @pytest.fixture(scope="module")
@@ -67,30 +62,9 @@ def server(db_settings: DatabaseSettings) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    if not shutil.which(CHROMIUM) or not shutil.which(CHROMEDRIVER):
-        pytest.fail("headless Chromium is needed: `make test` installs Debian's chromium and chromium-driver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                 "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                 "--window-size=1280,900",
-                 # An isolated network: no name resolves except this machine's own addresses.
-                 "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"):
-        options.add_argument(flag)
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
-    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
-    driver.set_page_load_timeout(WAIT_S)
+    driver = start_chromium()
     yield driver
     driver.quit()
-
-
-def _network(driver) -> list[dict]:  # noqa: ANN001
-    """The DevTools network events since the last call (reading the log empties it)."""
-    events = [json.loads(entry["message"])["message"] for entry in driver.get_log("performance")]
-    return [e for e in events if e["method"].startswith("Network.")]
 
 
 def _visit(driver, url: str, ready: str) -> list[dict]:  # noqa: ANN001
@@ -99,33 +73,11 @@ def _visit(driver, url: str, ready: str) -> list[dict]:  # noqa: ANN001
     from selenium.webdriver.support import expected_conditions as seen
     from selenium.webdriver.support.ui import WebDriverWait
 
-    _network(driver)
+    network(driver)
     driver.get(url)
     WebDriverWait(driver, WAIT_S).until(seen.presence_of_element_located((By.CSS_SELECTOR, ready)))
     time.sleep(1)  # what the page fetches after rendering (images, workers) is in the log too
-    return _network(driver)
-
-
-def _elsewhere(events: list[dict], server: str) -> list[str]:
-    """Requests the page sent to any host but the server: each with how it ended.
-
-    A request the page's Content-Security-Policy stopped never leaves the browser (DevTools still
-    logs the attempt, with ``blockedReason: csp``): ReDoc always asks for its logo at cdn.redoc.ly,
-    and the policy is what keeps that off the network. Anything else going out is a failure.
-    """
-    ours = urlsplit(server).netloc
-    blocked = {e["params"]["requestId"]: e["params"].get("blockedReason") for e in events
-               if e["method"] == "Network.loadingFailed"}
-    out = []
-    for e in events:
-        if e["method"] != "Network.requestWillBeSent":
-            continue
-        url = urlsplit(e["params"]["request"]["url"])
-        if url.scheme in ("data", "blob") or (url.scheme in ("http", "https") and url.netloc == ours):
-            continue
-        if blocked.get(e["params"]["requestId"]) != "csp":
-            out.append(f"{url.geturl()} ({blocked.get(e['params']['requestId'], 'sent')})")
-    return out
+    return network(driver)
 
 
 def _operations(server: str) -> list[tuple[str, str, str]]:
@@ -141,7 +93,7 @@ def test_swagger_ui_renders_every_operation_from_this_server_only(server: str, b
     from selenium.webdriver.common.by import By
 
     events = _visit(browser, f"{server}/docs", ".opblock")
-    assert _elsewhere(events, server) == []
+    assert elsewhere(events, server) == []
     ours = {url for url in (e["params"]["request"]["url"] for e in events
                             if e["method"] == "Network.requestWillBeSent") if url.startswith(server)}
     assert f"{server}/static/vendor/swagger-ui/swagger-ui-bundle.js" in ours
@@ -185,7 +137,7 @@ def test_redoc_renders_from_this_server_only(server: str, browser) -> None:  # n
     from selenium.webdriver.common.by import By
 
     events = _visit(browser, f"{server}/redoc", ".api-content h2")
-    assert _elsewhere(events, server) == []
+    assert elsewhere(events, server) == []
     content = browser.find_element(By.CSS_SELECTOR, ".api-content").get_attribute("textContent")
     missing = [summary for _, _, summary in _operations(server) if summary and summary not in content]
     assert missing == []

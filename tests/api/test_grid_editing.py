@@ -2,30 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi.testclient import TestClient
+from edit_grids import etag_of, pick_grid
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-
-def _pick(session: Session, layer: str = "comprehensive") -> dict:
-    """A grid with households and a neighbour in the same village (deterministic)."""
-    row = session.execute(text("""
-        SELECT g.id, g.code, n.id AS nid, n.code AS ncode, g.division_id,
-               ST_X(ST_Centroid(g.geom)) AS cx, ST_Y(ST_Centroid(g.geom)) AS cy,
-               ST_XMin(g.geom) AS x0, ST_XMax(g.geom) AS x1
-          FROM grid g JOIN grid_layer l ON l.id = g.layer_id AND l.code = :layer
-          JOIN grid n ON n.layer_id = g.layer_id AND n.division_id = g.division_id AND n.id <> g.id
-               AND ST_Relate(n.geom, g.geom, '****1****')
-         WHERE (SELECT count(*) FROM grid_membership m WHERE m.grid_id = g.id AND m.kind = 'household') > 20
-           AND ST_Contains(g.geom, ST_Centroid(g.geom))
-         ORDER BY g.code LIMIT 1"""), {"layer": layer}).mappings().one()
-    return dict(row)
-
-
-def _etag(client: TestClient, grid_id: int) -> str:
-    r = client.get(f"/grids/{grid_id}")
-    assert r.status_code == 200, r.text
-    return r.headers["etag"]
 
 
 def _area(session: Session, ids: list[int]) -> float:
@@ -54,10 +33,10 @@ def _hline(g: dict) -> dict:
 
 def test_split_by_line(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     area, homes = _area(session, [g["id"]]), _households(session, [g["id"]])
     r = planner.post(f"/grids/{g['id']}/split", json={"line": _hline(g), "reason": "too many households"},
-                     headers={"If-Match": _etag(planner, g["id"])})
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 201, r.text
     body = r.json()
     parts = [p["id"] for p in body["grids"]]
@@ -79,18 +58,18 @@ def test_split_by_line(as_user, session: Session) -> None:  # noqa: ANN001
 
 def test_split_needs_a_line_across(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     inside = {"type": "LineString", "coordinates": [[g["cx"], g["cy"]], [g["cx"] + 1e-5, g["cy"]]]}
-    r = planner.post(f"/grids/{g['id']}/split", json={"line": inside}, headers={"If-Match": _etag(planner, g["id"])})
+    r = planner.post(f"/grids/{g['id']}/split", json={"line": inside}, headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 422 and "edge to edge" in r.json()["detail"]
 
 
 def test_merge_and_retire(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     area = _area(session, [g["id"], g["nid"]])
     homes = _households(session, [g["id"], g["nid"]])
-    tags = f'{_etag(planner, g["id"])}, {_etag(planner, g["nid"])}'
+    tags = f'{etag_of(planner, g["id"])}, {etag_of(planner, g["nid"])}'
     r = planner.post("/grids/merge", json={"grids": [g["id"], g["nid"]], "name": "合并网格"}, headers={"If-Match": tags})
     assert r.status_code == 201, r.text
     merged = r.json()["grids"][0]
@@ -115,13 +94,13 @@ def test_merge_refuses_non_adjacent_grids(as_user, session: Session) -> None:  #
         AND a.id < b.id JOIN grid_layer l ON l.id = a.layer_id AND l.code = 'comprehensive'
         WHERE NOT ST_Intersects(a.geom, b.geom) ORDER BY a.id LIMIT 1""")).one()
     r = planner.post("/grids/merge", json={"grids": [a, b]},
-                     headers={"If-Match": f"{_etag(planner, a)} {_etag(planner, b)}"})
+                     headers={"If-Match": f"{etag_of(planner, a)} {etag_of(planner, b)}"})
     assert r.status_code == 409 and "adjacent" in r.json()["detail"]
 
 
 def test_reshape_overlap_is_refused_with_the_overlap_or_trimmed(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     grown = session.execute(text(
         "SELECT ST_AsGeoJSON(ST_Intersection(ST_Buffer(geom::geography, 30)::geometry,"
         " (SELECT geom FROM division WHERE id = :d))) FROM grid WHERE id = :g"),
@@ -129,13 +108,13 @@ def test_reshape_overlap_is_refused_with_the_overlap_or_trimmed(as_user, session
     import json
 
     shape = json.loads(grown)
-    r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shape}, headers={"If-Match": _etag(planner, g["id"])})
+    r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shape}, headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 409, r.text
     conflicts = r.json()["conflicts"]
     assert g["ncode"] in [c["code"] for c in conflicts]
     assert all(c["area_m2"] > 0 and c["geometry"]["type"] in ("Polygon", "MultiPolygon") for c in conflicts)
     r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shape, "overlap_mode": "trim"},
-                    headers={"If-Match": _etag(planner, g["id"])})
+                    headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 200, r.text
     _no_overlaps(session, g["division_id"])
 
@@ -157,9 +136,9 @@ def test_outside_parent_strict_or_clip(as_user, session: Session) -> None:  # no
 
 def test_etags_protect_against_lost_updates(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     assert planner.patch(f"/grids/{g['id']}", json={"name": "新名"}).status_code == 428
-    tag = _etag(planner, g["id"])
+    tag = etag_of(planner, g["id"])
     assert planner.patch(f"/grids/{g['id']}", json={"name": "新名"}, headers={"If-Match": tag}).status_code == 200
     stale = planner.patch(f"/grids/{g['id']}", json={"name": "另一个名"}, headers={"If-Match": tag})
     assert stale.status_code == 412 and g["code"] in stale.json()["detail"]
@@ -167,9 +146,9 @@ def test_etags_protect_against_lost_updates(as_user, session: Session) -> None: 
 
 def test_history_and_the_net_at_a_moment(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     r = planner.patch(f"/grids/{g['id']}", json={"name": "改名", "reason": "survey"},
-                      headers={"If-Match": _etag(planner, g["id"])})
+                      headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 200
     versions = planner.get(f"/grids/{g['id']}/history").json()
     assert [v["version"] for v in versions][-2:] == [1, 2] and versions[-1]["author"] == "planner"
@@ -181,14 +160,14 @@ def test_history_and_the_net_at_a_moment(as_user, session: Session) -> None:  # 
 
 
 def test_planner_cannot_edit_outside_and_workers_cannot_edit(as_user, session: Session) -> None:  # noqa: ANN001
-    g = _pick(session)
+    g = pick_grid(session)
     r = as_user("worker1").patch(f"/grids/{g['id']}", json={"name": "x"}, headers={"If-Match": '"g1v1"'})
     assert r.status_code == 403
 
 
 def test_balanced_split_suggest_then_apply(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     homes = _households(session, [g["id"]])
     suggestion = planner.get(f"/grids/{g['id']}/split-suggestion", params={"parts": 3})
     assert suggestion.status_code == 200, suggestion.text
@@ -197,7 +176,7 @@ def test_balanced_split_suggest_then_apply(as_user, session: Session) -> None:  
     assert len(parts) == 3 and sum(counts) == len(homes) and max(counts) - min(counts) <= 1
     area = _area(session, [g["id"]])
     r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [p["geometry"] for p in parts]},
-                     headers={"If-Match": _etag(planner, g["id"])})
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 201, r.text
     new = [p["id"] for p in r.json()["grids"]]
     assert abs(_area(session, new) - area) / area < 1e-9
@@ -209,10 +188,10 @@ def test_balanced_split_suggest_then_apply(as_user, session: Session) -> None:  
 
 def test_partition_must_tile_the_grid(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     parts = planner.get(f"/grids/{g['id']}/split-suggestion", params={"parts": 2}).json()["features"]
     r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [parts[0]["geometry"], parts[0]["geometry"]]},
-                     headers={"If-Match": _etag(planner, g["id"])})
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 409 and "cover the grid exactly" in r.json()["detail"]
 
 
@@ -277,7 +256,7 @@ def test_clip_that_leaves_nothing_meaningful_is_refused(as_user, session: Sessio
 
 def test_split_lines_that_do_not_cross_are_refused(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     cx, cy, west = g["cx"], g["cy"], g["x0"] - 0.01
     d = 2e-4
     lines = {
@@ -287,7 +266,7 @@ def test_split_lines_that_do_not_cross_are_refused(as_user, session: Session) ->
         "sliver": [[west, cy], [cx, cy], [west, cy + 3e-5]],  # out and back: a wedge about a metre wide
         "small": [[west, cy], [cx, cy], [west, cy + 1e-8]],  # out and back along the same path
     }
-    counter, version = _counter(session, g["division_id"], "comprehensive"), _etag(planner, g["id"])
+    counter, version = _counter(session, g["division_id"], "comprehensive"), etag_of(planner, g["id"])
     details = {}
     for what, coords in lines.items():
         r = planner.post(f"/grids/{g['id']}/split", json={"line": {"type": "LineString", "coordinates": coords}},
@@ -299,13 +278,13 @@ def test_split_lines_that_do_not_cross_are_refused(as_user, session: Session) ->
     assert "crosses itself" in details["crosses itself"]
     assert "sliver of" in details["sliver"] and "m²" in details["sliver"]
     assert "m²: a grid must have" in details["small"] or "does not cut" in details["small"]
-    assert _etag(planner, g["id"]) == version  # the grid is untouched
+    assert etag_of(planner, g["id"]) == version  # the grid is untouched
     assert _counter(session, g["division_id"], "comprehensive") == counter
 
 
 def test_partition_with_a_crumb_is_refused(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     crumb, rest = session.execute(text("""
         WITH c AS (SELECT geom, ST_Intersection(geom, ST_Buffer(ST_PointN(ST_ExteriorRing(ST_GeometryN(geom, 1)), 1)
                                                         ::geography, 3)::geometry) AS crumb FROM grid WHERE id = :g)
@@ -315,7 +294,7 @@ def test_partition_with_a_crumb_is_refused(as_user, session: Session) -> None:  
 
     counter = _counter(session, g["division_id"], "comprehensive")
     r = planner.post(f"/grids/{g['id']}/partition", json={"parts": [json.loads(rest), json.loads(crumb)]},
-                     headers={"If-Match": _etag(planner, g["id"])})
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 422, r.text
     assert r.json()["pointer"] == "parts/1" and "part 2 is" in r.json()["detail"]
     assert planner.get(f"/grids/{g['id']}").status_code == 200
@@ -324,7 +303,7 @@ def test_partition_with_a_crumb_is_refused(as_user, session: Session) -> None:  
 
 def test_reshape_that_opens_a_gap_in_a_full_cover_layer_is_refused_or_filled(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     import json
 
     # Pull the grid's edge 30 m back from its neighbour: the strip between them would be in no grid.
@@ -336,7 +315,7 @@ def test_reshape_that_opens_a_gap_in_a_full_cover_layer_is_refused_or_filled(as_
            AND ST_Contains(g.geom, h.geom) AND ST_DWithin(n.geom::geography, h.geom::geography, 30)"""),
         {"g": g["id"], "n": g["nid"]}).scalar_one()
     area = _area(session, [g["id"], g["nid"]])
-    tag, ntag = _etag(planner, g["id"]), _etag(planner, g["nid"])
+    tag, ntag = etag_of(planner, g["id"]), etag_of(planner, g["nid"])
     r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk}, headers={"If-Match": tag})
     assert r.status_code == 409, r.text
     assert r.headers["content-type"].startswith("application/problem+json")
@@ -344,7 +323,7 @@ def test_reshape_that_opens_a_gap_in_a_full_cover_layer_is_refused_or_filled(as_
     assert gap["area_m2"] > 100 and gap["geometry"]["type"] == "MultiPolygon"
     assert set(gap["orphans"]) == {"household", "camera", "event", "staff"}
     assert abs(gap["orphans"]["household"] - strip_households) <= 2  # a household right on the 30 m line
-    assert "不重不漏" in r.json()["detail"] and _etag(planner, g["id"]) == tag
+    assert "不重不漏" in r.json()["detail"] and etag_of(planner, g["id"]) == tag
 
     # Naming the neighbour without its ETag is a 428; with it, the neighbour takes the strip.
     r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk, "fill_gap_into": g["nid"]},
@@ -357,5 +336,5 @@ def test_reshape_that_opens_a_gap_in_a_full_cover_layer_is_refused_or_filled(as_
     assert sorted(x["id"] for x in r.json()["grids"]) == sorted([g["id"], g["nid"]])
     assert abs(_area(session, [g["id"], g["nid"]]) - area) / area < 1e-9
     assert _households(session, [g["id"], g["nid"]]) == homes
-    assert _etag(planner, g["nid"]) != ntag
+    assert etag_of(planner, g["nid"]) != ntag
     _no_overlaps(session, g["division_id"])

@@ -7,30 +7,10 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from edit_grids import etag_of, pick_grid
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
-
-
-def _pick(session: Session, layer: str = "comprehensive") -> dict:
-    """A grid with households and a neighbour in the same village (deterministic)."""
-    row = session.execute(text("""
-        SELECT g.id, g.code, g.name, n.id AS nid, n.code AS ncode, g.division_id,
-               ST_X(ST_Centroid(g.geom)) AS cx, ST_Y(ST_Centroid(g.geom)) AS cy,
-               ST_XMin(g.geom) AS x0, ST_XMax(g.geom) AS x1
-          FROM grid g JOIN grid_layer l ON l.id = g.layer_id AND l.code = :layer
-          JOIN grid n ON n.layer_id = g.layer_id AND n.division_id = g.division_id AND n.id <> g.id
-               AND ST_Relate(n.geom, g.geom, '****1****')
-         WHERE (SELECT count(*) FROM grid_membership m WHERE m.grid_id = g.id AND m.kind = 'household') > 20
-           AND ST_Contains(g.geom, ST_Centroid(g.geom))
-         ORDER BY g.code LIMIT 1"""), {"layer": layer}).mappings().one()
-    return dict(row)
-
-
-def _etag(client: TestClient, grid_id: int) -> str:
-    r = client.get(f"/grids/{grid_id}")
-    assert r.status_code == 200, r.text
-    return r.headers["etag"]
 
 
 def _shape(session: Session, grid_id: int) -> bytes:
@@ -64,7 +44,7 @@ def _shrink_into_neighbour(planner: TestClient, session: Session, g: dict, reaso
     shrunk = json.loads(session.execute(text(
         "SELECT ST_AsGeoJSON(ST_Difference(g.geom, ST_Buffer(n.geom::geography, 30)::geometry), 15)"
         " FROM grid g, grid n WHERE g.id = :g AND n.id = :n"), {"g": g["id"], "n": g["nid"]}).scalar_one())
-    tags = f"{_etag(planner, g['id'])}, {_etag(planner, g['nid'])}"
+    tags = f"{etag_of(planner, g['id'])}, {etag_of(planner, g['nid'])}"
     r = planner.put(f"/grids/{g['id']}/geometry", json={"geometry": shrunk, "fill_gap_into": g["nid"],
                                                          "reason": reason}, headers={"If-Match": tags})
     assert r.status_code == 200, r.text
@@ -78,7 +58,7 @@ def _undo(client: TestClient, edit_id: int, **kw: object):  # noqa: ANN202
 
 def test_reshape_is_undone_with_its_memberships_audited_and_in_the_history(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     shapes = {i: _shape(session, i) for i in (g["id"], g["nid"])}
     homes = {i: _homes(session, i) for i in (g["id"], g["nid"])}
     _shrink_into_neighbour(planner, session, g)
@@ -119,12 +99,12 @@ def body_undo_id(listed: dict, edit: dict) -> int:
 
 def test_someone_elses_later_edit_blocks_the_undo(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     _shrink_into_neighbour(planner, session, g)
     edit = _last_edit(planner)
     admin = as_user("admin")
     r = admin.patch(f"/grids/{g['nid']}", json={"name": "改名", "reason": "survey"},
-                    headers={"If-Match": _etag(admin, g["nid"])})
+                    headers={"If-Match": etag_of(admin, g["nid"])})
     assert r.status_code == 200, r.text
     shape = _shape(session, g["id"])
     planner = as_user("planner")
@@ -141,11 +121,11 @@ def test_someone_elses_later_edit_blocks_the_undo(as_user, session: Session) -> 
 
 def test_only_the_last_edit_can_be_undone(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
-    r = planner.patch(f"/grids/{g['id']}", json={"name": "第一次"}, headers={"If-Match": _etag(planner, g["id"])})
+    g = pick_grid(session)
+    r = planner.patch(f"/grids/{g['id']}", json={"name": "第一次"}, headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 200
     first = _last_edit(planner)
-    r = planner.patch(f"/grids/{g['nid']}", json={"name": "第二次"}, headers={"If-Match": _etag(planner, g["nid"])})
+    r = planner.patch(f"/grids/{g['nid']}", json={"name": "第二次"}, headers={"If-Match": etag_of(planner, g["nid"])})
     assert r.status_code == 200
     r = _undo(planner, first["id"])
     assert r.status_code == 409 and "only your last edit" in r.json()["detail"]
@@ -161,10 +141,10 @@ def test_only_the_last_edit_can_be_undone(as_user, session: Session) -> None:  #
 
 def test_split_is_undone_by_a_new_grid_with_a_new_code(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     area, homes = _area(session, g["id"]), _homes(session, g["id"])
     line = {"type": "LineString", "coordinates": [[g["x0"] - 0.01, g["cy"]], [g["x1"] + 0.01, g["cy"]]]}
-    r = planner.post(f"/grids/{g['id']}/split", json={"line": line}, headers={"If-Match": _etag(planner, g["id"])})
+    r = planner.post(f"/grids/{g['id']}/split", json={"line": line}, headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 201, r.text
     parts = r.json()["grids"]
     edit = _last_edit(planner)
@@ -199,10 +179,10 @@ def test_split_is_undone_by_a_new_grid_with_a_new_code(as_user, session: Session
 
 def test_merge_is_undone_into_the_two_grids_again(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     areas = {g["code"]: _area(session, g["id"]), g["ncode"]: _area(session, g["nid"])}
     homes = {g["code"]: _homes(session, g["id"]), g["ncode"]: _homes(session, g["nid"])}
-    tags = f"{_etag(planner, g['id'])}, {_etag(planner, g['nid'])}"
+    tags = f"{etag_of(planner, g['id'])}, {etag_of(planner, g['nid'])}"
     r = planner.post("/grids/merge", json={"grids": [g["id"], g["nid"]], "name": "合并"}, headers={"If-Match": tags})
     assert r.status_code == 201, r.text
     merged = r.json()["grids"][0]
@@ -220,9 +200,9 @@ def test_merge_is_undone_into_the_two_grids_again(as_user, session: Session) -> 
 
 def test_retire_is_undone_and_the_absorber_shrinks_back(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
-    g = _pick(session)
+    g = pick_grid(session)
     r = planner.post(f"/grids/{g['id']}/retire", json={"absorber": g["ncode"], "reason": "empty"},
-                     headers={"If-Match": _etag(planner, g["id"])})
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 200, r.text
     neighbour = _shape(session, g["nid"])
     r = _undo(planner, _last_edit(planner)["id"])
@@ -272,7 +252,7 @@ def test_a_grid_drawn_where_the_old_shape_was_blocks_the_undo(as_user, session: 
          WHERE ST_Area(g.geom::geography) > 5000 ORDER BY g.code LIMIT 1""")).one()
     planner = as_user("planner")
     r = planner.put(f"/grids/{m.id}/geometry", json={"geometry": json.loads(m.kept), "reason": "half"},
-                    headers={"If-Match": _etag(planner, m.id)})
+                    headers={"If-Match": etag_of(planner, m.id)})
     assert r.status_code == 200, r.text
     edit = _last_edit(planner)
     admin = as_user("admin")
