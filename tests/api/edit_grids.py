@@ -22,6 +22,11 @@ def pick_grid(session: Session, layer: str = "comprehensive") -> dict:
     return dict(row)
 
 
+def crossing_line(g: dict) -> dict:
+    """A west-east line through the grid's centroid that overshoots both sides, so it splits it in two."""
+    return {"type": "LineString", "coordinates": [[g["x0"] - 0.01, g["cy"]], [g["x1"] + 0.01, g["cy"]]]}
+
+
 def etag_of(client: TestClient, grid_id: int) -> str:
     r = client.get(f"/grids/{grid_id}")
     assert r.status_code == 200, r.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from edit_grids import etag_of, pick_grid
+from edit_grids import crossing_line, etag_of, pick_grid
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
@@ -27,15 +27,11 @@ def _no_overlaps(session: Session, division_id: int) -> None:
     assert n == 0
 
 
-def _hline(g: dict) -> dict:
-    return {"type": "LineString", "coordinates": [[g["x0"] - 0.01, g["cy"]], [g["x1"] + 0.01, g["cy"]]]}
-
-
 def test_split_by_line(as_user, session: Session) -> None:  # noqa: ANN001
     planner = as_user("planner")
     g = pick_grid(session)
     area, homes = _area(session, [g["id"]]), _households(session, [g["id"]])
-    r = planner.post(f"/grids/{g['id']}/split", json={"line": _hline(g), "reason": "too many households"},
+    r = planner.post(f"/grids/{g['id']}/split", json={"line": crossing_line(g), "reason": "too many households"},
                      headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 201, r.text
     body = r.json()

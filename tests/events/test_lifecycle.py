@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from edit_grids import crossing_line, etag_of, pick_grid
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -125,9 +126,7 @@ def test_permissions_per_action(as_user, two_events) -> None:  # noqa: ANN001
 
 
 def test_a_boundary_edit_reroutes_open_events_and_records_the_move(as_user, session: Session) -> None:  # noqa: ANN001
-    from test_grid_editing import _etag, _hline, _pick
-
-    g = _pick(session)
+    g = pick_grid(session)
     admin = as_user("admin")
     lon, lat = session.execute(text("SELECT ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) FROM grid"
                                     " WHERE id = :g"), {"g": g["id"]}).one()
@@ -139,8 +138,8 @@ def test_a_boundary_edit_reroutes_open_events_and_records_the_move(as_user, sess
     admin.post(f"/events/{handled['id']}/assign", json={"staff_id": open_event["assignee"]["id"]})
     assert open_event["grids"]["comprehensive"] == g["code"] and open_event["routed_to"] == "grid_worker"
     planner = as_user("planner")
-    r = planner.post(f"/grids/{g['id']}/split", json={"line": _hline(g), "reason": "re-route test"},
-                     headers={"If-Match": _etag(planner, g["id"])})
+    r = planner.post(f"/grids/{g['id']}/split", json={"line": crossing_line(g), "reason": "re-route test"},
+                     headers={"If-Match": etag_of(planner, g["id"])})
     assert r.status_code == 201, r.text
     after = as_user("admin").get(f"/events/{open_event['id']}/history").json()
     assert after["grids"]["comprehensive"] != g["code"]
