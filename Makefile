@@ -52,7 +52,7 @@ serve: setup
 test: setup browser
 	$(BIN)/ruff check geo api tiles importers tests bench
 	$(BIN)/lint-imports
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
 
 bench: setup gdal
 	$(BIN)/python -m bench.run

@@ -20,6 +20,7 @@ class Role(str, enum.Enum):
     EMERGENCY = "emergency"  # 应急队伍
     VIEWER = "viewer"
     AUDITOR = "auditor"
+    LEADER = "leader"  # county or township leader 领导: the statistics and the lists behind them, read-only
 
 
 class Permission(str, enum.Enum):
@@ -40,23 +41,27 @@ class Permission(str, enum.Enum):
     PII_EXPORT = "pii:export"  # bulk export of personal data, audited
     USERS_ADMIN = "users:admin"
     AUDIT_READ = "audit:read"
+    VISITS_LOG = "visits:log"  # log household visits 入户走访 and patrols 巡查 with check-ins 打卡
+    BREAK_GLASS = "pii:break-glass"  # unmask, time-limited, by stating an active incident; audited as its own kind
 
 
 P = Permission
 _FIELD = {P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ}
 
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(set(Permission) - {P.AUDIT_READ, P.PII_EXPORT}),
+    Role.ADMIN: frozenset(set(Permission) - {P.AUDIT_READ, P.PII_EXPORT, P.BREAK_GLASS}),
     Role.PLANNER: frozenset({P.SELF_READ, P.MAP_READ, P.HOUSEHOLDS_READ, P.CAMERAS_READ, P.EVENTS_READ, P.STAFF_READ,
                              P.GRIDS_EDIT, P.DATA_IMPORT}),
-    Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.POSITIONS_REPORT}),
+    Role.GRID_WORKER: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.POSITIONS_REPORT,
+                                          P.VISITS_LOG}),
     Role.GRID_HEAD: frozenset(_FIELD | {P.RESIDENTS_WRITE, P.PII_READ, P.EVENTS_HANDLE, P.EVENTS_ASSIGN,
-                                        P.PII_EXPORT, P.POSITIONS_REPORT, P.STAFF_DISPATCH}),
+                                        P.PII_EXPORT, P.POSITIONS_REPORT, P.STAFF_DISPATCH, P.VISITS_LOG}),
     Role.DEPARTMENT: frozenset({P.SELF_READ, P.MAP_READ, P.EVENTS_READ, P.CAMERAS_READ, P.EVENTS_HANDLE,
                                 P.POSITIONS_REPORT}),
-    Role.EMERGENCY: frozenset(_FIELD | {P.POSITIONS_REPORT, P.STAFF_DISPATCH}),
+    Role.EMERGENCY: frozenset(_FIELD | {P.POSITIONS_REPORT, P.STAFF_DISPATCH, P.BREAK_GLASS}),
     Role.VIEWER: frozenset({P.SELF_READ, P.MAP_READ, P.CAMERAS_READ}),
     Role.AUDITOR: frozenset({P.SELF_READ, P.AUDIT_READ}),
+    Role.LEADER: frozenset({P.SELF_READ, P.MAP_READ, P.EVENTS_READ}),
 }
 
 # Roles that only see personal data masked, even where they read households.

@@ -67,6 +67,8 @@ def create_demo_users(session: Session, password: str, county: str | None = None
         *([("auditor", Role.AUDITOR, None, None, "the audit log")] if default else []),
         ("planner", Role.PLANNER, top.code, None, top.name),
         ("viewer", Role.VIEWER, top.code, None, top.name),
+        ("leader", Role.LEADER, top.code, None, top.name),
+        ("leader_town", Role.LEADER, town.code, None, town.name),
         ("department", Role.DEPARTMENT, top.code, None, top.name),
         ("emergency", Role.EMERGENCY, town.code, None, town.name),
         ("head1", Role.GRID_HEAD, v1.code, None, v1.name),

@@ -18,7 +18,7 @@ from geo.access.permissions import Permission, Role, permissions_of
 
 ROLE_USERS = {Role.ADMIN: "admin", Role.AUDITOR: "auditor", Role.PLANNER: "planner", Role.VIEWER: "viewer",
               Role.DEPARTMENT: "department", Role.EMERGENCY: "emergency", Role.GRID_HEAD: "head1",
-              Role.GRID_WORKER: "worker1"}
+              Role.GRID_WORKER: "worker1", Role.LEADER: "leader"}
 
 
 def _operations(app) -> list[tuple[str, str, dict]]:  # noqa: ANN001
