@@ -5,6 +5,7 @@
  */
 
 import { el, formatTime, isBlank } from './core/dom.js';
+import { photoStrip } from './photos-view.js';
 import { ACTIONS, ASSIGNEE_KINDS, OPEN_STATUSES, hoursPast, statusLabel, stepLabel } from './reports-model.js';
 
 export function render(rp) {
@@ -101,6 +102,7 @@ function renderDetail(rp) {
   if (!isBlank(d.duplicate_of)) row('重复于 Duplicate of', `#${d.duplicate_of}`);
   if (!isBlank(d.description)) row('描述 Description', d.description);
   if (d.location && !isBlank(d.location.address)) row('地址 Address', d.location.address);
+  box.appendChild(photoStrip(ctx, d.id));
 
   box.appendChild(el('div', 'gm-events-subtitle', '流转 Transitions'));
   const steps = box.appendChild(el('ol', 'gm-events-steps'));
