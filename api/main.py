@@ -25,6 +25,7 @@ from api.routes import (
     grids,
     imports,
     layers,
+    live,
     locate,
     open311,
     points,
@@ -100,7 +101,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
-                   search.router, docs.router):
+                   search.router, live.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
     app.add_middleware(FormBodies, uploads=frozenset(uploads))  # inside BodyLimit: counted before decoded
