@@ -41,6 +41,7 @@ from api.web.assets import STATIC_DIR, vendor_dirs
 from geo.access.login_throttle import ThrottlePolicy
 from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
+from geo.live.settings import LiveSettings
 from geo.privacy import logsafe
 from geo.settings import (
     AuthSettings,
@@ -80,6 +81,7 @@ def create_app(
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
     app.state.grid_rules = grid_rules or GridRules()
+    app.state.live_settings = LiveSettings()  # read here, so a bad GRIDMAP_LIVE_* stops start-up (api/routes/live.py)
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,

@@ -11,7 +11,7 @@ class LiveSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="GRIDMAP_LIVE_", extra="ignore")
 
-    per_user: int = Field(default=4, ge=1, le=100,
+    per_user: int = Field(default=4, ge=1, le=100_000,
                           description="Streams one account may hold open at once in a process (a few tabs).")
     per_process: int = Field(default=500, ge=1, le=100_000, description="Streams one server process serves.")
     heartbeat_s: float = Field(default=15, gt=0, le=300,
