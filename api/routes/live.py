@@ -44,11 +44,29 @@ def hub_of(request: Request) -> Hub:
         return state.live_hub
 
 
+async def _opening_gate(request: Request) -> AsyncIterator[None]:
+    """At most half the pool's connections open streams at once; the others wait here, without a thread.
+
+    Every map reconnects at once after a restart. Without this, 200 openings at once starved a worker
+    (bench/README.md §13): the threads waiting for a pooled connection (the token check) filled the
+    threadpool, while the requests holding the connections needed a thread to give them back.
+    """
+    state = request.app.state
+    gate = getattr(state, "live_gate", None)
+    if gate is None:
+        gate = state.live_gate = asyncio.Semaphore(max(1, state.engine.pool.size() // 2))
+    async with gate:
+        yield
+
+
 def _event(m: Message) -> ServerSentEvent:
     return ServerSentEvent(data=orjson.dumps(m.data).decode(), event=m.type, id=m.id)
 
 
 async def _stream(sub: Subscription, expires_at: float) -> AsyncIterator[ServerSentEvent]:
+    """Once started it always unsubscribes (``finally``); a stream whose client left before the first
+    byte never starts, and the hub forgets it after a while (``Subscription.started``)."""
+    sub.started = True
     try:
         yield ServerSentEvent(comment="gridmap live", retry=RETRY_MS)
         while True:
@@ -71,6 +89,7 @@ async def _stream(sub: Subscription, expires_at: float) -> AsyncIterator[ServerS
             response_class=EventSourceResponse)
 async def live(
     request: Request,
+    _gate: Annotated[None, Depends(_opening_gate, scope="function")],
     principal: Annotated[Principal, requires(Permission.MAP_READ)],
     token: Annotated[str | None, Depends(oauth2)],
     last_event_id: Annotated[str | None, Header(max_length=64, description="Resume after this message id.")] = None,
@@ -86,6 +105,6 @@ async def live(
                            responders=principal.can(Permission.STAFF_READ),
                            unmasked=principal.can(Permission.PII_READ))
     hub = hub_of(request)
-    sub = await hub.subscribe(principal.user_id, audience, last_event_id)
+    sub = await hub.subscribe(principal.user_id, audience, last_event_id)  # 429 here, before the 200
     return EventSourceResponse(_stream(sub, float(claims["exp"])), ping=hub.settings.heartbeat_s,
                                send_timeout=SEND_TIMEOUT_S, headers={"X-Accel-Buffering": "no"})

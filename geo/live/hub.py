@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CHANNEL = "gridmap_live"  # migration 0022
 LISTEN_TIMEOUT_S = 5.0  # how long a new stream waits for the listener to be connected
+UNSTARTED_S = 30.0  # a subscription whose stream has not started by then is forgotten
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ class Subscription:
     limit: int
     queue: asyncio.Queue[Message] = field(default_factory=asyncio.Queue)
     ended: bool = False
+    started: bool = False  # its stream began sending (from then on it unsubscribes itself when it ends)
+    created: float = field(default_factory=time.monotonic)
 
     def offer(self, messages: list[Message]) -> None:
         """On the stream's loop: queue the messages, or end a stream that fell too far behind."""
@@ -130,12 +133,7 @@ class Hub:
         sub = Subscription(self, user_id, audience, asyncio.get_running_loop(), self.settings.queue)
         wanted = parse_last_id(last_id)
         with self._lock:
-            if len(self._subs) >= self.settings.per_process:
-                raise TooManyRequests(f"this server holds {self.settings.per_process} live streams, its most; "
-                                      "try again shortly", pointer="live", retry_after=30)
-            if self._per_user.get(user_id, 0) >= self.settings.per_user:
-                raise TooManyRequests(f"at most {self.settings.per_user} live streams per account are open at once; "
-                                      "close another tab or window", pointer="live", retry_after=30)
+            self._check(user_id)
             missed = self._missed(sub, wanted) if last_id is not None else []
             self._subs.add(sub)
             self._per_user[user_id] = self._per_user.get(user_id, 0) + 1
@@ -149,6 +147,21 @@ class Hub:
                                          ready_id if not missed else None))
             sub.offer(missed)
         return sub
+
+    def _check(self, user_id: int) -> None:
+        """Raise TooManyRequests (429) when a new stream of this account would pass a cap (under the lock).
+
+        First forgets subscriptions whose stream never started within UNSTARTED_S (the client went away
+        between the answer's headers and its body): they would otherwise hold a place for good."""
+        stale = [s for s in self._subs if not s.started and time.monotonic() - s.created > UNSTARTED_S]
+        for s in stale:
+            self._drop(s)
+        if len(self._subs) >= self.settings.per_process:
+            raise TooManyRequests(f"this server holds {self.settings.per_process} live streams, its most; "
+                                  "try again shortly", pointer="live", retry_after=30)
+        if self._per_user.get(user_id, 0) >= self.settings.per_user:
+            raise TooManyRequests(f"at most {self.settings.per_user} live streams per account are open at once; "
+                                  "close another tab or window", pointer="live", retry_after=30)
 
     def _missed(self, sub: Subscription, wanted: tuple[int, int] | None) -> list[Message] | None:
         """What came after ``wanted`` (under the lock); None when this process cannot tell."""
@@ -166,13 +179,17 @@ class Hub:
 
     def unsubscribe(self, sub: Subscription) -> None:
         with self._lock:
-            if sub in self._subs:
-                self._subs.discard(sub)
-                left = self._per_user.get(sub.user_id, 1) - 1
-                if left:
-                    self._per_user[sub.user_id] = left
-                else:
-                    self._per_user.pop(sub.user_id, None)
+            self._drop(sub)
+
+    def _drop(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            sub.ended = True
+            self._subs.discard(sub)
+            left = self._per_user.get(sub.user_id, 1) - 1
+            if left:
+                self._per_user[sub.user_id] = left
+            else:
+                self._per_user.pop(sub.user_id, None)
 
     def count(self, user_id: int | None = None) -> int:
         with self._lock:
