@@ -25,6 +25,7 @@ from api.routes import (
     grids,
     imports,
     layers,
+    live,
     locate,
     open311,
     photos,
@@ -41,6 +42,7 @@ from api.web.assets import STATIC_DIR, vendor_dirs
 from geo.access.login_throttle import ThrottlePolicy
 from geo.access.security import TokenSettings, signing_key
 from geo.db import make_engine, make_sessionmaker
+from geo.live.settings import LiveSettings
 from geo.privacy import logsafe
 from geo.settings import (
     AuthSettings,
@@ -83,6 +85,7 @@ def create_app(
     app.state.position_settings = position_settings or PositionSettings()
     app.state.grid_rules = grid_rules or GridRules()
     app.state.photo_settings = photo_settings = photo_settings or PhotoSettings()
+    app.state.live_settings = LiveSettings()  # read here, so a bad GRIDMAP_LIVE_* stops start-up (api/routes/live.py)
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,
@@ -104,7 +107,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
-                   search.router, photos.router, docs.router):
+                   search.router, photos.router, live.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024,  # files: limit of their own
                ("POST", "/photos"): photo_settings.max_bytes + 64 * 1024}  # the photo and the multipart framing

@@ -11,6 +11,7 @@ import * as crs from './crs.js';
 import * as basemap from './basemap.js';
 import * as signin from './signin.js';
 import * as layers from './layers.js';
+import * as live from './live.js';
 import * as popups from './popups.js';
 import * as editor from './editor/index.js';
 import * as history from './editor/history.js';
@@ -26,6 +27,7 @@ export const FEATURES = [
   basemap,
   signin,
   layers,
+  live, // before the features that listen to ctx.live (reports, command)
   popups,
   editor,
   history,

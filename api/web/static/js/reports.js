@@ -19,7 +19,7 @@
  * Server strings go into the page as text only.
  */
 
-import { button as domButton, el, isBlank, overlayLabel } from './core/dom.js';
+import { button as domButton, debounce, el, isBlank, overlayLabel } from './core/dom.js';
 import { isQuiet } from './core/http.js';
 import { ACTIONS, hoursPast, problemText, statusLabel } from './reports-model.js';
 import { render as renderView } from './reports-view.js';
@@ -402,4 +402,11 @@ export function install(ctx) {
   }
   auth.listeners.add(onAuth);
   sync();
+
+  // Live (js/live.js): a new or changed report in the territory refreshes the list, without a reload.
+  if (ctx.live) {
+    const refresh = debounce(() => { if (shown) loadList(); }, 300);
+    ctx.live.on('event', refresh);
+    ctx.live.on('resync', refresh);
+  }
 }
