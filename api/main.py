@@ -16,7 +16,9 @@ from api.routes import (
     audit,
     auth,
     basemap,
+    break_glass,
     divisions,
+    dispatch,
     events,
     exports,
     fusion,
@@ -45,6 +47,7 @@ from geo.settings import (
     AuthSettings,
     BasemapSettings,
     DatabaseSettings,
+    EmergencySettings,
     GridRules,
     PositionSettings,
     ServerSettings,
@@ -78,6 +81,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
+    app.state.emergency_settings = EmergencySettings()
     app.state.grid_rules = grid_rules or GridRules()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
@@ -100,6 +104,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
+                   dispatch.router, break_glass.router,
                    search.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
