@@ -202,8 +202,9 @@ class EmergencySettings(BaseSettings):
                                      description="A break-glass grant ends this long after it is opened.")
     break_glass_radius_m: float = Field(default=500, gt=0, le=5000,
                                         description="How far around the incident a grant unmasks contacts.")
-    demo_motion_seconds: float = Field(default=30, gt=0, le=3600,
-                                       description="While a demo server runs, its responders move this often.")
+    demo_motion_seconds: float = Field(default=30, ge=0, le=3600,
+                                       description="While a demo server runs, its responders move this often"
+                                                   " (0: never; the test suite's servers set 0).")
 
 
 class GridRules(BaseSettings):
