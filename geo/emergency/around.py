@@ -160,7 +160,8 @@ def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -
     """Open events nearby; their descriptions with ID and phone numbers masked (geo.privacy.pii.mask_free_text)."""
     clause, sp = member_filter(scope, "event", "e")
     return [mask_free_text_fields(dict(r), ("description",)) for r in session.execute(text(f"""
-        SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m
+        SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m,
+               ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
           FROM event e
          WHERE {_near('e')} AND e.status::text NOT IN {NOT_OPEN_SQL}{clause}
          ORDER BY distance_m, e.id LIMIT :limit"""), {**p, **sp, "limit": limit}).mappings()]
