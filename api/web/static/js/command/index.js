@@ -209,6 +209,7 @@ export function install(ctx) {
 
   function sync(event) {
     if (event === 'user') { // permissions re-read (/auth/me): keep what is picked
+      if (!state.point) state.picking = auth.can('pii:break-glass');
       if (allowed()) panel.show(); else panel.hide();
       render();
       return;
@@ -220,6 +221,9 @@ export function install(ctx) {
     state.around = null;
     layer.clear();
     glass.reset();
+    // Clicks pick points by default for the emergency officer only; a grid head (who also may
+    // dispatch) keeps grid popups until they tick the box.
+    state.picking = auth.signedIn() && auth.can('pii:break-glass');
     if (allowed()) {
       panel.show();
       render();
