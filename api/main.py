@@ -16,6 +16,8 @@ from api.routes import (
     audit,
     auth,
     basemap,
+    break_glass,
+    dispatch,
     divisions,
     events,
     exports,
@@ -48,6 +50,7 @@ from geo.settings import (
     AuthSettings,
     BasemapSettings,
     DatabaseSettings,
+    EmergencySettings,
     GridRules,
     PhotoSettings,
     PositionSettings,
@@ -83,6 +86,7 @@ def create_app(
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
+    app.state.emergency_settings = EmergencySettings()
     app.state.grid_rules = grid_rules or GridRules()
     app.state.photo_settings = photo_settings = photo_settings or PhotoSettings()
     app.state.live_settings = LiveSettings()  # read here, so a bad GRIDMAP_LIVE_* stops start-up (api/routes/live.py)
@@ -107,6 +111,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
+                   dispatch.router, break_glass.router,
                    search.router, photos.router, live.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024,  # files: limit of their own

@@ -192,6 +192,21 @@ class PositionSettings(BaseSettings):
                                         description="How far ahead of the server clock a fix's time may be.")
 
 
+class EmergencySettings(BaseSettings):
+    """The command map (docs/command.md): how long a break-glass grant lasts and how far it reaches,
+    and how often the demo's responders move while a demo server runs."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    break_glass_minutes: int = Field(default=120, ge=1, le=24 * 60,
+                                     description="A break-glass grant ends this long after it is opened.")
+    break_glass_radius_m: float = Field(default=500, gt=0, le=5000,
+                                        description="How far around the incident a grant unmasks contacts.")
+    demo_motion_seconds: float = Field(default=30, ge=0, le=3600,
+                                       description="While a demo server runs, its responders move this often"
+                                                   " (0: never; the test suite's servers set 0).")
+
+
 class GridRules(BaseSettings):
     """What a stored grid must be: big enough, and not a sliver (geo/rules.py applies these).
 

@@ -388,7 +388,13 @@ def _serve(address: ServerAddress) -> None:
 
     console.print(f"gridmap serving on {address.url}  (map at /, API docs at /docs) — {datetime.now():%H:%M:%S}",
                   highlight=False, soft_wrap=True)
-    run_server(address)
+    from importers.demo import motion
+
+    stop = motion.start()  # a demo county's responders keep fresh positions (importers/demo/motion.py)
+    try:
+        run_server(address)
+    finally:
+        stop.set()
 
 
 if __name__ == "__main__":

@@ -26,6 +26,10 @@ from geo.db import make_sessionmaker, transaction
 from geo.migrate import upgrade
 from geo.settings import APP_ROLE, DatabaseSettings, ServerSettings
 
+# A `gridmap serve` a test starts must not move the shared test district's responders (importers/demo/motion.py);
+# the test of the motion sets its own interval.
+os.environ.setdefault("GRIDMAP_DEMO_MOTION_SECONDS", "0")
+
 TEST_COUNTY = "520111"
 TEST_ANCHOR = datetime(2026, 11, 1, tzinfo=UTC)
 TEST_PASSWORD = "test-password-for-all-roles"

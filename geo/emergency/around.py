@@ -53,23 +53,30 @@ def _near(alias: str, column: str = "geom") -> str:
 _DIST = "ST_Distance({a}.geom::geography, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326)::geography)"
 
 
-def _contact(row: dict[str, Any]) -> dict[str, Any]:
+def _contact(row: dict[str, Any], unmasked: bool = False) -> dict[str, Any]:
     name, phone = row.pop("contact_name", None), row.pop("contact_phone", None)
-    row["contact"] = {"name": mask_name(name), "phone": mask_phone(phone or ""), "masked": True} if name else None
+    if not name:
+        row["contact"] = None
+    elif unmasked:  # only under an open break-glass grant (geo/emergency/break_glass.py), audited there
+        row["contact"] = {"name": name, "phone": phone or "", "masked": False}
+    else:
+        row["contact"] = {"name": mask_name(name), "phone": mask_phone(phone or ""), "masked": True}
     return row
 
 
-def households(session: Session, p: dict[str, Any], scope: Scope, limit: int, sensitive: bool = False
-               ) -> dict[str, Any]:
+def households(session: Session, p: dict[str, Any], scope: Scope, limit: int, sensitive: bool = False,
+               unmasked_contacts: bool = False) -> dict[str, Any]:
     """Households within the radius: totals, the nearest ``limit``, and the nearest ``limit`` flagged
     as needing help — one statement, each household's geodesic distance computed once.
 
     Who needs help (disability, elderly living alone) is sensitive personal data (PIPL art. 28):
-    without ``sensitive`` (``pii:read``) only the count is given, never which household."""
+    without ``sensitive`` (``pii:read``) only the count is given, never which household. Contacts are
+    masked unless ``unmasked_contacts`` (a break-glass grant: the caller audits the read)."""
     clause, sp = member_filter(scope, "household", "h")
     rows = [dict(r) for r in session.execute(text(f"""
         WITH inside AS MATERIALIZED (
-            SELECT h.id, h.address, h.residents, h.needs_help::text[] AS needs_help, d.distance_m
+            SELECT h.id, h.address, h.residents, h.needs_help::text[] AS needs_help, d.distance_m,
+                   ST_X(h.geom) AS lon, ST_Y(h.geom) AS lat
               FROM household h,
                    LATERAL (SELECT {_DIST.format(a='h')} AS distance_m) d
              WHERE h.geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4326) AND d.distance_m <= :r{clause}),
@@ -90,7 +97,7 @@ def households(session: Session, p: dict[str, Any], scope: Scope, limit: int, se
             del r[key]
     lists: dict[bool, list[dict[str, Any]]] = {False: [], True: []}
     for r in listed:
-        lists[r.pop("help_list")].append(_contact(r))
+        lists[r.pop("help_list")].append(_contact(r, unmasked_contacts))
     items, needing = lists[False], lists[True]
     if not sensitive:
         needing = []
@@ -153,7 +160,8 @@ def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -
     """Open events nearby; their descriptions with ID and phone numbers masked (geo.privacy.pii.mask_free_text)."""
     clause, sp = member_filter(scope, "event", "e")
     return [mask_free_text_fields(dict(r), ("description",)) for r in session.execute(text(f"""
-        SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m
+        SELECT e.id, e.category, e.description, e.status, e.reported_at, e.due_at, {_DIST.format(a='e')} AS distance_m,
+               ST_X(e.geom) AS lon, ST_Y(e.geom) AS lat
           FROM event e
          WHERE {_near('e')} AND e.status::text NOT IN {NOT_OPEN_SQL}{clause}
          ORDER BY distance_m, e.id LIMIT :limit"""), {**p, **sp, "limit": limit}).mappings()]
@@ -162,6 +170,7 @@ def open_events(session: Session, p: dict[str, Any], scope: Scope, limit: int) -
 def around(
     session: Session, lon: float, lat: float, radius_m: float, *, scope: Scope, limit: int = 200,
     cameras: bool = True, events: bool = True, staff: bool = True, unmasked_staff: bool = False,
+    unmasked_contacts: bool = False,
 ) -> dict[str, Any]:
     """Everything an emergency dispatcher needs at a WGS84 point, within ``radius_m``.
 
@@ -178,7 +187,8 @@ def around(
     x0, y0, x1, y1 = envelope(lon, lat, radius_m)
     p = {"lon": lon, "lat": lat, "r": radius_m, "x0": x0, "y0": y0, "x1": x1, "y1": y1}
     out: dict[str, Any] = {"point": {"lon": lon, "lat": lat}, "radius_m": radius_m,
-                           "households": households(session, p, scope, limit, sensitive=unmasked_staff)}
+                           "households": households(session, p, scope, limit, sensitive=unmasked_staff,
+                                                    unmasked_contacts=unmasked_contacts)}
     if cameras:
         out["cameras"] = cameras_seeing(session, lon, lat, scope)
     if staff:

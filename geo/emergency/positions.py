@@ -164,7 +164,9 @@ def set_availability(
 ) -> dict[str, Any]:
     """Change a responder's state; the change (from, to, by whom) goes to the audit log."""
     row = session.execute(text("""
-        UPDATE staff s SET availability = CAST(:a AS availability), availability_at = now()
+        UPDATE staff s SET availability = CAST(:a AS availability), availability_at = now(),
+               -- busy for an event only while busy (geo/emergency/dispatch.py); any other state ends it
+               busy_event_id = CASE WHEN CAST(:a AS availability) = 'busy' THEN s.busy_event_id END
           FROM (SELECT id, availability FROM staff WHERE id = :s FOR UPDATE) old
          WHERE s.id = old.id
         RETURNING s.id, old.availability AS before, s.availability AS after, s.availability_at AS at"""),

@@ -58,12 +58,14 @@ def search(
     *,
     user: str | None = None,
     entity: str | None = None,
+    action: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
     limit: int = 100,
     after: int = 0,
 ) -> list[dict[str, Any]]:
-    """Audit rows, oldest first, filtered by user name, entity and time."""
+    """Audit rows, oldest first, filtered by user name, entity, action (the kind: ``pii.break_glass``,
+    or a family ending in ``.*``: ``pii.*``) and time."""
     where = ["id > :after"]
     params: dict[str, Any] = {"after": after, "limit": limit}
     for column, op, key, value in (("username", "=", "user", user), ("entity", "=", "entity", entity),
@@ -71,6 +73,13 @@ def search(
         if value is not None:
             where.append(f"{column} {op} :{key}")
             params[key] = value
+    if action is not None:
+        if action.endswith(".*"):
+            where.append("starts_with(action, :action)")
+            params["action"] = action[:-1]
+        else:
+            where.append("action = :action")
+            params["action"] = action
     rows = session.execute(
         text(f"SELECT id, at, user_id, username, action, entity, entity_id, outcome, purpose, request_id, client,"
              f" detail FROM audit_log WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit"),

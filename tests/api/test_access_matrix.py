@@ -64,7 +64,9 @@ def _sample_values(session: Session) -> dict[str, object]:
 def _url(path: str, values: dict[str, object], session: Session) -> str:
     fill = {"division_id": 1, "camera_id": 1, "staff_id": 1, "code": "comprehensive", "source": "grids",
             "layer": "comprehensive", "z": 10, "x": 815, "y": 434, "rule_id": 1,
-            "suggestion_id": "merge-g1v1-g2v1", "import_id": 1, "edit_id": 1, **values}
+            "suggestion_id": "merge-g1v1-g2v1", "import_id": 1, "edit_id": 1,
+            "grant_id": 1,  # break-glass (command)
+            **values}
     url = re.sub(r"\{(\w+)\}", lambda m: str(fill[m.group(1)]), path)
     if path in ("/locate", "/responders/nearest", "/around"):
         lon, lat = session.execute(text("""
@@ -84,7 +86,9 @@ BODIES = {"/households/{household_id}/residents": {"name": "测试", "id_number"
           "/staff/{staff_id}/availability": {"availability": "busy"},
           "/fusion/rules": {"fine": "layer:dedicated", "coarse": "level:village"},
           "/fusion/rules/{rule_id}": {"enabled": True},
-          "/fusion/suggestions/apply": {"suggestions": ["merge-g1v1-g2v1"]}}
+          "/fusion/suggestions/apply": {"suggestions": ["merge-g1v1-g2v1"]},
+          "/break-glass": {"event_id": 1, "reason": "矩阵测试"},  # command
+          "/events/{event_id}/dispatch": {"staff_id": 1}}  # command
 
 
 STREAMS = {"/live"}  # server-sent events, open until the token expires

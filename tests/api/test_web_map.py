@@ -169,7 +169,7 @@ def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
     features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
     names = [name for name, _ in features]
     assert names == ["crs", "basemap", "signin", "layers", "popups", "editor", "history", "undo", "draw", "fusion",
-                     "reports", "labels", "search"]
+                     "reports", "labels", "search", "command"]
     for _, path in features:
         assert "export function install(ctx)" in modules[path], path
     for name, source in modules.items():
@@ -422,7 +422,8 @@ def fusion_js() -> str:
     return (JS_DIR / "fusion.js").read_text(encoding="utf-8")
 
 
-@pytest.mark.parametrize("script", ["fusion.js", "reports.js", "reports-view.js", "reports-model.js"])
+@pytest.mark.parametrize("script", ["fusion.js", "reports.js", "reports-view.js", "reports-model.js",
+                                    "command/index.js", "command/breakglass.js", "command/layer.js"])
 def test_features_use_the_shared_transport_and_text_only(script: str) -> None:
     js = (JS_DIR / script).read_text(encoding="utf-8")
     assert not re.search(r"(?<![\w.])fetch\(", js)  # every request through ctx.api (bearer, refresh)

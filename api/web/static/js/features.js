@@ -21,6 +21,7 @@ import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 import * as labels from './labels.js';
 import * as search from './search.js';
+import * as command from './command/index.js';
 
 export const FEATURES = [
   crs, // first: the display CRS must be set before anything is projected (crs.js)
@@ -37,4 +38,5 @@ export const FEATURES = [
   reports,
   labels,
   search,
+  command, // after editor: it takes map clicks after the editor's turn (command/index.js)
 ];
