@@ -42,6 +42,7 @@ PUBLIC_ROUTES = {
     "/auth/token": "login",
     "/auth/refresh": "token refresh (needs a refresh token)",
     "/": "the map page shell: no data beyond the county extent and layer names; data needs a token",
+    "/stats": "the statistics page shell: no data at all; every figure needs a token",
     "POST /events": "citizens report without an account (rate limited); staff send their token",
     "/event-categories": "reporters need the category tree to file a report",
     "/basemap/{z}/{x}/{y}": "basemap tiles: the same county streets for everyone, drawn by <img> tags that carry no token",

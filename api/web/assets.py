@@ -46,6 +46,7 @@ VENDOR: dict[str, tuple[str, str]] = {
     "geoman": ("@geoman-io/leaflet-geoman-free/dist", "leaflet-geoman.min.js"),
     "gcoord": ("gcoord/dist", "gcoord.global.prod.js"),  # WGS84 <-> GCJ-02 for js/crs.js
     "protomaps-leaflet": ("protomaps-leaflet/dist", "protomaps-leaflet.js"),  # vector basemaps
+    "echarts": ("echarts/dist", "echarts.min.js"),  # the leaders' statistics page (/stats): global echarts
     "swagger-ui": ("swagger-ui-dist", "swagger-ui-bundle.js"),
     "redoc": ("redoc/bundles", "redoc.standalone.js"),
 }

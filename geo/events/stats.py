@@ -24,6 +24,7 @@ keeps every step, from which a frozen monthly report could be rebuilt.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -40,13 +41,29 @@ GROUPS = {
     "village": ("village_code", "village_name"),
     "township": ("township_code", "township_name"),
     "category": ("category", "category_name"),
+    "week": ("week", "week"),  # the Monday (Beijing) that starts the report's week, YYYY-MM-DD
+}
+
+# Each counted figure as the condition on a row of _BASE that counts it: the one spelling of the
+# definitions below, used by the counts (_AGG) and by the lists behind them (geo/events/stats_items.py),
+# so a figure and its list cannot disagree.
+FIGURES = {
+    "reported": "true",
+    "rejected": "status::text = 'rejected'",
+    "duplicates": "status::text = 'duplicate'",
+    "received": "received",
+    "handled": "received AND handled_at <= :asof",
+    "closed": "received AND is_closed",
+    "closed_on_time": "received AND is_closed AND closed_at <= due_at",
+    "open_overdue": "received AND NOT is_closed AND due_at < :asof",
 }
 
 _BASE = """
     SELECT e.*, c.name AS category_name, g.code AS grid_code, g.name AS grid_name,
            v.code AS village_code, v.name AS village_name, t.code AS township_code, t.name AS township_name,
            e.status::text NOT IN ('rejected', 'duplicate') AS received,
-           e.closed_at IS NOT NULL AND e.closed_at <= :asof AS is_closed
+           e.closed_at IS NOT NULL AND e.closed_at <= :asof AS is_closed,
+           to_char(date_trunc('week', e.reported_at AT TIME ZONE 'Asia/Shanghai'), 'YYYY-MM-DD') AS week
     FROM event e
     JOIN event_category c ON c.code = e.category
     LEFT JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = e.id
@@ -57,28 +74,35 @@ _BASE = """
     WHERE e.reported_at >= :from AND e.reported_at < :to {filters}
 """
 
+_COUNTS = ",\n".join(f"count(*) FILTER (WHERE {cond}) AS {name}" for name, cond in FIGURES.items())
 _AGG = """
     SELECT {key} AS key, {label} AS name,
-           count(*) AS reported,
-           count(*) FILTER (WHERE status::text = 'rejected') AS rejected,
-           count(*) FILTER (WHERE status::text = 'duplicate') AS duplicates,
-           count(*) FILTER (WHERE received) AS received,
-           count(*) FILTER (WHERE received AND handled_at <= :asof) AS handled,
-           count(*) FILTER (WHERE received AND is_closed) AS closed,
-           count(*) FILTER (WHERE received AND is_closed AND closed_at <= due_at) AS closed_on_time,
+           """ + _COUNTS.replace("{", "{{").replace("}", "}}") + """,
            percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600)
                FILTER (WHERE received AND is_closed) AS median_hours_to_close,
            percentile_cont(0.9) WITHIN GROUP (ORDER BY extract(epoch FROM closed_at - reported_at) / 3600)
-               FILTER (WHERE received AND is_closed) AS p90_hours_to_close,
-           count(*) FILTER (WHERE received AND NOT is_closed AND due_at < :asof) AS open_overdue
+               FILTER (WHERE received AND is_closed) AS p90_hours_to_close
     FROM base GROUP BY 1, 2 ORDER BY 1
 """
 
 
-def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: datetime | None,
-                group_by: str = "none", division: str | None = None) -> dict[str, object]:
-    if group_by not in GROUPS:
-        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", pointer="group_by")
+@dataclass(frozen=True)
+class Window:
+    """The reports a set of figures is computed over: ``base`` (SQL selecting them, with their grid,
+    village, township, category name and week) and its bound ``params``, judged as of ``as_of``."""
+
+    start: datetime
+    end: datetime
+    as_of: datetime
+    base: str
+    params: dict[str, object]
+
+
+def window(session: Session, *, scope: Scope, start: datetime | None, end: datetime | None,
+           division: str | None = None, category: str | None = None) -> Window:
+    """The window [start, end) inside ``scope``, narrowed to the villages under ``division`` and to
+    ``category`` (a leaf, or a branch of the tree and every leaf below it); checked, so a bad value is
+    an InvalidInput naming its parameter."""
     now = datetime.now(UTC)
     end = _aware(end) or now
     try:
@@ -98,25 +122,37 @@ def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: 
         params["below"] = below
         params["d_counties"] = list(session.execute(  # a constant, so the county-leading index is usable
             text("SELECT DISTINCT county_code FROM division WHERE id = ANY(:below)"), {"below": below}).scalars())
+    if category is not None:
+        _check_category(session, category)
+        filters += " AND (e.category = :category OR starts_with(e.category, :category || '.'))"
+        params["category"] = category
+    return Window(start, end, asof, _BASE.format(filters=filters), params)
+
+
+def event_stats(session: Session, *, scope: Scope, start: datetime | None, end: datetime | None,
+                group_by: str = "none", division: str | None = None,
+                category: str | None = None) -> dict[str, object]:
+    if group_by not in GROUPS:
+        raise InvalidInput(f"group_by must be one of {', '.join(GROUPS)}", pointer="group_by")
+    w = window(session, scope=scope, start=start, end=end, division=division, category=category)
     key, label = GROUPS[group_by]
-    sql = f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=key, label=label)}"
-    rows = [_rates(dict(r)) for r in session.execute(text(sql), params).mappings()]
+    sql = f"WITH base AS ({w.base}) {_AGG.format(key=key, label=label)}"
+    rows = [_rates(dict(r)) for r in session.execute(text(sql), w.params).mappings()]
     if group_by == "none":
         found = rows
         rows = []
     else:  # the total over every group: one more pass, which (like any GROUP BY) yields no row for an empty window
         found = [dict(r) for r in session.execute(text(
-            f"WITH base AS ({_BASE.format(filters=filters)}) {_AGG.format(key=repr('all'), label=repr('all'))}"),
-            params).mappings()]
+            f"WITH base AS ({w.base}) {_AGG.format(key=repr('all'), label=repr('all'))}"),
+            w.params).mappings()]
     total = _rates(found[0]) if found else _empty_total()
-    return {"from": start, "to": end, "as_of": asof, "division": division, "group_by": group_by,
-            "total": total, "groups": rows, "definitions": DEFINITIONS}
+    return {"from": w.start, "to": w.end, "as_of": w.as_of, "division": division, "category": category,
+            "group_by": group_by, "total": total, "groups": rows, "definitions": DEFINITIONS}
 
 
 def _empty_total() -> dict[str, object]:
     """The total of a window with no report in it: zeros, and no rates or times (nothing to divide)."""
-    counts = ("reported", "rejected", "duplicates", "received", "handled", "closed", "closed_on_time", "open_overdue")
-    return _rates({"key": "all", "name": "all", **dict.fromkeys(counts, 0),
+    return _rates({"key": "all", "name": "all", **dict.fromkeys(FIGURES, 0),
                    "median_hours_to_close": None, "p90_hours_to_close": None})
 
 
@@ -132,6 +168,14 @@ def _rates(r: dict[str, object]) -> dict[str, object]:
     for k in ("median_hours_to_close", "p90_hours_to_close"):
         r[k] = round(float(r[k]), 1) if r[k] is not None else None
     return r
+
+
+def _check_category(session: Session, category: str) -> None:
+    known = session.execute(text("SELECT EXISTS (SELECT 1 FROM event_category WHERE code = :c)"),
+                            {"c": category}).scalar_one()
+    if not known:
+        raise InvalidInput(f"category {category!r} is not in the category tree (GET /event-categories)",
+                           pointer="category")
 
 
 def _villages_under(session: Session, division: str) -> list[int]:
@@ -157,4 +201,5 @@ DEFINITIONS = {
     "p90_hours_to_close": "90th percentile of closed_at − reported_at over closed items, hours",
     "open_overdue": "received items not closed by as_of whose deadline is before as_of",
     "as_of": "min(to, now): states are judged at this instant",
+    "week": "group_by=week: the week (Monday to Sunday, Beijing time) of reported_at, named by its Monday",
 }

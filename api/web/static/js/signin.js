@@ -25,8 +25,9 @@ const ROLE_LABELS = {
 };
 
 // Modal-ish panel over the map. `onSubmit(username, password)` returns a
-// promise; its rejection message (the server's `detail`) is shown as text.
-function createLoginPanel(map, onSubmit) {
+// promise; its rejection message (the server's `detail`) is shown as text. Exported for pages
+// without a Leaflet map (the statistics page, js/stats/): `map` need only have getContainer().
+export function createLoginPanel(map, onSubmit) {
   const backdrop = el('div', 'gm-login-backdrop');
   backdrop.style.display = 'none';
   const form = backdrop.appendChild(el('form', 'gm-login'));
@@ -61,9 +62,11 @@ function createLoginPanel(map, onSubmit) {
 
   // The map must not pan, zoom or take the keys while the user types
   // (Leaflet's keyboard handler listens on the document).
-  L.DomEvent.disableClickPropagation(backdrop);
-  L.DomEvent.disableScrollPropagation(backdrop);
-  L.DomEvent.on(backdrop, 'keydown keyup keypress', L.DomEvent.stopPropagation);
+  if (typeof L !== 'undefined') {
+    L.DomEvent.disableClickPropagation(backdrop);
+    L.DomEvent.disableScrollPropagation(backdrop);
+    L.DomEvent.on(backdrop, 'keydown keyup keypress', L.DomEvent.stopPropagation);
+  }
   map.getContainer().appendChild(backdrop);
 
   let busy = false;
