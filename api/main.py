@@ -16,6 +16,8 @@ from api.routes import (
     audit,
     auth,
     basemap,
+    citizen,
+    citizen_pages,
     divisions,
     events,
     exports,
@@ -100,7 +102,8 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
-                   search.router, docs.router):
+                   search.router, docs.router,
+                   citizen.router, citizen_pages.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
     app.add_middleware(FormBodies, uploads=frozenset(uploads))  # inside BodyLimit: counted before decoded
