@@ -46,10 +46,14 @@ PUBLIC_ROUTES = {
     "/event-categories": "reporters need the category tree to file a report",
     "/basemap/{z}/{x}/{y}": "basemap tiles: the same county streets for everyone, drawn by <img> tags that carry no token",
     "/basemap.json": "the basemap file's TileJSON (format, zooms, attribution)",
+    "/report": "the citizen's report page shell (no account; data from /citizen/)",
+    "/report/track": "the citizen's tracking page shell (the number stays in the URL fragment)",
 }
 # Whole trees anyone may call, with the reason.
 PUBLIC_PREFIXES = {
     "/open311/v2/": "Open311 GeoReport v2 is a public interface by its standard; it shows no personal data",
+    "/citizen/": "the citizen's report page (no account): address match, nearby reports, report, tracking; "
+                 "rate limited, no personal data (api/routes/citizen.py)",
 }
 
 
