@@ -17,6 +17,8 @@ from api.routes import (
     auth,
     basemap,
     break_glass,
+    citizen,
+    citizen_pages,
     dispatch,
     divisions,
     events,
@@ -113,7 +115,7 @@ def create_app(
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
                    dispatch.router, break_glass.router,
-                   stats_page.router,
+                   stats_page.router, citizen.router, citizen_pages.router,
                    search.router, photos.router, live.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024,  # files: limit of their own

@@ -50,10 +50,14 @@ PUBLIC_ROUTES = {
     "POST /photos": "the citizen's report page uploads photos before it has anything (rate limited, cleaned)",
     "/photos/{photo_id}": "a photo to those who may read its event, or to the holder of its tracking token",
     "/events/{event_id}/photos": "an event's photos: the same two kinds of reader as /photos/{photo_id}",
+    "/report": "the citizen's report page shell (no account; data from /citizen/)",
+    "/report/track": "the citizen's tracking page shell (the number stays in the URL fragment)",
 }
 # Whole trees anyone may call, with the reason.
 PUBLIC_PREFIXES = {
     "/open311/v2/": "Open311 GeoReport v2 is a public interface by its standard; it shows no personal data",
+    "/citizen/": "the citizen's report page (no account): address match, nearby reports, report, tracking; "
+                 "rate limited, no personal data (api/routes/citizen.py)",
 }
 
 

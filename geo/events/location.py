@@ -23,6 +23,7 @@ class Where:
     crs: Crs = Crs.WGS84
     address: str | None = None
     household_id: int | None = None
+    coarsest: str = "house"  # how coarse an address match may be (geo.events.addresses.LEVELS)
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,7 @@ def resolve(session: Session, where: Where, *, pointer: str = "", check_county: 
                            + (f"; got {' and '.join(given)}" if given else ""), pointer=pointer or "location")
     if where.address:
         m = match_address(session, where.address, pointer=f"{pointer}address" if pointer else "address",
-                          reveal_candidates=reveal_register)
+                          reveal_candidates=reveal_register, coarsest=where.coarsest)
         loc = Location(m.lon, m.lat, "address", m.household_id, m)
     elif where.household_id is not None:
         row = session.execute(text("SELECT ST_X(geom), ST_Y(geom) FROM household WHERE id = :h"),

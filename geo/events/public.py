@@ -101,5 +101,6 @@ def receipt(session: Session, staff_receipt: dict[str, object]) -> dict[str, obj
         "agency_responsible": row["agency"],
         "location": {"lon": row["lon"], "lat": row["lat"], "crs": "wgs84", "precision_m": 100,
                      "located_by": located.get("located_by") if isinstance(located, dict) else None,
-                     "match_quality": match["quality"] if match else None},
+                     "match_quality": match["quality"] if match else None,
+                     "match_score": match["score"] if match else None},
     }
