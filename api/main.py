@@ -33,6 +33,7 @@ from api.routes import (
     responders,
     search,
     tiles,
+    visits,
     web,
 )
 from api.web import docs
@@ -100,6 +101,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
+                   visits.router,
                    search.router, docs.router):
         app.include_router(router)
     uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
