@@ -20,6 +20,7 @@ import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 import * as labels from './labels.js';
 import * as search from './search.js';
+import * as visits from './visits/index.js';
 
 export const FEATURES = [
   crs, // first: the display CRS must be set before anything is projected (crs.js)
@@ -35,4 +36,5 @@ export const FEATURES = [
   reports,
   labels,
   search,
+  visits,
 ];
