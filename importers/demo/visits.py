@@ -1,9 +1,11 @@
 """A plausible history of household visits 入户走访 for the demo district, written in one INSERT … SELECT.
 
-Each household's grid worker visits it at a rhythm of its own, over the last ``HISTORY_DAYS``:
-households that need care (vulnerable ones, 联户长) every 4–10 days, others every 10–55 days, so
-that some are on target and some behind the rule of geo/visits/rules.py; a few households were
-never visited (3 % of those needing care, 10 % of the others). About 4 % of visits are logged from
+Each household's grid worker visits it at a rhythm of its own: households that need care
+(vulnerable ones, 联户长) every 3–12 days (their last ``CARE_VISITS`` visits are written), others
+every 2–55 days (their last visit only), so that some are on target and some behind the rule of
+geo/visits/rules.py; a few households were never visited (3 % of those needing care, 10 % of the
+others). Only the last visits, not a year of them: a visit row costs its index entries and three
+foreign-key checks, and ``make demo`` may grow by 10 % at most (bench: docs/visits.md). About 4 % of visits are logged from
 250–1,200 m away (flagged ``far``), the rest from 3–60 m. Positions are kept only for visits inside
 the retention period, as the purge would leave them; each is placed by ``ST_Project`` on the
 spheroid at its distance, so the distance stored is that distance, with no second measurement. Pseudo-random numbers come from md5 of the seed,
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from geo.visits.rules import VisitSettings
 
-HISTORY_DAYS = 120
+CARE_VISITS = 3  # the last few visits of a household that needs care; one (the last) of any other
 
 
 def _u(seed: int, *parts: str) -> str:
@@ -46,7 +48,7 @@ def load_visits(session: Session, *, county: str, anchor: datetime, seed: int, r
               JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
              WHERE h.county_code = :c),
         rhythm AS (
-            SELECT hh.*, CASE WHEN care THEN 4 + 6 * {u('hh.id', "'i'")} ELSE 10 + 45 * {u('hh.id', "'i'")} END
+            SELECT hh.*, CASE WHEN care THEN 3 + 9 * {u('hh.id', "'i'")} ELSE 2 + 53 * {u('hh.id', "'i'")} END
                          AS every_days
               FROM hh
              WHERE staff_id IS NOT NULL AND {u('hh.id', "'n'")} >= CASE WHEN care THEN 0.03 ELSE 0.10 END),
@@ -54,8 +56,7 @@ def load_visits(session: Session, *, county: str, anchor: datetime, seed: int, r
             SELECT r.*, j, (j + {u('r.id', "'p'")}) * r.every_days AS days_ago,
                    {u('r.id', 'j', "'f'")} < 0.04 AS far_off, {u('r.id', 'j', "'d'")} AS ud, {u('r.id', 'j', "'a'")} AS ua,
                    {u('r.id', 'j', "'k'")} AS uk
-              FROM rhythm r CROSS JOIN LATERAL generate_series(0, floor({HISTORY_DAYS} / r.every_days)::int) AS j
-             WHERE (j + {u('r.id', "'p'")}) * r.every_days < {HISTORY_DAYS}),
+              FROM rhythm r CROSS JOIN LATERAL generate_series(0, CASE WHEN r.care THEN {CARE_VISITS - 1} ELSE 0 END) AS j),
         placed AS (
             SELECT v.*, CAST(:anchor AS timestamptz) - make_interval(secs => v.days_ago * 86400) AS at,
                    CASE WHEN far_off THEN 250 + 950 * ud ELSE 3 + 57 * ud END AS off_m

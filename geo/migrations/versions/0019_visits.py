@@ -13,7 +13,8 @@ Create Date: 2026-12-02
   grid when the visit was logged, so "per grid" reads need no join through membership.
   Unique (staff_id, household_id, at): a phone retrying the same visit stores it once.
 - Indexes: (household_id, at DESC) answers "last visit per household" with one index probe per
-  household; (grid_id, at DESC) the grid's visits; (staff_id, at) a worker's; (at) WHERE position IS
+  household; (grid_id, at DESC) the grid's visits; the unique (staff_id, household_id, at) a worker's;
+  (at) WHERE position IS
   NOT NULL the purge's scan of what still holds a position.
 - patrol: staff, grid, started/ended, length in metres (on the spheroid, kept after the purge).
 - patrol_point: the track as points with times; unique (patrol_id, at), so a batch re-sent after a
@@ -55,7 +56,6 @@ def upgrade() -> None:
     op.execute("CREATE UNIQUE INDEX ix_visit_staff_household_at ON visit (staff_id, household_id, at)")
     op.execute("CREATE INDEX ix_visit_household_at ON visit (household_id, at DESC)")
     op.execute("CREATE INDEX ix_visit_grid_at ON visit (grid_id, at DESC)")
-    op.execute("CREATE INDEX ix_visit_staff_at ON visit (staff_id, at)")
     op.execute("CREATE INDEX ix_visit_positioned_at ON visit (at) WHERE position IS NOT NULL")
     op.execute("""
     CREATE TABLE patrol (
