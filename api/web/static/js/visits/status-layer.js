@@ -11,6 +11,10 @@ import { STATUS, colorOf, sinceText, statusLabel, statusOf } from './model.js';
 
 export function createStatusLayer(ctx, { onVisit }) {
   const { map } = ctx;
+  // Their own pane and SVG renderer, above the shared canvas of grids and points: a tap on a household
+  // reaches its marker, not the households overlay drawn at the same spot, nor the grid under it.
+  if (!map.getPane('gmVisits')) map.createPane('gmVisits').style.zIndex = '640';
+  const renderer = L.svg({ pane: 'gmVisits' });
   const group = L.featureGroup();
   const markers = new Map(); // household id → circle marker
   let answer = null;
@@ -42,8 +46,8 @@ export function createStatusLayer(ctx, { onVisit }) {
       const [lon, lat] = f.geometry.coordinates;
       const key = statusOf(f.properties);
       const m = L.circleMarker([lat, lon], {
-        radius: 7, color: '#ffffff', weight: 1.5, fillColor: colorOf(key), fillOpacity: 0.95,
-        className: `gm-visit-household gm-visit-${key}`,
+        radius: 8, color: '#ffffff', weight: 1.5, fillColor: colorOf(key), fillOpacity: 0.95,
+        className: `gm-visit-household gm-visit-${key}`, pane: 'gmVisits', renderer, bubblingMouseEvents: false,
       });
       m.feature = f;
       m.bindPopup(() => popupFor(f), { maxWidth: 260 });
