@@ -7,8 +7,11 @@ geo/visits/rules.py; a few households were never visited (3 % of those needing c
 others). Only the last visits, not a year of them: a visit row costs its index entries and three
 foreign-key checks, and ``make demo`` may grow by 10 % at most (bench: docs/visits.md). About 4 % of visits are logged from
 250–1,200 m away (flagged ``far``), the rest from 3–60 m. Positions are kept only for visits inside
-the retention period, as the purge would leave them; each is placed by ``ST_Project`` on the
-spheroid at its distance, so the distance stored is that distance, with no second measurement. Pseudo-random numbers come from md5 of the seed,
+the retention period, as the purge would leave them; each is placed on the
+WGS84 ellipsoid at its distance and bearing with the ellipsoid's radii of curvature at the
+household's latitude (meridian M, prime vertical N): within 0.1 m of the geodesic at these ranges
+(≤ 1.2 km), and ~30 times cheaper than ST_Project or ST_Distance on geography, which took most of the
+load's time. The distance stored is that distance. Pseudo-random numbers come from md5 of the seed,
 the household and the visit, so a seed gives the same history, and no Python loop touches a row.
 """
 
@@ -21,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from geo.visits.rules import VisitSettings
 
+A, E2 = 6378137.0, 0.00669437999014  # the WGS84 ellipsoid: semi-major axis (m), first eccentricity squared
 CARE_VISITS = 3  # the last few visits of a household that needs care; one (the last) of any other
 
 
@@ -59,15 +63,18 @@ def load_visits(session: Session, *, county: str, anchor: datetime, seed: int, r
               FROM rhythm r CROSS JOIN LATERAL generate_series(0, CASE WHEN r.care THEN {CARE_VISITS - 1} ELSE 0 END) AS j),
         placed AS (
             SELECT v.*, CAST(:anchor AS timestamptz) - make_interval(secs => v.days_ago * 86400) AS at,
-                   CASE WHEN far_off THEN 250 + 950 * ud ELSE 3 + 57 * ud END AS off_m
+                   CASE WHEN far_off THEN 250 + 950 * ud ELSE 3 + 57 * ud END AS off_m,
+                   {A} * (1 - {E2}) / power(1 - {E2} * sin(radians(ST_Y(v.geom))) ^ 2, 1.5) AS m_m,
+                   {A} / sqrt(1 - {E2} * sin(radians(ST_Y(v.geom))) ^ 2) AS n_m
               FROM visits v)
         INSERT INTO visit (county_code, household_id, staff_id, grid_id, at, recorded_at, kind, note, position,
                            accuracy_m, distance_m, far)
         SELECT p.county_code, p.id, p.staff_id, p.grid_id, p.at, p.at,
                CAST(CASE WHEN p.care THEN 'care' WHEN p.uk < 0.85 THEN 'routine' WHEN p.uk < 0.93 THEN 'verify'
                          WHEN p.uk < 0.97 THEN 'mediation' ELSE 'other' END AS visit_kind), '',
-               CASE WHEN p.at >= now() - make_interval(days => :keep)
-                    THEN ST_Project(p.geom::geography, p.off_m, 2 * pi() * p.ua)::geometry END,
+               CASE WHEN p.at >= now() - make_interval(days => :keep) THEN ST_SetSRID(ST_MakePoint(
+                    ST_X(p.geom) + degrees(p.off_m * sin(2 * pi() * p.ua) / (p.n_m * cos(radians(ST_Y(p.geom))))),
+                    ST_Y(p.geom) + degrees(p.off_m * cos(2 * pi() * p.ua) / p.m_m)), 4326) END,
                CASE WHEN p.at >= now() - make_interval(days => :keep) THEN round((5 + 25 * p.ud)::numeric, 1) END,
                p.off_m, p.off_m > :far
           FROM placed p"""), {"c": county, "anchor": anchor, "keep": retention_days, "far": far_m}).rowcount
