@@ -19,7 +19,9 @@ from geo.privacy.pii import mask_free_text, mask_name
 from geo.visits import rules
 
 _LAST = """(SELECT max(v.at) FROM visit v WHERE v.household_id = h.id)"""
-_DAYS = "floor(extract(epoch FROM (now() - lv.last_at)) / 86400)::int"
+# Whole days since the last visit; never below 0: a visit logged in this very transaction (now() is its
+# start) or from a phone whose clock runs a little ahead is "today", not "-1 days".
+_DAYS = "greatest(0, floor(extract(epoch FROM (now() - lv.last_at)) / 86400))::int"
 
 
 def grid_visit_status(session: Session, grid_id: int, *, scope: Scope) -> dict[str, Any]:
