@@ -81,7 +81,7 @@ export function createPatrol(ctx, { onChange }) {
       const c = await ctx.api(`/patrols/${state.patrol.id}/checkins`, { json: at });
       state.checkins += 1;
       L.circleMarker([at.lat, at.lon], { radius: 8, color: '#ffffff', weight: 2, fillColor: '#ff7f00',
-        fillOpacity: 1, className: 'gm-patrol-checkin' }).bindTooltip(`打卡 ${new Date(c.at).toLocaleTimeString('zh-CN')}`)
+        fillOpacity: 1, className: 'gm-patrol-checkin' }).bindTooltip(el('span', null, `打卡 ${new Date(c.at).toLocaleTimeString('zh-CN')}`))
         .addTo(checkins);
       ctx.messages.success(`已打卡（第${state.checkins}次）`, 'visits');
     } catch (err) {
