@@ -40,6 +40,7 @@ from api.routes import (
     search,
     stats_page,
     tiles,
+    visits,
     web,
 )
 from api.web import docs
@@ -114,7 +115,7 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
-                   dispatch.router, break_glass.router,
+                   dispatch.router, break_glass.router, visits.router,
                    stats_page.router, citizen.router, citizen_pages.router,
                    search.router, photos.router, live.router, docs.router):
         app.include_router(router)

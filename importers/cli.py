@@ -356,10 +356,12 @@ app.add_typer(positions_app, name="positions")
 def positions_purge(
     days: int = typer.Option(None, help="Keep this many days (default GRIDMAP_POSITION_RETENTION_DAYS, 30)."),
 ) -> None:
-    """Delete position history older than the retention period (PIPL); run it daily, e.g. from cron."""
+    """Delete position history older than the retention period (PIPL), and the positions in visit and patrol
+    logs (geo/visits/retention.py); run it daily, e.g. from cron."""
     from geo.db import make_engine, make_sessionmaker, transaction
     from geo.emergency.positions import purge
     from geo.settings import PositionSettings
+    from geo.visits.retention import purge as purge_visit_positions
 
     retention = days if days is not None else PositionSettings().position_retention_days
     if retention < 1:
@@ -367,8 +369,11 @@ def positions_purge(
         raise typer.Exit(2)
     with transaction(make_sessionmaker(make_engine(DatabaseSettings()))) as session:
         done = purge(session, retention_days=retention, actor=_cli_actor())
+        logs = purge_visit_positions(session, retention_days=retention, actor=_cli_actor())
     console.print(f"purged {done.history_rows} position fixes older than {done.cutoff:%Y-%m-%d %H:%M %Z}"
                   f" ({retention} days); cleared {done.current_cleared} current positions that old")
+    console.print(f"visits and patrols: cleared {logs.visit_positions} visit positions and {logs.checkin_positions}"
+                  f" check-in positions, deleted {logs.track_points} track points")
 
 
 @app.command()

@@ -29,11 +29,12 @@ from importers.boundary import county_name, load_county_wgs84
 from importers.demo import names, population
 from importers.demo.plan import DistrictPlan, PlanParams, build_plan
 from importers.demo.territory import LocalProjection, reading_order
+from importers.demo.visits import load_visits
 
 Progress = Callable[[str], None]
 
 DATA_TABLES = (
-    "app_user", "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
+    "app_user", "visit", "patrol_checkin", "patrol_point", "patrol", "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
     "linked_household_group", "camera",
     "staff",
     "grid_code_counter", "grid_edit", "grid_version", "grid", "division",
@@ -56,7 +57,7 @@ class DemoSummary:
 
 # What ``clear_county`` deletes, children first (foreign keys); every one carries county_code.
 COUNTY_TABLES = (
-    "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
+    "visit", "patrol_checkin", "patrol_point", "patrol", "grid_membership", "resident", "idempotency_key", "event_transition", "event_contact", "event", "household",
     "linked_household_group", "camera", "staff_position", "staff", "grid_code_counter", "grid_lineage", "grid_edit",
     "grid_version", "grid", "division",
 )
@@ -131,6 +132,8 @@ def load_demo(
         # this transaction are committed with it, so every caller gets a planner that knows the
         # tables. Callers that commit should still run geo.bulk.analyze_after_load (issue 11).
         session.execute(text("ANALYZE grid_membership, event"))
+        progress("visits")
+        load_visits(session, county=county, anchor=fixes_at, seed=seed)  # needs the grid memberships above
     return writer.summary()
 
 

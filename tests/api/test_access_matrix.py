@@ -64,7 +64,7 @@ def _sample_values(session: Session) -> dict[str, object]:
 def _url(path: str, values: dict[str, object], session: Session) -> str:
     fill = {"division_id": 1, "camera_id": 1, "staff_id": 1, "code": "comprehensive", "source": "grids",
             "layer": "comprehensive", "z": 10, "x": 815, "y": 434, "rule_id": 1,
-            "suggestion_id": "merge-g1v1-g2v1", "import_id": 1, "edit_id": 1,
+            "suggestion_id": "merge-g1v1-g2v1", "import_id": 1, "edit_id": 1, "patrol_id": 1,
             "grant_id": 1,  # break-glass (command)
             **values}
     url = re.sub(r"\{(\w+)\}", lambda m: str(fill[m.group(1)]), path)

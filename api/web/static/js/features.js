@@ -21,6 +21,7 @@ import * as fusion from './fusion.js';
 import * as reports from './reports.js';
 import * as labels from './labels.js';
 import * as search from './search.js';
+import * as visits from './visits/index.js';
 import * as command from './command/index.js';
 
 export const FEATURES = [
@@ -38,5 +39,6 @@ export const FEATURES = [
   reports,
   labels,
   search,
+  visits,
   command, // after editor: it takes map clicks after the editor's turn (command/index.js)
 ];
