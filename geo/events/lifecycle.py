@@ -112,6 +112,11 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
         session.execute(text("SELECT id FROM event WHERE id IN (:a, :b) ORDER BY id FOR UPDATE"),
                         {"a": event_id, "b": step.duplicate_of})
     ev = lock_event(session, event_id, scope)
+    under_rule = can is not None and not can(act.permission)
+    if under_rule:  # who and what first: the rule's 403s say more than the state's 409
+        if act.or_under_rule is None or not can(act.or_under_rule):
+            raise Forbidden(f"{action} needs {act.permission.value}")
+        self_close(session, ev, actor)
     status = S(ev["status"])
     if status not in act.sources:
         raise Conflict(f"cannot {action} an event that is {status.value}; {action} is allowed from "
@@ -119,11 +124,9 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
-    under_rule = can is not None and not can(act.permission)
-    if under_rule:
-        if act.or_under_rule is None or not can(act.or_under_rule):
-            raise Forbidden(f"{action} needs {act.permission.value}")
-        self_close(session, ev, actor)
+    if under_rule and _after_photos(session, event_id) < 1:
+        raise Conflict("自办自结 needs at least one photo of the result (stage after), given with the feedback",
+                       missing="photo_ids")
     effect = _EFFECTS[action](session, ev, step, scope)
     if under_rule:
         effect.detail["self_closed"] = True  # 自办自结: recorded with the transition, so it can be counted
@@ -151,10 +154,9 @@ def _check_fields(act: Action, step: Step) -> None:
 
 
 def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> None:
-    """自办自结: a grid worker closes a residents' matter (民事, triage ``civil``) in the grid they serve, after
-    feedback (the state machine's own check) with at least one ``after`` photo. Refuses with what is missing:
-    another class needs a grid head or a department (403), so does a report outside the worker's own grid,
-    and a report without an after photo must get one with its feedback first (409).
+    """自办自结, who and what: a grid worker closes a residents' matter (民事, triage ``civil``) in the grid they
+    serve; another class needs a grid head or a department (403), so does a report outside the worker's own
+    grid. ``perform`` then checks the state (after feedback) and at least one ``after`` photo (409).
 
     The worker's grid is the one their staff record serves (``app_user.staff_id``) or their jurisdiction
     when it is one grid; a worker scoped to a whole village has no grid of their own here."""
@@ -173,9 +175,6 @@ def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> N
     if own is None:
         raise Forbidden("自办自结 is only for reports inside the grid you serve; a grid head or a department closes "
                         "this one")
-    if _after_photos(session, int(ev["id"])) < 1:
-        raise Conflict("自办自结 needs at least one photo of the result (stage after), given with the feedback",
-                       missing="photo_ids")
 
 
 def _after_photos(session: Session, event_id: int) -> int:
