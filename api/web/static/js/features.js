@@ -18,6 +18,7 @@ import * as undo from './editor/undo.js';
 import * as draw from './editor/draw.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
+import * as work from './work/index.js';
 import * as labels from './labels.js';
 import * as search from './search.js';
 
@@ -33,6 +34,7 @@ export const FEATURES = [
   draw,
   fusion,
   reports,
+  work, // after reports: it opens reports there and adds the worker's parts to that panel (ctx.reports)
   labels,
   search,
 ];
