@@ -27,6 +27,7 @@ from api.routes import (
     layers,
     locate,
     open311,
+    photos,
     points,
     positions,
     residents,
@@ -47,6 +48,7 @@ from geo.settings import (
     BasemapSettings,
     DatabaseSettings,
     GridRules,
+    PhotoSettings,
     PositionSettings,
     ServerSettings,
 )
@@ -60,6 +62,7 @@ def create_app(
     position_settings: PositionSettings | None = None,
     grid_rules: GridRules | None = None,
     basemap_settings: BasemapSettings | None = None,
+    photo_settings: PhotoSettings | None = None,
 ) -> FastAPI:
     logsafe.install()  # before anything can log: no personal data in any record (PIPL)
     db_settings = db_settings or DatabaseSettings()
@@ -80,6 +83,7 @@ def create_app(
     app.state.server_settings = server_settings
     app.state.position_settings = position_settings or PositionSettings()
     app.state.grid_rules = grid_rules or GridRules()
+    app.state.photo_settings = photo_settings = photo_settings or PhotoSettings()
     app.state.token_settings = TokenSettings(
         key=auth_settings.token_key or _stored_key(app),
         access_minutes=auth_settings.access_token_minutes,
@@ -101,9 +105,10 @@ def create_app(
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,
-                   search.router, docs.router):
+                   search.router, photos.router, docs.router):
         app.include_router(router)
-    uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024}  # files: limit of their own
+    uploads = {("POST", "/imports"): server_settings.import_upload_max_mb * 1024 * 1024,  # files: limit of their own
+               ("POST", "/photos"): photo_settings.max_bytes + 64 * 1024}  # the photo and the multipart framing
     app.add_middleware(FormBodies, uploads=frozenset(uploads))  # inside BodyLimit: counted before decoded
     app.add_middleware(BodyLimit, uploads=uploads)
     # Inside the compression middleware: ETags hash the plain body, which gzip's embedded timestamp would

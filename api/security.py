@@ -46,6 +46,9 @@ PUBLIC_ROUTES = {
     "/event-categories": "reporters need the category tree to file a report",
     "/basemap/{z}/{x}/{y}": "basemap tiles: the same county streets for everyone, drawn by <img> tags that carry no token",
     "/basemap.json": "the basemap file's TileJSON (format, zooms, attribution)",
+    "POST /photos": "the citizen's report page uploads photos before it has anything (rate limited, cleaned)",
+    "/photos/{photo_id}": "a photo to those who may read its event, or to the holder of its tracking token",
+    "/events/{event_id}/photos": "an event's photos: the same two kinds of reader as /photos/{photo_id}",
 }
 # Whole trees anyone may call, with the reason.
 PUBLIC_PREFIXES = {

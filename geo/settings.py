@@ -319,3 +319,41 @@ class BasemapSettings(BaseSettings):
             return None
         return (self.basemap_url.replace("{TileMatrix}", "{z}").replace("{TileRow}", "{y}")
                 .replace("{TileCol}", "{x}"))
+
+
+class PhotoSettings(BaseSettings):
+    """Photos of reports (geo/media): where the bytes go, how big an upload may be, how fast one address
+    may upload without an account."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_")
+
+    photos_dir: Path | None = Field(
+        default=None,
+        description="A directory for the photos' bytes (one file per photo, named by its id). Default: in "
+        "PostgreSQL (bytea), so backups and transactions cover them.")
+    photo_max_mb: float = Field(default=8, gt=0, le=64, description="Largest photo upload, in MB.")
+    photo_max_pixels: int = Field(
+        default=40_000_000, ge=10_000, le=200_000_000,
+        description="Most pixels a photo may have (a 40 MP phone camera); larger is refused before decoding "
+        "(decompression bombs).")
+    photo_uploads_per_minute: float = Field(
+        default=20, gt=0, le=1_000_000, description="Uploads without an account: the refill rate per address.")
+    photo_uploads_burst: int = Field(
+        default=40, ge=1, le=1_000_000, description="Uploads one address may send at once without an account.")
+    photo_unattached_hours: int = Field(
+        default=24, ge=1, le=24 * 30, description="A photo no report names within this long is purged.")
+
+    @field_validator("photos_dir")
+    @classmethod
+    def _writable_dir(cls, value: Path | None) -> Path | None:
+        """A wrong directory must stop the server at start-up, not fail every upload."""
+        if value is None or str(value) == "":
+            return None
+        path = value.expanduser().resolve()
+        if not path.is_dir() or not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"GRIDMAP_PHOTOS_DIR: {path} is not a writable directory")
+        return path
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.photo_max_mb * 1024 * 1024)

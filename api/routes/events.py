@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from api.caching import NoStore
 from api.deps import IsoDateTime, SessionDep
+from api.routes import step_photos
 from api.security import Principal, optional_principal, request_id, requires
 from geo.access.permissions import Permission
 from geo.access.security import Forbidden
@@ -54,11 +55,14 @@ class NewEvent(BaseModel):
     source: str = Field("app", description=f"One of {', '.join(intake.SOURCES)}.")
     media_url: str | None = Field(None, max_length=1000)
     contact: Contact | None = Field(None, description="The reporter; personal data, kept under row-level security.")
+    photo_ids: list[str] = Field(default_factory=list, max_length=20,
+                                 description="Ids from POST /photos (at most 4), attached as the report's photos.")
 
     def report(self) -> intake.Report:
         loc = self.location
         return intake.Report(
             category=self.category, description=self.description, source=self.source, media_url=self.media_url,
+            photo_ids=tuple(self.photo_ids),
             where=Where(lon=loc.lon, lat=loc.lat, crs=loc.crs, address=loc.address, household_id=loc.household_id),
             contact_name=self.contact.name if self.contact else "",
             contact_phone=self.contact.phone if self.contact else "")
@@ -70,6 +74,10 @@ class StepBody(BaseModel):
     department: str | None = Field(None, max_length=32, description="assign (override), escalate (required).")
     staff_id: int | None = Field(None, ge=1, le=2**62, description="assign: a named handler instead of the default.")
     duplicate_of: int | None = Field(None, ge=1, le=2**62, description="duplicate: the original report.")
+    photo_ids: list[str] | None = Field(None, max_length=20, description="feedback: ids from POST /photos, the "
+                                        "result (stage after, at most 4).")
+    before_photo_ids: list[str] | None = Field(None, max_length=20, description="start, feedback: ids from POST "
+                                               "/photos, the place before handling (stage before, at most 4).")
 
 
 @router.post("", status_code=201, summary="Report an event (public; staff send their token)")
@@ -148,9 +156,13 @@ def _action_route(action: lifecycle.Action) -> None:
     # A default, not Annotated[...]: with postponed annotations a closure variable would not resolve.
     def perform(session: SessionDep, event_id: Id, body: StepBody | None = None,
                 principal: Principal = requires(action.route_permission)) -> JSONResponse:
-        step = lifecycle.Step(**(body or StepBody()).model_dump())
+        body = body or StepBody()
+        step_photos.check(session, action.name, after=body.photo_ids, before=body.before_photo_ids)
+        step = lifecycle.Step(**body.model_dump(exclude={"photo_ids", "before_photo_ids"}))
         done = lifecycle.perform(session, event_id, action.name, step, scope=principal.scope, actor=principal.actor,
                                  can=principal.can)
+        step_photos.attach_for_step(session, event_id, action.name, principal, after=body.photo_ids,
+                                    before=body.before_photo_ids)
         done["note"] = mask_free_text(done.get("note"))  # shown masked like every note (views.event_detail)
         done["event"] = views.event_detail(session, event_id, scope=principal.scope)
         return JSONResponse(jsonable_encoder(done))

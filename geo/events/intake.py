@@ -22,6 +22,7 @@ from geo.events.routing import route
 from geo.events.steps import record_step
 from geo.events.views import event_detail
 from geo.locating.assign import assign_entities
+from geo.media import photos
 from geo.models.membership import MemberKind
 from geo.privacy import audit
 from geo.privacy.pii import validate_email, validate_phone
@@ -45,6 +46,7 @@ class Report:
     account_id: str = ""
     address: str | None = None  # the reporter's words for the place when ``where`` locates it otherwise
     attributes: dict[str, object] | None = None  # answers to the category's attributes, already validated
+    photo_ids: tuple[str, ...] = ()  # ids from POST /photos, attached as the report's photos (geo/media/photos.py)
 
 
 _INSERT = register_prepared(PreparedStatement(
@@ -77,6 +79,7 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     phone = validate_phone(report.contact_phone, pointer="contact/phone") if report.contact_phone else ""
     email = validate_email(report.contact_email, pointer="contact/email")
     loc = resolve(session, report.where, check_county=False, reveal_register=not anonymous)
+    photos.claim(session, report.photo_ids)  # checked and locked first: a bad id stores nothing at all
     token = str(uuid.uuid4())
     # One statement checks the category (a known leaf) and the county and inserts: the happy path
     # pays one round trip; the reasons for a refusal are looked up only when it happens.
@@ -97,6 +100,7 @@ def submit(session: Session, report: Report, *, actor: audit.Actor, scope: Scope
     if report.attributes:
         session.execute(text("UPDATE event SET attributes = CAST(:a AS jsonb) WHERE id = :e"),
                         {"a": json.dumps(report.attributes, ensure_ascii=False), "e": event_id})
+    photos.attach(session, event_id, report.photo_ids, "report")  # 422 naming the position; nothing stored
     assign_entities(session, kind=MemberKind.EVENT, entity_ids=[event_id], new=True)
     routed = route(session, [event_id])[event_id]
     record_step(session, actor, event_id, "report", from_status=None, to_status="reported",

@@ -29,6 +29,7 @@ from geo.errors import Conflict, InvalidInput, NotFound
 from geo.events.categories import category
 from geo.events.routing import route
 from geo.events.steps import record_step
+from geo.media.photos import count_for_event
 from geo.models.events import EventStatus as S
 from geo.privacy import audit
 
@@ -124,7 +125,7 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
-    if under_rule and _after_photos(session, event_id) < 1:
+    if under_rule and count_for_event(session, event_id, "after") < 1:
         raise Conflict("自办自结 needs at least one photo of the result (stage after), given with the feedback",
                        missing="photo_ids")
     effect = _EFFECTS[action](session, ev, step, scope)
@@ -175,16 +176,6 @@ def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> N
     if own is None:
         raise Forbidden("自办自结 is only for reports inside the grid you serve; a grid head or a department closes "
                         "this one")
-
-
-def _after_photos(session: Session, event_id: int) -> int:
-    """The event's ``after`` photos, by the photos part's helper (geo.media, docs/roles.md). Until that part
-    is installed no photo can exist, so the answer is 0 and a worker cannot close by themselves."""
-    try:
-        from geo.media.photos import count_for_event  # noqa: PLC0415 (the photos part, merged separately)
-    except ImportError:
-        return 0
-    return count_for_event(session, event_id, "after")
 
 
 def allowed_actions(status: S) -> list[str]:

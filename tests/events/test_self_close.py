@@ -1,9 +1,8 @@
 """自办自结: a grid worker closes a residents' matter (民事) in their own grid, after feedback with an after photo.
 
 Everything else still needs a head or a department: a village or government matter (403), a report outside
-the grid the worker serves (403), a civil matter without an after photo (409). The photo half runs against
-the photos part's contract (docs/roles.md: POST /photos, photo_ids on feedback) and is skipped until that part
-is installed.
+the grid the worker serves (403), a civil matter without an after photo (409). Photos go through the photos
+part's API (POST /photos, photo_ids on feedback).
 """
 
 from __future__ import annotations
@@ -121,7 +120,6 @@ def _upload(client: TestClient) -> str:
 
 
 def test_a_civil_matter_with_an_after_photo_is_closed_by_the_worker(as_user, session: Session) -> None:  # noqa: ANN001
-    pytest.importorskip("geo.media.photos", reason="the photos part (docs/roles.md) is not merged yet")
     w = _worker1(session)
     photo = _upload(as_user("worker1"))
     e = _handled_by(as_user, CIVIL, w["lon"], w["lat"], "worker1", w["staff_id"], photo_ids=[photo])
@@ -136,7 +134,6 @@ def test_a_civil_matter_with_an_after_photo_is_closed_by_the_worker(as_user, ses
 
 
 def test_a_report_photo_is_not_an_after_photo(as_user, session: Session) -> None:  # noqa: ANN001
-    pytest.importorskip("geo.media.photos", reason="the photos part (docs/roles.md) is not merged yet")
     w = _worker1(session)
     admin = as_user("admin")
     photo = _upload(admin)
