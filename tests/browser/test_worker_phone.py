@@ -25,8 +25,9 @@ PHONE = "13812345678"
 
 
 def _api(server: LiveServer, user: str) -> httpx.Client:
-    token = httpx.post(f"{server}/auth/token", data={"username": user, "password": DEMO_PASSWORD}).json()
-    return httpx.Client(base_url=str(server), headers={"Authorization": f"Bearer {token['access_token']}"})
+    form = {"username": user, "password": DEMO_PASSWORD}
+    token = httpx.post(f"{server}/auth/token", data=form, timeout=WAIT_S).json()["access_token"]
+    return httpx.Client(base_url=str(server), headers={"Authorization": f"Bearer {token}"}, timeout=WAIT_S)
 
 
 def _q(server: LiveServer, sql: str, **params: Any) -> Any:
@@ -62,7 +63,10 @@ def _status(server: LiveServer, e: int) -> str:
 
 
 def _tap(driver: Any, label: str) -> None:
-    driver.find_element(By.XPATH, f"//button[normalize-space() = '{label}']").click()
+    """Tap the enabled button ``label`` once it is there (a report's details reload after each step)."""
+    wait_for(driver, f"[...document.querySelectorAll('button')].some((b) => b.textContent.trim() === '{label}'"
+                     " && !b.disabled && b.offsetParent !== null)")
+    driver.find_element(By.XPATH, f"//button[normalize-space() = '{label}' and not(@disabled)]").click()
 
 
 def _act(driver: Any, server: LiveServer, e: int, label: str, to: str, note: str | None = None) -> None:
@@ -175,7 +179,7 @@ def test_my_location_is_shown_then_shared_only_when_switched_on(server: LiveServ
     fix = wait_for(driver, "window.gridmapCtx.location.fix()")
     assert abs(fix["lon"] - here["longitude"]) < 1e-9 and abs(fix["lat"] - here["latitude"]) < 1e-9
     assert "未共享" in driver.find_element(By.CSS_SELECTOR, ".gm-work-location").text
-    assert driver.execute_script("return document.querySelectorAll('.gm-work-me').length") == 1
+    assert driver.execute_script("return window.gridmapCtx.location.shown()") is True
     assert _q(server, "SELECT position_at FROM staff WHERE id = :s", s=w["staff_id"])["position_at"] == before
 
     driver.find_element(By.CSS_SELECTOR, "input.gm-work-share-input").click()
@@ -214,8 +218,9 @@ def test_a_worker_closes_a_civil_matter_with_an_after_photo(server: LiveServer, 
     driver.find_element(By.CSS_SELECTOR, "textarea.gm-events-note-input").send_keys("已修好，附照片")
     _tap(driver, "确认 Confirm")
     wait_for(driver, f"document.querySelector('.gm-msg-success') && "
-                     f"document.querySelector('.gm-msg-success').textContent.includes('#{e}')")
+                     f"document.querySelector('.gm-msg-success').textContent.startsWith('#{e} 反馈 Feedback')")
     assert _status(server, e) == "feedback"
+    assert _q(server, "SELECT count(*) AS n FROM photo WHERE event_id = :e AND stage = 'after'", e=e)["n"] == 1
     wait_for(driver, "[...document.querySelectorAll('.gm-events-action')].some((b) => b.textContent === '办结 Close')")
     _act(driver, server, e, "办结 Close", "closed")
     last = _q(server, "SELECT actor, detail FROM event_transition WHERE event_id = :e ORDER BY id DESC LIMIT 1", e=e)

@@ -79,8 +79,8 @@ export function install(ctx) {
       L.circle([lat, lon], { radius: accuracy, color: '#1a73e8', weight: 1, fillOpacity: 0.12, interactive: false })
         .addTo(layer);
     }
-    L.circleMarker([lat, lon], { radius: 7, color: '#fff', weight: 2, fillColor: '#1a73e8', fillOpacity: 1, interactive: false,
-      className: 'gm-work-me' }).addTo(layer);
+    L.circleMarker([lat, lon], { radius: 7, color: '#fff', weight: 2, fillColor: '#1a73e8', fillOpacity: 1, interactive: false
+    }).addTo(layer);
     if (!map.hasLayer(layer)) layer.addTo(map);
     if (!state.centred) {
       state.centred = true;
@@ -127,6 +127,11 @@ export function install(ctx) {
     if (event === 'signin' || event === 'signout' || event === 'expired') stop();
     render();
   });
-  ctx.location = { fix: () => state.fix, sharing: () => state.sharing };
+  // For the browser tests and other features: the last fix, whether it is shared, whether the dot is drawn.
+  ctx.location = {
+    fix: () => state.fix,
+    sharing: () => state.sharing,
+    shown: () => map.hasLayer(layer) && layer.getLayers().length > 0,
+  };
   render();
 }
