@@ -114,7 +114,7 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                         {"a": event_id, "b": step.duplicate_of})
     ev = lock_event(session, event_id, scope)
     under_rule = can is not None and not can(act.permission)
-    if under_rule:  # who and what first: the rule's 403s say more than the state's 409
+    if under_rule:  # who and what first: the rule's refusals say more than the state's
         if act.or_under_rule is None or not can(act.or_under_rule):
             raise Forbidden(f"{action} needs {act.permission.value}")
         self_close(session, ev, actor)
@@ -156,8 +156,10 @@ def _check_fields(act: Action, step: Step) -> None:
 
 def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> None:
     """自办自结, who and what: a grid worker closes a residents' matter (民事, triage ``civil``) in the grid they
-    serve; another class needs a grid head or a department (403), so does a report outside the worker's own
-    grid. ``perform`` then checks the state (after feedback) and at least one ``after`` photo (409).
+    serve; another class needs a grid head or a department, so does a report outside the worker's own grid.
+    ``perform`` then checks the state (after feedback) and at least one ``after`` photo. Every refusal is a
+    409 naming what the rule needs (the caller holds the route's permission, events:handle: a 403 would say
+    they do not), with ``needs: "events:assign"`` for the two that only a head or a department can get past.
 
     The worker's grid is the one their staff record serves (``app_user.staff_id``) or their jurisdiction
     when it is one grid; a worker scoped to a whole village has no grid of their own here."""
@@ -165,8 +167,8 @@ def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> N
                              {"c": ev["category"]}).scalar()
     if triage != "civil":
         kind = {"village": "a village matter 村事", "government": "a government matter 政事"}.get(str(triage), triage)
-        raise Forbidden(f"自办自结 is for residents' matters 民事 only; this is {kind}: a grid head or a department "
-                        "closes it")
+        raise Conflict(f"自办自结 is for residents' matters 民事 only; this is {kind}: a grid head or a department "
+                       "closes it", needs=Permission.EVENTS_ASSIGN.value)
     own = session.execute(text("""
         SELECT 1 FROM app_user u
         JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = :e
@@ -174,8 +176,8 @@ def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> N
         LEFT JOIN staff s ON s.id = u.staff_id
         WHERE u.id = :u AND m.grid_id IN (u.grid_id, s.grid_id)"""), {"e": ev["id"], "u": actor.user_id}).first()
     if own is None:
-        raise Forbidden("自办自结 is only for reports inside the grid you serve; a grid head or a department closes "
-                        "this one")
+        raise Conflict("自办自结 is only for reports inside the grid you serve; a grid head or a department closes "
+                       "this one", needs=Permission.EVENTS_ASSIGN.value)
 
 
 def allowed_actions(status: S) -> list[str]:

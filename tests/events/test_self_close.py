@@ -1,7 +1,7 @@
 """自办自结: a grid worker closes a residents' matter (民事) in their own grid, after feedback with an after photo.
 
-Everything else still needs a head or a department: a village or government matter (403), a report outside
-the grid the worker serves (403), a civil matter without an after photo (409). Photos go through the photos
+Everything else still needs a head or a department (409 with needs: events:assign): a village or government
+matter, a report outside the grid the worker serves; a civil matter without an after photo is a 409 too. Photos go through the photos
 part's API (POST /photos, photo_ids on feedback).
 """
 
@@ -72,8 +72,9 @@ def test_village_and_government_matters_need_a_head_or_a_department(
     w = _worker1(session)
     e = _handled_by(as_user, category, w["lon"], w["lat"], "worker1", w["staff_id"])
     r = as_user("worker1").post(f"/events/{e}/close")
-    assert r.status_code == 403, r.text
+    assert r.status_code == 409, r.text
     assert kind in r.json()["detail"] and "grid head or a department" in r.json()["detail"]
+    assert r.json()["needs"] == "events:assign"
     assert _status(session, e) == "feedback"
 
 
@@ -86,7 +87,8 @@ def test_a_worker_without_a_grid_of_their_own_cannot_close(as_user, session: Ses
         WHERE u.username = 'worker2' ORDER BY g.code LIMIT 1""")).mappings().one()
     e = _handled_by(as_user, CIVIL, p["lon"], p["lat"], "worker2", None)
     r = as_user("worker2").post(f"/events/{e}/close")
-    assert r.status_code == 403 and "grid you serve" in r.json()["detail"], r.text
+    assert r.status_code == 409 and "grid you serve" in r.json()["detail"], r.text
+    assert r.json()["needs"] == "events:assign"
     assert _status(session, e) == "feedback"
 
 
