@@ -42,6 +42,7 @@ from api.routes import (
     tiles,
     visits,
     web,
+    work,
 )
 from api.web import docs
 from api.web.assets import STATIC_DIR, vendor_dirs
@@ -111,7 +112,7 @@ def create_app(
     # events.router before points.events: /events/overdue must not be read as /events/{event_id}.
     # grid_undo.router before grids.router: /grids/edits must not be read as /grids/{grid_id}.
     for router in (locate.router, layers.router, divisions.router, grid_edits.router, grid_undo.router, grids.router,
-                   events.router, events.catalogue, points.households,
+                   events.router, events.catalogue, work.router, points.households,
                    points.cameras, points.events, points.staff, tiles.router, basemap.router, web.router,
                    auth.router, residents.router, audit.router, open311.router,
                    positions.router, responders.router, fusion.router, imports.router, exports.router,

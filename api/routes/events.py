@@ -155,11 +155,12 @@ def event_duplicates(session: SessionDep, principal: EventReader, event_id: Id) 
 def _action_route(action: lifecycle.Action) -> None:
     # A default, not Annotated[...]: with postponed annotations a closure variable would not resolve.
     def perform(session: SessionDep, event_id: Id, body: StepBody | None = None,
-                principal: Principal = requires(action.permission)) -> JSONResponse:
+                principal: Principal = requires(action.route_permission)) -> JSONResponse:
         body = body or StepBody()
         step_photos.check(session, action.name, after=body.photo_ids, before=body.before_photo_ids)
         step = lifecycle.Step(**body.model_dump(exclude={"photo_ids", "before_photo_ids"}))
-        done = lifecycle.perform(session, event_id, action.name, step, scope=principal.scope, actor=principal.actor)
+        done = lifecycle.perform(session, event_id, action.name, step, scope=principal.scope, actor=principal.actor,
+                                 can=principal.can)
         step_photos.attach_for_step(session, event_id, action.name, principal, after=body.photo_ids,
                                     before=body.before_photo_ids)
         done["note"] = mask_free_text(done.get("note"))  # shown masked like every note (views.event_detail)
@@ -169,7 +170,9 @@ def _action_route(action: lifecycle.Action) -> None:
     perform.__name__ = f"event_{action.name}"
     router.add_api_route(f"/{{event_id}}/{action.name}", perform, methods=["POST"], summary=action.summary,
                          description=f"Allowed from: {', '.join(sorted(s.value for s in action.sources))}; "
-                                     f"leads to {action.target.value}. Needs {action.permission.value}.")
+                                     f"leads to {action.target.value}. Needs {action.permission.value}"
+                                     + (f" (or {action.or_under_rule.value} under its rule: "
+                                        f"{lifecycle.RULES[action.name]})" if action.or_under_rule else "") + ".")
 
 
 for _action in lifecycle.ACTIONS.values():

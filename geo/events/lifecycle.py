@@ -6,13 +6,17 @@
                                                          └─close→ closed 办结 ─reopen→ reopened
 
 Every action names the states it may start from; anything else is a 409 that
-says what is allowed. The event row is locked for the step, so two people
+says what is allowed. Closing needs events:assign (a grid head, a department's
+manager), except 自办自结 (``self_close``): a grid worker may close a 民事 (triage
+``civil``) report in the grid they serve once it has had feedback with at least one
+``after`` photo; village and government matters still need a head or a department. The event row is locked for the step, so two people
 closing the same report at once cannot both succeed. Each step writes an
 ``event_transition`` row (actor, time, note) and an audit row.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import text
@@ -20,10 +24,12 @@ from sqlalchemy.orm import Session
 
 from geo.access.permissions import Permission
 from geo.access.scope import Scope, member_filter
+from geo.access.security import Forbidden
 from geo.errors import Conflict, InvalidInput, NotFound
 from geo.events.categories import category
 from geo.events.routing import route
 from geo.events.steps import record_step
+from geo.media.photos import count_for_event
 from geo.models.events import EventStatus as S
 from geo.privacy import audit
 
@@ -37,6 +43,13 @@ class Action:
     needs_note: bool = False
     summary: str = ""
     takes: frozenset[str] = frozenset()  # the Step fields besides the note that this action reads
+    # A lesser permission that may also try the action, under a rule of its own (close: 自办自结, self_close).
+    or_under_rule: Permission | None = None
+
+    @property
+    def route_permission(self) -> Permission:
+        """What the route checks before the state machine: the lesser one when a rule may allow it."""
+        return self.or_under_rule or self.permission
 
 
 _H, _A = Permission.EVENTS_HANDLE, Permission.EVENTS_ASSIGN
@@ -52,10 +65,14 @@ ACTIONS: dict[str, Action] = {a.name: a for a in (
     Action("escalate", frozenset({S.ASSIGNED, S.IN_PROGRESS}), S.ESCALATED, _A, takes=frozenset({"department"}),
            summary="吹哨: hand to a department, under its own deadline"),
     Action("feedback", frozenset({S.IN_PROGRESS}), S.FEEDBACK, _H, True, "the handler reports the result 反馈"),
-    Action("close", frozenset({S.FEEDBACK}), S.CLOSED, _A, summary="confirm and close 办结"),
+    Action("close", frozenset({S.FEEDBACK}), S.CLOSED, _A, summary="confirm and close 办结", or_under_rule=_H),
     Action("reopen", frozenset({S.FEEDBACK, S.CLOSED}), S.REOPENED, _A, True,
            "not resolved after all: back for assignment, with a new deadline"),
 )}
+
+# The rule under which a holder of ``or_under_rule`` may take the action (shown in /docs).
+RULES = {"close": "自办自结, a grid worker closes a residents' matter (民事) in their own grid after feedback with "
+                  "an after photo"}
 
 
 @dataclass
@@ -82,8 +99,11 @@ def lock_event(session: Session, event_id: int, scope: Scope) -> dict[str, objec
 
 
 def perform(session: Session, event_id: int, action: str, step: Step, *, scope: Scope,
-            actor: audit.Actor) -> dict[str, object]:
-    """Apply ``action`` to the event; returns the transition written."""
+            actor: audit.Actor, can: Callable[[Permission], bool] | None = None) -> dict[str, object]:
+    """Apply ``action`` to the event; returns the transition written.
+
+    ``can`` says which permissions the caller holds; None means the caller was checked for the action's
+    own permission already. A caller holding only ``or_under_rule`` is held to that rule (``self_close``)."""
     act = ACTIONS.get(action)
     if act is None:
         raise NotFound(f"unknown action {action!r}; actions are {', '.join(ACTIONS)}")
@@ -93,6 +113,11 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
         session.execute(text("SELECT id FROM event WHERE id IN (:a, :b) ORDER BY id FOR UPDATE"),
                         {"a": event_id, "b": step.duplicate_of})
     ev = lock_event(session, event_id, scope)
+    under_rule = can is not None and not can(act.permission)
+    if under_rule:  # who and what first: the rule's refusals say more than the state's
+        if act.or_under_rule is None or not can(act.or_under_rule):
+            raise Forbidden(f"{action} needs {act.permission.value}")
+        self_close(session, ev, actor)
     status = S(ev["status"])
     if status not in act.sources:
         raise Conflict(f"cannot {action} an event that is {status.value}; {action} is allowed from "
@@ -100,7 +125,12 @@ def perform(session: Session, event_id: int, action: str, step: Step, *, scope: 
                        allowed=allowed_actions(status))
     if act.needs_note and not step.note.strip():
         raise InvalidInput(f"{action} needs a note saying why or what was done", pointer="note")
+    if under_rule and count_for_event(session, event_id, "after") < 1:
+        raise Conflict("自办自结 needs at least one photo of the result (stage after), given with the feedback",
+                       missing="photo_ids")
     effect = _EFFECTS[action](session, ev, step, scope)
+    if under_rule:
+        effect.detail["self_closed"] = True  # 自办自结: recorded with the transition, so it can be counted
     sets = "".join(f", {col} = {expr}" for col, expr in effect.sets.items())
     session.execute(text(f"UPDATE event SET status = CAST(:to AS event_status), updated_at = now(){sets}"
                          " WHERE id = :id"), {"to": act.target.value, "id": event_id, **effect.params})
@@ -122,6 +152,32 @@ def _check_fields(act: Action, step: Step) -> None:
     if step.staff_id is not None and step.department is not None:
         raise InvalidInput(f"{act.name} goes to one handler: give staff_id or department, not both",
                            pointer="department")
+
+
+def self_close(session: Session, ev: dict[str, object], actor: audit.Actor) -> None:
+    """自办自结, who and what: a grid worker closes a residents' matter (民事, triage ``civil``) in the grid they
+    serve; another class needs a grid head or a department, so does a report outside the worker's own grid.
+    ``perform`` then checks the state (after feedback) and at least one ``after`` photo. Every refusal is a
+    409 naming what the rule needs (the caller holds the route's permission, events:handle: a 403 would say
+    they do not), with ``needs: "events:assign"`` for the two that only a head or a department can get past.
+
+    The worker's grid is the one their staff record serves (``app_user.staff_id``) or their jurisdiction
+    when it is one grid; a worker scoped to a whole village has no grid of their own here."""
+    triage = session.execute(text("SELECT triage::text FROM event_category WHERE code = :c"),
+                             {"c": ev["category"]}).scalar()
+    if triage != "civil":
+        kind = {"village": "a village matter 村事", "government": "a government matter 政事"}.get(str(triage), triage)
+        raise Conflict(f"自办自结 is for residents' matters 民事 only; this is {kind}: a grid head or a department "
+                       "closes it", needs=Permission.EVENTS_ASSIGN.value)
+    own = session.execute(text("""
+        SELECT 1 FROM app_user u
+        JOIN grid_membership m ON m.kind = 'event' AND m.entity_id = :e
+        JOIN grid_layer l ON l.id = m.layer_id AND l.code = 'comprehensive'
+        LEFT JOIN staff s ON s.id = u.staff_id
+        WHERE u.id = :u AND m.grid_id IN (u.grid_id, s.grid_id)"""), {"e": ev["id"], "u": actor.user_id}).first()
+    if own is None:
+        raise Conflict("自办自结 is only for reports inside the grid you serve; a grid head or a department closes "
+                       "this one", needs=Permission.EVENTS_ASSIGN.value)
 
 
 def allowed_actions(status: S) -> list[str]:

@@ -169,7 +169,7 @@ def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
     features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
     names = [name for name, _ in features]
     assert names == ["crs", "basemap", "signin", "layers", "popups", "editor", "history", "undo", "draw", "fusion",
-                     "reports", "labels", "search", "visits", "command"]
+                     "reports", "work", "labels", "search", "visits", "command"]
     for _, path in features:
         assert "export function install(ctx)" in modules[path], path
     for name, source in modules.items():

@@ -3,14 +3,13 @@
 Every click is a real one (Selenium refuses a click on an element that is off screen or covered), and
 the form, the review and its Apply button fit in the 390-px width. Found by the attack review of issue 14:
 the unfolded panels covered the map, so the grid could not be tapped. On a narrow screen the panels now
-start folded and one is open at a time, but the tap still misses (xfail, strict: remove the mark when fixed).
+start folded, one is open at a time, and the dock is a bottom sheet (core/panels.js), so the tap lands.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from selenium.webdriver.common.by import By
 from sqlalchemy import text
 
@@ -25,10 +24,6 @@ return [...document.querySelectorAll(arguments[0])].filter((n) => n.offsetParent
 """
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "open bug (attack review of issue 14): at 390 px the tap meant to select a grid does not select it;"
-    " the panels now start folded on a narrow screen and open one at a time, but the dock and the"
-    " buttons above it still take the top of the map (the phone view is issue 15's)"))
 def test_a_planner_renames_a_grid_on_a_390px_phone(server: LiveServer, driver: Any) -> None:
     driver.set_window_size(390, 844)
     try:

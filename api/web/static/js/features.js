@@ -19,6 +19,7 @@ import * as undo from './editor/undo.js';
 import * as draw from './editor/draw.js';
 import * as fusion from './fusion.js';
 import * as reports from './reports.js';
+import * as work from './work/index.js';
 import * as labels from './labels.js';
 import * as search from './search.js';
 import * as visits from './visits/index.js';
@@ -37,6 +38,7 @@ export const FEATURES = [
   draw,
   fusion,
   reports,
+  work, // after reports: it opens reports there and adds the worker's parts to that panel (ctx.reports)
   labels,
   search,
   visits,

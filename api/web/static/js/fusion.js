@@ -207,7 +207,7 @@ export function install(ctx) {
     ctx.messages.error(`多网融合 Fusion: ${err.message}`, OWNER);
   }
 
-  // A session that ends takes its analysis with it; the panel is for signed-in users only.
+  // A session that ends takes its analysis with it; the panel is for those who edit grids (grids:edit).
   function onAuth(event) {
     state.epoch += 1;
     state.busy = false;
@@ -215,7 +215,7 @@ export function install(ctx) {
       state.report = null;
       overlay.clearLayers();
     }
-    if (auth.signedIn()) panel.show();
+    if (auth.signedIn() && auth.can('grids:edit')) panel.show();
     else panel.hide();
     render();
   }

@@ -6,7 +6,7 @@
 
 import { el, formatTime, isBlank } from './core/dom.js';
 import { photoStrip } from './photos-view.js';
-import { ACTIONS, ASSIGNEE_KINDS, OPEN_STATUSES, hoursPast, statusLabel, stepLabel } from './reports-model.js';
+import { ACTIONS, ASSIGNEE_KINDS, OPEN_STATUSES, hoursPast, mayTake, statusLabel, stepLabel } from './reports-model.js';
 
 export function render(rp) {
   const { box, state } = rp;
@@ -103,6 +103,8 @@ function renderDetail(rp) {
   if (!isBlank(d.description)) row('描述 Description', d.description);
   if (d.location && !isBlank(d.location.address)) row('地址 Address', d.location.address);
   box.appendChild(photoStrip(ctx, d.id));
+  const rerender = () => render(rp);
+  ((ctx.reports && ctx.reports.detailExtras) || []).forEach((extra) => extra(d, box, rerender));
 
   box.appendChild(el('div', 'gm-events-subtitle', '流转 Transitions'));
   const steps = box.appendChild(el('ol', 'gm-events-steps'));
@@ -127,7 +129,7 @@ function assigneeText(a) {
 function renderActions(rp, d) {
   const { ctx, state, box, button, categoryLabel, can, switchView, loadList, openEvent, closeEvent, openForm, closeForm, perform } = rp;
   const allowed = (d.allowed_actions || []).filter((a) => ACTIONS[a]);
-  const mine = allowed.filter((a) => can(ACTIONS[a].permission));
+  const mine = allowed.filter((a) => mayTake(can, a, d));
   if (!allowed.length) return;
   if (!mine.length) {
     box.appendChild(el('div', 'gm-events-summary', '您的角色无可执行操作 No actions for your role'));
@@ -203,6 +205,8 @@ function renderForm(rp, name) {
   note.addEventListener('input', () => {
     state.form.note = note.value;
   });
+  const extra = ctx.reports && ctx.reports.formExtras[name];
+  if (extra) extra(form, state.form, () => render(rp));
   if (state.actionError) form.appendChild(el('div', 'gm-events-error', state.actionError));
   const bar = form.appendChild(el('div', 'gm-events-bar'));
   const submit = bar.appendChild(el('button', 'gm-events-button gm-events-confirm',

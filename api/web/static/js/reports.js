@@ -15,13 +15,17 @@
  *   POST /events/{id}/{action}. A refusal (409, 422) is shown in the panel
  *   with the server's `detail`; a success reloads the report and the list.
  * What the panel shows is reports-view.js; the vocabulary is reports-model.js.
+ * Other features use it through ctx.reports: open(id, hint) shows a report here (the worker's
+ * "my work", js/work/); detailExtras (fn(detail, box, rerender)) add to a report's details;
+ * formExtras[action] (fn(formEl, formState, rerender)) add fields to an action's form. A
+ * successful action emits 'report-changed' {id, action, status}.
  *
  * Server strings go into the page as text only.
  */
 
 import { button as domButton, debounce, el, isBlank, overlayLabel } from './core/dom.js';
 import { isQuiet } from './core/http.js';
-import { ACTIONS, hoursPast, problemText, statusLabel } from './reports-model.js';
+import { ACTIONS, hoursPast, problemText, statusLabel, stepBody } from './reports-model.js';
 import { render as renderView } from './reports-view.js';
 
 const READ_PERMISSION = 'events:read';
@@ -80,6 +84,14 @@ export function install(ctx) {
   };
   const render = () => {
     if (shown) renderView(rp);
+  };
+  ctx.reports = {
+    open(id, hint) {
+      panel.open();
+      openEvent(id, hint);
+    },
+    detailExtras: [],
+    formExtras: {},
   };
 
 
@@ -288,34 +300,9 @@ export function install(ctx) {
     }
   }
 
-  function stepBody(name) {
-    const spec = ACTIONS[name];
-    const form = state.form;
-    const note = (form.note || '').trim();
-    if (spec.noteRequired && !note) return { error: '请填写说明 A note is required' };
-    const body = {};
-    if (note) body.note = note;
-    if (spec.department) {
-      if (!form.department) return { error: '请选择部门 Choose a department' };
-      body.department = form.department;
-    }
-    if (spec.duplicateOf) {
-      const original = Number(form.duplicateOf);
-      if (!Number.isInteger(original) || original < 1) return { error: '请选择原事件 Choose the original report' };
-      body.duplicate_of = original;
-    }
-    if (spec.handler && form.handler) {
-      const cut = form.handler.indexOf(':'); // 'staff:<id>' or 'dep:<code>'
-      const value = form.handler.slice(cut + 1);
-      if (form.handler.startsWith('staff:')) body.staff_id = Number(value);
-      else if (form.handler.startsWith('dep:')) body.department = value;
-    }
-    return { body };
-  }
-
   async function perform(name) {
     if (state.actionBusy || state.detailId === null) return;
-    const { body, error } = stepBody(name);
+    const { body, error } = stepBody(name, state.form);
     if (error) {
       state.actionError = error;
       render();
@@ -334,6 +321,7 @@ export function install(ctx) {
       reload = true;
       const to = result && result.event ? result.event.status : null;
       ctx.messages.success(`#${id} ${ACTIONS[name].label}${to ? ` → ${statusLabel(to)}` : ''}`, 'reports');
+      ctx.emit('report-changed', { id, action: name, status: to });
     } catch (err) {
       if (epoch !== state.epoch || quiet(err)) return;
       state.actionError = `${ACTIONS[name].label}: ${problemText(err)}`;

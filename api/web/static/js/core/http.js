@@ -120,8 +120,9 @@ function abortError() {
 // * anything else not ok: HttpError with the server's problem text (and
 //   its problem+json body as err.problem).
 //
-// options: {signal, method, headers, json, withEtag, raw}. `json` is sent as a
-// JSON body (writes: method POST/PATCH and an If-Match header); with
+// options: {signal, method, headers, json, body, withEtag, raw}. `json` is sent as a
+// JSON body (writes: method POST/PATCH and an If-Match header); `body` as it is (a FormData
+// upload: the browser sets its multipart Content-Type); with
 // `withEtag` the answer is {data, etag} (the ETag header, for a write); with
 // `raw` it is the body as a Blob (an export to download).
 export function createApiFetch(auth) {
@@ -129,13 +130,13 @@ export function createApiFetch(auth) {
     const opts = options || {};
     const signal = opts.signal;
     let request = null;
-    if (opts.method || opts.json !== undefined || opts.withEtag || opts.headers) {
+    if (opts.method || opts.json !== undefined || opts.body !== undefined || opts.withEtag || opts.headers) {
       const headers = Object.assign({}, opts.headers);
       if (opts.json !== undefined) headers['Content-Type'] = 'application/json';
       request = {
         method: opts.method || (opts.json !== undefined ? 'POST' : 'GET'),
         headers,
-        body: opts.json !== undefined ? JSON.stringify(opts.json) : undefined,
+        body: opts.json !== undefined ? JSON.stringify(opts.json) : opts.body,
       };
     }
     let token = await auth.accessToken();

@@ -11,9 +11,15 @@
  *
  * `element` is the panel's body; the feature renders into it as it likes. Each panel is a
  * <section class="gm-panel" data-panel="<id>"> with a .gm-panel-title button and a .gm-panel-body.
+ *
+ * On a phone (a map under 700 px wide) the dock is a bottom sheet instead (.gm-dock-sheet, in the
+ * bottom-left corner, at most SHEET_SHARE of the map's height): folded panels are a row of title chips
+ * and the one open panel spans the sheet below them, so the middle of the map stays free to tap.
  */
 
 import { el, isolate } from './dom.js';
+
+const SHEET_SHARE = 0.45;
 
 export function createPanels(map) {
   const control = L.control({ position: 'topleft' });
@@ -26,12 +32,25 @@ export function createPanels(map) {
   const BOTTOM_ROOM_PX = 44;
   function fit() {
     if (!dock.isConnected) return;
+    const sheet = narrow();
+    if (sheet !== dock.classList.contains('gm-dock-sheet')) {
+      dock.classList.toggle('gm-dock-sheet', sheet);
+      control.setPosition(sheet ? 'bottomleft' : 'topleft');
+    }
+    if (sheet) {
+      dock.style.maxHeight = `${Math.max(120, Math.round(map.getSize().y * SHEET_SHARE))}px`;
+      return;
+    }
     const top = dock.getBoundingClientRect().top - map.getContainer().getBoundingClientRect().top;
     dock.style.maxHeight = `${Math.max(120, map.getSize().y - top - BOTTOM_ROOM_PX)}px`;
   }
   // main.js attaches the dock after every feature is installed, so the features' own buttons
   // (the edit toggle, ...) sit above it in the corner.
   const attach = () => {
+    if (narrow()) {
+      dock.classList.add('gm-dock-sheet');
+      control.setPosition('bottomleft');
+    }
     control.addTo(map);
     fit();
     map.on('resize', fit);
@@ -62,6 +81,7 @@ export function createPanels(map) {
       body.style.display = folded ? 'none' : '';
       marker.textContent = folded ? '▸' : '▾';
       head.setAttribute('aria-expanded', String(!folded));
+      section.classList.toggle('gm-panel-open', !folded);
       head.title = folded ? '展开 Show' : '收起 Hide';
     }
 
