@@ -18,6 +18,7 @@ Nothing here answers with a name, a phone, a staff member or an exact household 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 import orjson
@@ -77,6 +78,16 @@ class AddressQuery(BaseModel):
     address: str = Field(min_length=1, max_length=200)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _plain(value: str, pointer: str) -> str:
+    """Text with no control characters (a NUL cannot even reach PostgreSQL): else a 422 naming the field."""
+    if _CONTROL.search(value):
+        raise InvalidInput(f"{pointer} contains control characters", pointer=pointer)
+    return value
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -95,7 +106,7 @@ def address_match(request: Request, session: SessionDep, body: AddressQuery) -> 
     if not taken.allowed:
         raise TooManyRequests(f"one address may look up {LOOKUPS_PER_MINUTE} addresses a minute; retry in "
                               f"{taken.retry_after_s} s", retry_after=taken.retry_after_s)
-    m = match_address(session, body.address, reveal_candidates=False, coarsest="county")
+    m = match_address(session, _plain(body.address, "address"), reveal_candidates=False, coarsest="county")
     place = m.address if m.household_id is None else _village_of(session, m.household_id)
     return _json({**describe(m), "place": place, "usable": m.level in ("house", "group", "village"),
                   "lon": round(m.lon, PUBLIC_DECIMALS), "lat": round(m.lat, PUBLIC_DECIMALS), "crs": "wgs84"})
@@ -115,7 +126,7 @@ def nearby_reports(
     lat: Annotated[float, Query(ge=-90, le=90)],
     crs: Crs = Crs.WGS84,
 ) -> Response:
-    categories.category(session, category)  # a known leaf, or 422 with the choices
+    categories.category(session, _plain(category, "category"))  # a known leaf, or 422 with the choices
     loc = resolve(session, Where(lon=lon, lat=lat, crs=crs))
     return _json({"reports": nearby.open_nearby(session, category=category, lon=loc.lon, lat=loc.lat)},
                  headers={"Cache-Control": "no-cache"})

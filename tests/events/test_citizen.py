@@ -177,3 +177,11 @@ def test_places_and_categories_need_no_account(anonymous: TestClient, session: S
     assert len(places.json()["features"]) == session.execute(
         text("SELECT count(*) FROM division WHERE level IN ('township', 'village')")).scalar()
     assert anonymous.get("/event-categories").status_code == 200
+
+
+def test_control_characters_are_a_422_naming_the_field(anonymous: TestClient, session: Session) -> None:
+    lon, lat = _point(session)
+    r = match(anonymous, "花岭\x00村")
+    assert r.status_code == 422 and r.json()["pointer"] == "address"
+    r = anonymous.get("/citizen/nearby", params={"category": "environment\x00", "lon": lon, "lat": lat})
+    assert r.status_code == 422 and r.json()["pointer"] == "category"
