@@ -168,8 +168,8 @@ def test_every_module_a_feature_list_names_is_installed_and_imports_resolve():
     modules = _modules()
     features = re.findall(r"import \* as (\w+) from '\./([\w/.-]+)';", modules["features.js"])
     names = [name for name, _ in features]
-    assert names == ["crs", "basemap", "signin", "layers", "popups", "editor", "history", "undo", "draw", "fusion",
-                     "reports", "work", "labels", "search", "visits", "command"]
+    assert names == ["crs", "basemap", "signin", "layers", "live", "popups", "editor", "history", "undo", "draw",
+                     "fusion", "reports", "work", "labels", "search", "visits", "command"]
     for _, path in features:
         assert "export function install(ctx)" in modules[path], path
     for name, source in modules.items():
@@ -279,11 +279,12 @@ def test_every_data_request_goes_through_api_fetch(js):
     assert "fetchJson" not in js
     raw = [m.start() for m in re.finditer(r"(?<![\w.])fetch\(", js)]
     assert raw, "expected the transport's own fetch() calls"
-    # fetch() itself only in the bearer transport and the /auth POST helper, both in core/http.js
-    assert {_function_around(js, pos) for pos in raw} == {"sendWithToken", "postAuth"}
+    # fetch() itself only in the bearer transport and the /auth POST helper, both in core/http.js; in the
+    # live stream's reader (live.js: open), which must read the body as it arrives; and in the public
+    # report pages' own transport (citizen/common.js: call), which never sends a token
+    assert {_function_around(js, pos) for pos in raw} == {"sendWithToken", "postAuth", "open", "call"}
     for name, source in _modules().items():
-        # citizen/common.js: the public report pages' own transport, which never sends a token
-        if name not in ("core/http.js", "citizen/common.js"):
+        if name not in ("core/http.js", "citizen/common.js", "live.js"):
             assert not re.search(r"(?<![\w.])fetch\(", _strip_js_comments(source)), name
     assert "ctx.api(`/grids/${encodeURIComponent(id)}`" in js
     assert "await ctx.api(url, { signal: mine.signal })" in js

@@ -85,7 +85,8 @@ export function install(ctx) {
       try {
         fn(data, message);
       } catch (err) {
-        console.error('live handler failed', err); // eslint-disable-line no-console
+        // One feature's failing handler must not starve the others; the browser still reports it.
+        setTimeout(() => { throw err; });
       }
     });
   }

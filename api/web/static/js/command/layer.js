@@ -8,7 +8,7 @@
  * can be clicked to pick them for dispatch. Coordinates are WGS84 from the server, drawn as is.
  */
 
-import { overlayLabel } from '../core/dom.js';
+import { el, overlayLabel } from '../core/dom.js';
 import { availabilityLabel, fixText, metres, responderStyle, roleLabel } from './format.js';
 
 const M_PER_DEG = 111320;
@@ -58,8 +58,8 @@ export function createLayer(ctx, { onEvent }) {
     markers.clear();
     list.forEach((r) => {
       const m = L.circleMarker([r.lat, r.lon], responderStyle(r));
-      m.bindTooltip(`${roleLabel(r.role)} ${r.name || ''} · ${availabilityLabel(r.availability)} · ${metres(r.distance_m)}`
-        + ` · ${fixText(r.position_at)}`);
+      m.bindTooltip(el('span', null, `${roleLabel(r.role)} ${r.name || ''} · ${availabilityLabel(r.availability)}`
+        + ` · ${metres(r.distance_m)} · ${fixText(r.position_at)}`));
       m.feature = { properties: { kind: 'responder', id: r.id, availability: r.availability } };
       m.addTo(parts.responders);
       markers.set(r.id, m);
@@ -92,12 +92,12 @@ export function createLayer(ctx, { onEvent }) {
         color: '#1b7837', weight: 1, fillOpacity: 0.15, interactive: false,
       }).addTo(parts.cameras);
       L.circleMarker([c.lat, c.lon], { radius: 4, color: '#1b7837', fillOpacity: 1 })
-        .bindTooltip(`摄像头 ${c.name || c.code || ''} · ${metres(c.distance_m)}`).addTo(parts.cameras);
+        .bindTooltip(el('span', null, `摄像头 ${c.name || c.code || ''} · ${metres(c.distance_m)}`)).addTo(parts.cameras);
     });
     ((body && body.events) || []).forEach((e) => {
       if (!Number.isFinite(e.lat)) return;
       const m = L.circleMarker([e.lat, e.lon], { radius: 7, color: '#000', fillColor: '#fdb863', fillOpacity: 1, weight: 1 });
-      m.bindTooltip(`事件 ${e.id} · ${e.category} · ${metres(e.distance_m)}`);
+      m.bindTooltip(el('span', null, `事件 ${e.id} · ${e.category} · ${metres(e.distance_m)}`));
       m.on('click', (ev) => {
         L.DomEvent.stopPropagation(ev);
         onEvent(e);
