@@ -22,6 +22,7 @@ const ROLE_LABELS = {
   emergency: '应急队伍 emergency',
   viewer: '查看者 viewer',
   auditor: '审计员 auditor',
+  leader: '领导 leader',
 };
 
 // Modal-ish panel over the map. `onSubmit(username, password)` returns a
