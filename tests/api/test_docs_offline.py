@@ -80,6 +80,22 @@ def _visit(driver, url: str, ready: str) -> list[dict]:  # noqa: ANN001
     return network(driver)
 
 
+def _open_tag(driver, tag: str, fold: bool = False) -> list:  # noqa: ANN001
+    """Click a tag's header in Swagger UI and return its operation blocks once shown (none when folding)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def blocks(_: object) -> list:
+        return driver.find_elements(By.CSS_SELECTOR, f'.opblock-tag-section .opblock-tag[data-tag="{tag}"]'
+                                                     " ~ div .opblock")
+
+    driver.find_element(By.CSS_SELECTOR, f'.opblock-tag[data-tag="{tag}"]').click()
+    if fold:
+        WebDriverWait(driver, WAIT_S).until(lambda d: not blocks(d))
+        return []
+    return WebDriverWait(driver, WAIT_S).until(blocks)
+
+
 def _operations(server: str) -> list[tuple[str, str, str]]:
     """(method, path, summary) of every operation in the server's OpenAPI document."""
     import httpx
@@ -92,15 +108,20 @@ def _operations(server: str) -> list[tuple[str, str, str]]:
 def test_swagger_ui_renders_every_operation_from_this_server_only(server: str, browser) -> None:  # noqa: ANN001
     from selenium.webdriver.common.by import By
 
-    events = _visit(browser, f"{server}/docs", ".opblock")
+    events = _visit(browser, f"{server}/docs", ".opblock-tag")
     assert elsewhere(events, server) == []
     ours = {url for url in (e["params"]["request"]["url"] for e in events
                             if e["method"] == "Network.requestWillBeSent") if url.startswith(server)}
     assert f"{server}/static/vendor/swagger-ui/swagger-ui-bundle.js" in ours
     assert f"{server}/openapi.json" in ours
-    shown = {(b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
-              b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
-             for b in browser.find_elements(By.CSS_SELECTOR, ".opblock")}
+    tags = [t.get_attribute("data-tag") for t in browser.find_elements(By.CSS_SELECTOR, ".opblock-tag")]
+    assert tags and not browser.find_elements(By.CSS_SELECTOR, ".opblock")  # tags start folded (api/web/docs.py)
+    shown = set()
+    for tag in tags:  # as a reader does: open a tag, read its operations, fold it again
+        ops = _open_tag(browser, tag)
+        shown |= {(b.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text,
+                   b.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path")) for b in ops}
+        _open_tag(browser, tag, fold=True)
     assert shown == {(method, path) for method, path, _ in _operations(server)}
     assert browser.find_elements(By.CSS_SELECTOR, "button.authorize")  # the OAuth2 sign-in
 
@@ -111,7 +132,8 @@ def test_swagger_ui_signs_in_with_the_password_flow(server: str, browser) -> Non
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(browser, WAIT_S)
-    _visit(browser, f"{server}/docs", ".opblock")
+    _visit(browser, f"{server}/docs", ".opblock-tag")
+    _open_tag(browser, "auth")
     browser.find_element(By.CSS_SELECTOR, ".auth-wrapper button.authorize").click()
     wait.until(seen.visibility_of_element_located((By.ID, "oauth_username"))).send_keys(READER)
     browser.find_element(By.ID, "oauth_password").send_keys(READER_PASSWORD)

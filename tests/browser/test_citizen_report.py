@@ -78,7 +78,11 @@ def test_a_citizen_reports_from_a_phone_and_tracks_it(server: LiveServer, driver
 def _report_and_track(server: LiveServer, driver: Any, tmp_path: Path) -> None:
     (tap_lon, tap_lat), (photo_lon, photo_lat) = _two_points(server)
     network(driver)
-    driver.get(f"{server}/report")
+    driver.get(f"{server}/")  # a resident who opens the service's address finds the way in without an account
+    wait_for(driver, "document.querySelector('.gm-login-citizen a[href=\"/report\"]')"
+                     " && document.querySelector('.gm-login-citizen a').offsetParent !== null")
+    driver.find_element(By.CSS_SELECTOR, ".gm-login-citizen a[href='/report']").click()
+    wait_for(driver, "location.pathname === '/report'")
     wait_for(driver, "window.gridmapCitizen && document.getElementById('cz-category').dataset.loaded === 'true'"
                      " && window.gridmapCitizen.placeMap.places > 0")
     assert driver.execute_script("return window.innerWidth") == 390

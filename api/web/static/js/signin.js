@@ -60,6 +60,14 @@ export function createLoginPanel(map, onSubmit) {
   error.setAttribute('role', 'alert');
   const button = form.appendChild(el('button', 'gm-login-submit', '登录 Sign in'));
   button.type = 'submit';
+  // Residents have no account: their way in is the public report page, not this form.
+  const citizen = form.appendChild(el('p', 'gm-login-citizen'));
+  citizen.appendChild(document.createTextNode('群众反映问题无需登录：'));
+  const reportLink = citizen.appendChild(el('a', null, '我要报事'));
+  reportLink.href = '/report';
+  citizen.appendChild(document.createTextNode(' · '));
+  const trackLink = citizen.appendChild(el('a', null, '查询进度'));
+  trackLink.href = '/report/track';
 
   // The map must not pan, zoom or take the keys while the user types
   // (Leaflet's keyboard handler listens on the document).
