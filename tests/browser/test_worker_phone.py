@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from sqlalchemy import text
 
@@ -66,7 +67,13 @@ def _tap(driver: Any, label: str) -> None:
     """Tap the enabled button ``label`` once it is there (a report's details reload after each step)."""
     wait_for(driver, f"[...document.querySelectorAll('button')].some((b) => b.textContent.trim() === '{label}'"
                      " && !b.disabled && b.offsetParent !== null)")
-    driver.find_element(By.XPATH, f"//button[normalize-space() = '{label}' and not(@disabled)]").click()
+    for attempt in range(3):  # the panel re-renders when the live stream reports a change (js/reports.js)
+        try:
+            driver.find_element(By.XPATH, f"//button[normalize-space() = '{label}' and not(@disabled)]").click()
+            return
+        except StaleElementReferenceException:
+            if attempt == 2:
+                raise
 
 
 def _act(driver: Any, server: LiveServer, e: int, label: str, to: str, note: str | None = None) -> None:

@@ -393,7 +393,13 @@ export function install(ctx) {
 
   // Live (js/live.js): a new or changed report in the territory refreshes the list, without a reload.
   if (ctx.live) {
-    const refresh = debounce(() => { if (shown) loadList(); }, 300);
+    // Not while the user fills in an action's form or waits for its answer: the list's re-render
+    // would rebuild the form under their fingers; it follows once they are done.
+    const refresh = debounce(function again() {
+      if (!shown) return;
+      if (state.form || state.actionBusy) { setTimeout(again, 2000); return; }
+      loadList();
+    }, 300);
     ctx.live.on('event', refresh);
     ctx.live.on('resync', refresh);
   }
