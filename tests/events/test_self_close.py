@@ -146,3 +146,26 @@ def test_a_report_photo_is_not_an_after_photo(as_user, session: Session) -> None
     worker.post(f"/events/{e}/start")
     worker.post(f"/events/{e}/feedback", json={"note": "已处理"})
     assert worker.post(f"/events/{e}/close").status_code == 409
+
+
+def test_an_after_photo_uploaded_by_another_account_is_refused(as_user, session: Session) -> None:  # noqa: ANN001
+    """The after photo is the worker's evidence for 自办自结: a photo another signed-in account uploaded (its
+    id shared or leaked) is not it. 422 naming the position; the step is not taken and the photo stays
+    unattached (so its uploader still has it)."""
+    w = _worker1(session)
+    theirs = _upload(as_user("worker2"))
+    admin = as_user("admin")
+    e = report(admin, {"lon": w["lon"], "lat": w["lat"]}, category=CIVIL).json()["id"]
+    admin.post(f"/events/{e}/accept")
+    admin.post(f"/events/{e}/assign", json={"staff_id": w["staff_id"]})
+    worker = as_user("worker1")
+    assert worker.post(f"/events/{e}/start").status_code == 200
+    r = worker.post(f"/events/{e}/feedback", json={"note": "已处理", "photo_ids": [theirs]})
+    assert r.status_code == 422, r.text
+    assert r.json()["pointer"] == "photo_ids/0" and "another account" in r.json()["detail"]
+    assert _status(session, e) == "in_progress"
+    assert session.execute(text("SELECT event_id FROM photo WHERE id = :p"), {"p": theirs}).scalar() is None
+    got = as_user("worker2").get(f"/photos/{theirs}")
+    assert got.status_code == 200, got.text
+    before = as_user("worker1").post(f"/events/{e}/feedback", json={"note": "已处理", "before_photo_ids": [theirs]})
+    assert before.status_code == 422 and before.json()["pointer"] == "before_photo_ids/0"
