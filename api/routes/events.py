@@ -157,7 +157,8 @@ def _action_route(action: lifecycle.Action) -> None:
     def perform(session: SessionDep, event_id: Id, body: StepBody | None = None,
                 principal: Principal = requires(action.route_permission)) -> JSONResponse:
         body = body or StepBody()
-        step_photos.check(session, action.name, after=body.photo_ids, before=body.before_photo_ids)
+        step_photos.check(session, action.name, after=body.photo_ids, before=body.before_photo_ids,
+                          user_id=principal.user_id)
         step = lifecycle.Step(**body.model_dump(exclude={"photo_ids", "before_photo_ids"}))
         done = lifecycle.perform(session, event_id, action.name, step, scope=principal.scope, actor=principal.actor,
                                  can=principal.can)

@@ -15,7 +15,8 @@ BEFORE_ON = ("start", "feedback")
 AFTER_ON = ("feedback",)
 
 
-def check(session: Session, action: str, *, after: list[str] | None, before: list[str] | None) -> None:
+def check(session: Session, action: str, *, after: list[str] | None, before: list[str] | None,
+          user_id: int | None = None) -> None:
     """422 for photos on an action that takes none, or for a bad id (geo.media.photos.claim): checked
     before the step does anything, so a refused photo leaves the event as it was."""
     if after and action not in AFTER_ON:
@@ -23,8 +24,8 @@ def check(session: Session, action: str, *, after: list[str] | None, before: lis
     if before and action not in BEFORE_ON:
         raise InvalidInput(f"before_photo_ids are taken on {' and '.join(BEFORE_ON)}, not on {action}",
                            pointer="before_photo_ids")
-    photos.claim(session, before or [], pointer="before_photo_ids")
-    photos.claim(session, after or [], pointer="photo_ids")
+    photos.claim(session, before or [], pointer="before_photo_ids", by_user_id=user_id)
+    photos.claim(session, after or [], pointer="photo_ids", by_user_id=user_id)
 
 
 def attach_for_step(session: Session, event_id: int, action: str, principal: Principal, *,
@@ -35,5 +36,7 @@ def attach_for_step(session: Session, event_id: int, action: str, principal: Pri
         return
     staff_id = session.execute(text("SELECT staff_id FROM app_user WHERE id = :u"),
                                {"u": principal.user_id}).scalar()
-    photos.attach(session, event_id, before or [], "before", by_staff_id=staff_id, pointer="before_photo_ids")
-    photos.attach(session, event_id, after or [], "after", by_staff_id=staff_id, pointer="photo_ids")
+    photos.attach(session, event_id, before or [], "before", by_staff_id=staff_id, pointer="before_photo_ids",
+                  by_user_id=principal.user_id)
+    photos.attach(session, event_id, after or [], "after", by_staff_id=staff_id, pointer="photo_ids",
+                  by_user_id=principal.user_id)

@@ -71,7 +71,7 @@ def _write_file(directory: Path, photo_id: uuid.UUID, data: bytes) -> None:
 
 def attach(session: Session, event_id: int, photo_ids: list[str] | tuple[str, ...], stage: str,
            by_staff_id: int | None = None, *, pointer: str = "photo_ids",
-           unattached_hours: int = UNATTACHED_HOURS) -> int:
+           unattached_hours: int = UNATTACHED_HOURS, by_user_id: int | None = None) -> int:
     """Tie the unattached photos ``photo_ids`` to ``event_id`` as ``stage``; how many were attached.
 
     InvalidInput (422, pointing at ``photo_ids/<position>``) for an id that is malformed, unknown,
@@ -87,7 +87,7 @@ def attach(session: Session, event_id: int, photo_ids: list[str] | tuple[str, ..
     if already + len(photo_ids) > MAX_PER_STAGE:
         raise InvalidInput(f"at most {MAX_PER_STAGE} photos of one stage ({stage}) per report; it has {already} "
                            f"and {len(photo_ids)} were sent", pointer=pointer)
-    ids = claim(session, photo_ids, pointer=pointer, unattached_hours=unattached_hours)
+    ids = claim(session, photo_ids, pointer=pointer, unattached_hours=unattached_hours, by_user_id=by_user_id)
     session.execute(text("""
         UPDATE photo SET event_id = :e, stage = :stage, attached_at = now(),
                staff_id = coalesce(CAST(:staff AS integer), staff_id),
@@ -97,10 +97,14 @@ def attach(session: Session, event_id: int, photo_ids: list[str] | tuple[str, ..
 
 
 def claim(session: Session, photo_ids: list[str] | tuple[str, ...], *, pointer: str = "photo_ids",
-          unattached_hours: int = UNATTACHED_HOURS) -> list[uuid.UUID]:
+          unattached_hours: int = UNATTACHED_HOURS, by_user_id: int | None = None) -> list[uuid.UUID]:
     """The ids, checked and locked (FOR UPDATE) until the transaction ends: each must be a known photo,
     not attached, not expired, named once, and at most MAX_PER_STAGE of them. :func:`attach` calls it;
-    intake calls it before storing the report too, so a report with a bad id writes nothing at all."""
+    intake calls it before storing the report too, so a report with a bad id writes nothing at all.
+
+    ``by_user_id`` (a signed-in caller attaching to a step): a photo another signed-in account uploaded
+    is refused. A handler's before/after photos are their evidence (自办自结 rests on the after photo), so
+    an id passed on from a colleague, or leaked, is not theirs to use; anonymous uploads stay usable."""
     if len(photo_ids) > MAX_PER_STAGE:
         raise InvalidInput(f"at most {MAX_PER_STAGE} photos per report; {len(photo_ids)} were sent", pointer=pointer)
     ids: list[uuid.UUID] = []
@@ -115,7 +119,7 @@ def claim(session: Session, photo_ids: list[str] | tuple[str, ...], *, pointer: 
                                pointer=f"{pointer}/{i}")
         ids.append(pid)
     rows = {r.id: r for r in session.execute(text("""
-        SELECT id, event_id, created_at < now() - make_interval(hours => :h) AS expired
+        SELECT id, event_id, uploader_user_id, created_at < now() - make_interval(hours => :h) AS expired
         FROM photo WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"""), {"ids": ids, "h": unattached_hours})}
     for i, pid in enumerate(ids):
         row = rows.get(pid)
@@ -124,6 +128,8 @@ def claim(session: Session, photo_ids: list[str] | tuple[str, ...], *, pointer: 
             raise InvalidInput(f"{where}: no such photo (unknown, or purged a day after upload)", pointer=where)
         if row.event_id is not None:
             raise InvalidInput(f"{where}: the photo is already attached to a report", pointer=where)
+        if by_user_id is not None and row.uploader_user_id not in (None, by_user_id):
+            raise InvalidInput(f"{where}: the photo was uploaded by another account; upload your own", pointer=where)
         if row.expired:
             raise InvalidInput(f"{where}: the photo expired (not attached within {unattached_hours} h of upload); "
                                "upload it again", pointer=where)
