@@ -83,6 +83,12 @@ def test_bad_input_and_territory(as_user, home: dict, session: Session) -> None:
     p = _problem(phone.post("/visits", json={"household_id": home["household_id"], "lon": home["lon"],
                                              "lat": home["lat"], "at": _at(-60)}), 422)
     assert "future" in p["detail"]
+    p = _problem(phone.post("/visits", json={"household_id": home["household_id"], "lon": home["lon"],
+                                             "lat": home["lat"], "at": "1900-01-01T08:00:00+08:00"}), 422)
+    assert "a year ago" in p["detail"]
+    p = _problem(phone.post("/visits", json={"household_id": home["household_id"], "lon": -180, "lat": -90,
+                                             "crs": "gcj02"}), 422)
+    assert "only defined over China" in p["detail"]
     assert as_user("viewer").post("/visits", json={"household_id": home["household_id"], "lon": home["lon"],
                                                    "lat": home["lat"]}).status_code == 403
     _problem(as_user("worker1").get(f"/grids/{outside_grid(session, home)}/visit-status"), 404)
