@@ -397,7 +397,7 @@ export function install(ctx) {
     // would rebuild the form under their fingers; it follows once they are done.
     const refresh = debounce(function again() {
       if (!shown) return;
-      if (state.form || state.actionBusy) { setTimeout(again, 2000); return; }
+      if (state.action || state.actionBusy) { setTimeout(again, 2000); return; }
       loadList();
     }, 300);
     ctx.live.on('event', refresh);
