@@ -78,28 +78,35 @@ def _validate(fixes: Sequence[Fix], settings: PositionSettings, now: datetime, s
                            pointer="/fixes")
     horizon = now + timedelta(seconds=settings.position_future_skew_s)
     for i, f in enumerate(fixes):
-        where = "" if single else f"/fixes/{i}"
-        label = "" if single else f"fix {i}: "
-        for name, value, bound in (("lon", f.lon, 180), ("lat", f.lat, 90)):
-            if not (math.isfinite(value) and -bound <= value <= bound):
-                raise InvalidInput(f"{label}{name} must be a finite number within ±{bound}, got {value}",
-                                   pointer=f"{where}/{name}")
-        if f.lon == 0 and f.lat == 0:
-            # "Null Island": what a phone's location API hands back before it has a fix
-            raise InvalidInput(f"{label}lon 0, lat 0 is a phone's placeholder for 'no fix yet', not a position",
-                               pointer=f"{where}/lon")
-        if f.accuracy_m is not None and not (math.isfinite(f.accuracy_m) and 0 <= f.accuracy_m <= 100_000):
-            raise InvalidInput(f"{label}accuracy_m must be between 0 and 100000 metres", pointer=f"{where}/accuracy_m")
-        if f.at is not None:
-            if f.at.tzinfo is None:
-                raise InvalidInput(f"{label}at needs a UTC offset (e.g. 2026-11-23T08:00:00+08:00)",
-                                   pointer=f"{where}/at")
-            if f.at > horizon:
-                raise InvalidInput(f"{label}at is {f.at.isoformat()}, in the future (server time {now.isoformat()})",
-                                   pointer=f"{where}/at")
+        check_fix(f, now, horizon, where="" if single else f"/fixes/{i}", label="" if single else f"fix {i}: ")
 
 
-def _to_wgs84(fixes: Sequence[Fix]) -> tuple[np.ndarray, np.ndarray]:
+def check_fix(f: Fix, now: datetime, horizon: datetime, *, where: str, label: str) -> None:
+    """One fix's values (finite, on the globe, not Null Island, a sane accuracy, an offset, not after ``horizon``,
+    the server's ``now`` plus the clock skew allowed);
+    shared with visits and patrols (geo/visits/fixes.py). ``where`` is the fix's JSON pointer, ``label`` the
+    message's prefix naming it in a batch."""
+    for name, value, bound in (("lon", f.lon, 180), ("lat", f.lat, 90)):
+        if not (math.isfinite(value) and -bound <= value <= bound):
+            raise InvalidInput(f"{label}{name} must be a finite number within ±{bound}, got {value}",
+                               pointer=f"{where}/{name}")
+    if f.lon == 0 and f.lat == 0:
+        # "Null Island": what a phone's location API hands back before it has a fix
+        raise InvalidInput(f"{label}lon 0, lat 0 is a phone's placeholder for 'no fix yet', not a position",
+                           pointer=f"{where}/lon")
+    if f.accuracy_m is not None and not (math.isfinite(f.accuracy_m) and 0 <= f.accuracy_m <= 100_000):
+        raise InvalidInput(f"{label}accuracy_m must be between 0 and 100000 metres", pointer=f"{where}/accuracy_m")
+    if f.at is not None:
+        if f.at.tzinfo is None:
+            raise InvalidInput(f"{label}at needs a UTC offset (e.g. 2026-11-23T08:00:00+08:00)",
+                               pointer=f"{where}/at")
+        if f.at > horizon:
+            raise InvalidInput(f"{label}at is {f.at.isoformat()}, in the future (server time {now.isoformat()})",
+                               pointer=f"{where}/at")
+
+
+def fixes_to_wgs84(fixes: Sequence[Fix]) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 longitudes and latitudes of fixes in any mix of CRSs (one array call per CRS)."""
     lon = np.array([f.lon for f in fixes], dtype=np.float64)
     lat = np.array([f.lat for f in fixes], dtype=np.float64)
     crs = np.array([Crs(f.crs).value for f in fixes])
@@ -126,7 +133,7 @@ def record_fixes(
     stored = 0
     if keep:
         kept = [fixes[i] for i in keep]
-        lon, lat = _to_wgs84(kept)
+        lon, lat = fixes_to_wgs84(kept)
         bad = np.flatnonzero(~((np.abs(lon) <= 180) & (np.abs(lat) <= 90)))
         if bad.size:
             i = keep[int(bad[0])]
